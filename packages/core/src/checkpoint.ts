@@ -1,0 +1,245 @@
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { GantryError } from './errors.js';
+import type { PluginStateSnapshot } from './plugin.js';
+import type { RngState } from './random.js';
+
+type NamedTensor = { name: string; tensor: tf.Tensor };
+
+/** Checkpoint layout version; bump when the files change meaning. */
+export const CHECKPOINT_FORMAT = 1;
+
+export interface CheckpointMeta {
+  rng: RngState;
+  batchesConsumed: number;
+  loss: string;
+  nCritic: number;
+}
+
+export interface CheckpointContents {
+  step: number;
+  generator: LayersModel;
+  discriminator: LayersModel;
+  optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer };
+  plugins: Record<string, PluginStateSnapshot>;
+  meta: CheckpointMeta;
+  keep: number;
+}
+
+export const stepFolderName = (step: number) => `step-${String(step).padStart(6, '0')}`;
+
+const toArrayBuffer = (buf: Buffer): ArrayBuffer => buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+
+function concatWeightData(data: tf.io.WeightData): ArrayBuffer {
+  return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
+}
+
+const HIDDEN_PREFIX = '__optimizer__/';
+
+/**
+ * Optimizer variables that getWeights() leaves out (Adam's running β₁ᵗ and β₂ᵗ). setWeights recomputes them as
+ * β^(t+1) in one pow, which differs from the running product in the last bit; saving them makes resume exact.
+ */
+function hiddenOptimizerState(optimizer: tf.Optimizer): NamedTensor[] {
+  return Object.entries(optimizer)
+    .filter(([, value]) => value instanceof tf.Variable)
+    .map(([key, value]) => ({ name: `${HIDDEN_PREFIX}${key}`, tensor: value as tf.Variable }));
+}
+
+/** Writes named tensors as `<name>.json` (specs) + `<name>.bin` (little-endian data). */
+async function writeTensors(dir: string, name: string, tensors: NamedTensor[]): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(tensors);
+  await writeFile(join(dir, `${name}.json`), JSON.stringify({ specs }, null, 1));
+  await writeFile(join(dir, `${name}.bin`), Buffer.from(data));
+}
+
+async function readTensors(dir: string, name: string): Promise<NamedTensor[]> {
+  const { specs } = JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as { specs: tf.io.WeightsManifestEntry[] };
+  const data = toArrayBuffer(await readFile(join(dir, `${name}.bin`)));
+  const map = tf.io.decodeWeights(data, specs);
+  return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
+}
+
+/**
+ * Saves a LayersModel in the standard tfjs format (`model.json` + `weights.bin`) without tfjs-node, so
+ * `tf.loadLayersModel` (with any custom layers registered) reads it back.
+ */
+export async function saveModel(model: LayersModel, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = concatWeightData(artifacts.weightData!);
+      const modelJson = {
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+      };
+      await writeFile(join(dir, 'model.json'), JSON.stringify(modelJson));
+      await writeFile(join(dir, 'weights.bin'), Buffer.from(weightData));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+}
+
+/** Reads a folder written by saveModel (or any single-shard-list tfjs layers model) as model artifacts. */
+export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
+  const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: ArrayBuffer[] = [];
+  for (const group of modelJson.weightsManifest as tf.io.WeightsManifestConfig) {
+    specs.push(...group.weights);
+    for (const path of group.paths) buffers.push(toArrayBuffer(await readFile(join(dir, path))));
+  }
+  return {
+    modelTopology: modelJson.modelTopology,
+    format: modelJson.format,
+    generatedBy: modelJson.generatedBy,
+    convertedBy: modelJson.convertedBy,
+    weightSpecs: specs,
+    weightData: tf.io.concatenateArrayBuffers(buffers),
+  };
+}
+
+/** Restores saved weights into an already-built model, by position, checking every shape. */
+async function restoreModelWeights(model: LayersModel, dir: string, role: string): Promise<void> {
+  const artifacts = await readModelArtifacts(dir);
+  const decoded = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+  const values = artifacts.weightSpecs!.map((s) => decoded[s.name]);
+  try {
+    const weights = model.weights;
+    if (weights.length !== values.length) {
+      throw new GantryError(
+        `Checkpoint ${role} has ${values.length} weights but the model has ${weights.length}: build the model the same way`,
+      );
+    }
+    weights.forEach((w, i) => {
+      if (w.shape.join() !== values[i].shape.join()) {
+        throw new GantryError(
+          `Checkpoint ${role} weight ${i} (${artifacts.weightSpecs![i].name}) has shape [${values[i].shape}] but the model's is [${w.shape}]`,
+        );
+      }
+    });
+    model.setWeights(values);
+  } finally {
+    tf.dispose(values);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Writes the whole training state into `<root>/step-NNNNNN/`. Files go to a temporary folder first, which is
+ * renamed when complete, and `latest` is replaced atomically after that, so a crash never leaves a half-written
+ * checkpoint as the latest.
+ */
+export async function writeCheckpoint(root: string, contents: CheckpointContents): Promise<string> {
+  await mkdir(root, { recursive: true });
+  const name = stepFolderName(contents.step);
+  const tmp = join(root, `.tmp-${name}-${process.pid}`);
+  const final = join(root, name);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await saveModel(contents.generator, join(tmp, 'generator'));
+  await saveModel(contents.discriminator, join(tmp, 'discriminator'));
+  for (const role of ['generator', 'discriminator'] as const) {
+    const optimizer = contents.optimizers[role];
+    await writeTensors(tmp, `optimizer-${role}`, [...(await optimizer.getWeights()), ...hiddenOptimizerState(optimizer)]);
+  }
+  const pluginJson: Record<string, unknown> = {};
+  const pluginTensors: NamedTensor[] = [];
+  for (const [plugin, snapshot] of Object.entries(contents.plugins)) {
+    pluginJson[plugin] = { json: snapshot.json ?? null, tensors: Object.keys(snapshot.tensors ?? {}) };
+    for (const [key, tensor] of Object.entries(snapshot.tensors ?? {})) {
+      pluginTensors.push({ name: `${plugin}/${key}`, tensor });
+    }
+  }
+  await writeTensors(tmp, 'plugins', pluginTensors);
+  await writeFile(join(tmp, 'plugins-state.json'), JSON.stringify(pluginJson, null, 1));
+  await writeFile(
+    join(tmp, 'state.json'),
+    JSON.stringify({ format: CHECKPOINT_FORMAT, step: contents.step, savedAt: new Date().toISOString(), ...contents.meta }, null, 1),
+  );
+  await rm(final, { recursive: true, force: true });
+  await rename(tmp, final);
+  const latestTmp = join(root, `.latest-${process.pid}`);
+  await writeFile(latestTmp, `${name}\n`);
+  await rename(latestTmp, join(root, 'latest'));
+  await pruneCheckpoints(root, contents.keep);
+  return final;
+}
+
+async function pruneCheckpoints(root: string, keep: number): Promise<void> {
+  if (keep <= 0) return;
+  const steps = (await readdir(root)).filter((n) => /^step-\d+$/.test(n)).sort();
+  for (const old of steps.slice(0, Math.max(0, steps.length - keep))) {
+    await rm(join(root, old), { recursive: true, force: true });
+  }
+}
+
+/** Accepts a checkpoint folder, a checkpoints folder (uses `latest`) or a run folder (uses `checkpoints/latest`). */
+export async function resolveCheckpointDir(dir: string): Promise<string> {
+  if (await exists(join(dir, 'state.json'))) return dir;
+  for (const root of [dir, join(dir, 'checkpoints')]) {
+    if (await exists(join(root, 'latest'))) {
+      const name = (await readFile(join(root, 'latest'), 'utf8')).trim();
+      const path = join(root, name);
+      if (await exists(join(path, 'state.json'))) return path;
+    }
+  }
+  throw new GantryError(`No checkpoint found in ${dir} (expected state.json, a "latest" file or checkpoints/latest)`);
+}
+
+export interface RestoredState {
+  step: number;
+  meta: CheckpointMeta;
+  plugins: Record<string, PluginStateSnapshot>;
+}
+
+/** Loads model and optimizer state into the given objects and returns the rest (step, RNG, plugin state). */
+export async function readCheckpoint(
+  path: string,
+  into: { generator: LayersModel; discriminator: LayersModel; optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer } },
+): Promise<RestoredState> {
+  const state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8'));
+  if (state.format !== CHECKPOINT_FORMAT) {
+    throw new GantryError(`Checkpoint ${path} has format ${state.format}; this version reads format ${CHECKPOINT_FORMAT}`);
+  }
+  await restoreModelWeights(into.generator, join(path, 'generator'), 'generator');
+  await restoreModelWeights(into.discriminator, join(path, 'discriminator'), 'discriminator');
+  for (const role of ['generator', 'discriminator'] as const) {
+    const optimizer = into.optimizers[role];
+    const tensors = await readTensors(path, `optimizer-${role}`);
+    const hidden = tensors.filter((t) => t.name.startsWith(HIDDEN_PREFIX));
+    // setWeights copies the tensors into the optimizer's new variables; dispose ours after.
+    await optimizer.setWeights(tensors.filter((t) => !t.name.startsWith(HIDDEN_PREFIX)));
+    for (const { name, tensor } of hidden) {
+      const variable = (optimizer as unknown as Record<string, unknown>)[name.slice(HIDDEN_PREFIX.length)];
+      if (variable instanceof tf.Variable) variable.assign(tensor);
+    }
+    tf.dispose(tensors.map((t) => t.tensor));
+  }
+  const pluginJson = JSON.parse(await readFile(join(path, 'plugins-state.json'), 'utf8')) as Record<
+    string,
+    { json: unknown; tensors: string[] }
+  >;
+  const pluginTensors = await readTensors(path, 'plugins');
+  const plugins: Record<string, PluginStateSnapshot> = {};
+  for (const [plugin, entry] of Object.entries(pluginJson)) {
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const key of entry.tensors) {
+      const found = pluginTensors.find((t) => t.name === `${plugin}/${key}`);
+      if (found) tensors[key] = found.tensor;
+    }
+    plugins[plugin] = { json: entry.json, tensors };
+  }
+  return { step: state.step, meta: state, plugins };
+}

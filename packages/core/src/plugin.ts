@@ -1,0 +1,143 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { Batch } from './data.js';
+import type { EventName, GantryEvents } from './events.js';
+import type { Rng } from './random.js';
+import type { Trainer } from './trainer.js';
+
+export type Phase = 'D' | 'G';
+
+/**
+ * When a hook or listener runs, after the style of pytorch-ignite's event filters. Steps are 1-based: step 1 is the
+ * first step of a run. `every: n` runs on steps n, 2n, …; `once: n` only on step n; `after: n` on steps > n;
+ * `phase` only in the discriminator (`'D'`) or generator (`'G'`) phase. Filters combine with AND.
+ */
+export interface Schedule {
+  every?: number;
+  once?: number;
+  after?: number;
+  phase?: Phase;
+}
+
+export function scheduleMatches(s: Schedule, step: number, phase?: Phase): boolean {
+  if (s.every !== undefined && step % s.every !== 0) return false;
+  if (s.once !== undefined && step !== s.once) return false;
+  if (s.after !== undefined && step <= s.after) return false;
+  if (s.phase !== undefined && phase !== undefined && s.phase !== phase) return false;
+  return true;
+}
+
+/** Where the loop is when a hook runs. */
+export interface HookContext {
+  trainer: Trainer;
+  /** 1-based number of the step being run. */
+  step: number;
+  phase: Phase;
+  /** Index of the discriminator phase within the step (0 … nCritic−1); 0 in the generator phase. */
+  criticIndex: number;
+  rng: Rng;
+  /**
+   * Records a scalar for this step; it appears in `step:end` scalars as `<plugin>/<name>`. The core takes
+   * ownership of the tensor (keeps it past tidy scopes and disposes it after reading).
+   */
+  report(name: string, value: tf.Scalar): void;
+}
+
+/** What `lossTerms` sees, inside the gradient computation of one phase. */
+export interface LossContext extends HookContext {
+  /** The real batch after `transformBatch`. */
+  real: tf.Tensor;
+  /** The generator's output for this phase (constant in the D phase, differentiable in the G phase). */
+  fake: tf.Tensor;
+  labels?: tf.Tensor;
+  /** D(real): computed in the D phase; in the G phase only when a hook asked for it through `discriminate`. */
+  realLogits?: tf.Tensor;
+  fakeLogits: tf.Tensor;
+  /** Applies the discriminator in training mode (labels passed through for conditional models). */
+  discriminate(x: tf.Tensor, labels?: tf.Tensor): tf.Tensor;
+  generator: LayersModel;
+  discriminator: LayersModel;
+}
+
+type MaybeScheduled<F> = F | ({ handler: F } & Schedule);
+
+export interface Hooks {
+  /** Before the first step (and after a resume's restore): build state, check options against the models. */
+  setup?: (trainer: Trainer) => void | Promise<void>;
+  /** At the start of each step, before any phase. May await (e.g. grow the models). */
+  beforeStep?: MaybeScheduled<(ctx: Omit<HookContext, 'phase' | 'criticIndex'>) => void | Promise<void>>;
+  /** At the start of each phase. May await. */
+  beforePhase?: MaybeScheduled<(ctx: HookContext) => void | Promise<void>>;
+  /**
+   * Waterfall over the real batch (D phases). Return a new batch or undefined to keep it. Tensors of the old batch
+   * that the new one no longer holds are disposed by the core.
+   */
+  transformBatch?: MaybeScheduled<(batch: Batch, ctx: HookContext) => Batch | void>;
+  /** Extra scalar terms added to the phase loss, inside the gradient computation (synchronous). */
+  lossTerms?: MaybeScheduled<(ctx: LossContext) => tf.Scalar | Record<string, tf.Scalar> | void>;
+  /** Waterfall over the gradients (variable name → gradient). Replaced tensors are disposed by the core. */
+  transformGrads?: MaybeScheduled<(grads: tf.NamedTensorMap, ctx: HookContext) => tf.NamedTensorMap | void>;
+  /** After the optimizer applied the phase's gradients: weight clipping, EMA, bookkeeping. */
+  afterApply?: MaybeScheduled<(ctx: HookContext) => void>;
+  /** After the run ends, for any reason: close files, flush network queues. */
+  teardown?: (trainer: Trainer) => void | Promise<void>;
+}
+
+export type HookName = keyof Hooks;
+
+/**
+ * A plugin's checkpointed state: JSON plus named tensors. On save the core only reads the tensors (the plugin keeps
+ * ownership); on load the plugin receives new tensors and owns them.
+ */
+export interface PluginStateSnapshot {
+  json?: unknown;
+  tensors?: Record<string, tf.Tensor>;
+}
+
+export interface PluginState {
+  save(): PluginStateSnapshot | Promise<PluginStateSnapshot>;
+  load(snapshot: PluginStateSnapshot): void | Promise<void>;
+}
+
+export type EventListeners = {
+  [E in EventName]?: MaybeScheduled<(payload: GantryEvents[E], trainer: Trainer) => void | Promise<void>>;
+};
+
+export interface GantryPlugin {
+  readonly name: string;
+  readonly hooks?: Hooks;
+  readonly on?: EventListeners;
+  readonly state?: PluginState;
+}
+
+/** Identity with types: `definePlugin({ name, hooks, on, state })`. Checks the shape so mistakes fail early. */
+export function definePlugin<P extends GantryPlugin>(plugin: P): P {
+  if (!plugin || typeof plugin.name !== 'string' || plugin.name.length === 0) {
+    throw new TypeError('definePlugin: a plugin needs a non-empty name');
+  }
+  const knownHooks: HookName[] = [
+    'setup',
+    'beforeStep',
+    'beforePhase',
+    'transformBatch',
+    'lossTerms',
+    'transformGrads',
+    'afterApply',
+    'teardown',
+  ];
+  for (const key of Object.keys(plugin.hooks ?? {})) {
+    if (!knownHooks.includes(key as HookName)) {
+      throw new TypeError(`definePlugin("${plugin.name}"): unknown hook "${key}" (known: ${knownHooks.join(', ')})`);
+    }
+  }
+  return plugin;
+}
+
+/** Splits a possibly scheduled hook into its function and schedule. */
+export function unpackScheduled<F>(value: MaybeScheduled<F>): { handler: F; schedule: Schedule } {
+  if (typeof value === 'function') return { handler: value, schedule: {} };
+  const { handler, ...schedule } = value as { handler: F } & Schedule;
+  return { handler, schedule };
+}
+
+export type { MaybeScheduled };

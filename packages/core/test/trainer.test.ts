@@ -1,0 +1,174 @@
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GantryError, NonFiniteLossError, PluginError } from '../src/errors.js';
+import { definePlugin } from '../src/plugin.js';
+import { Trainer, type TrainerOptions } from '../src/trainer.js';
+import { cpu, pointSource, tinyModels } from './helpers.js';
+
+beforeAll(cpu);
+
+const tmp = () => mkdtemp(join(tmpdir(), 'gantry-core-'));
+
+function trainer(extra: Partial<TrainerOptions> = {}, seed = 1) {
+  return new Trainer({ ...tinyModels(seed), data: pointSource(), steps: 10, batchSize: 16, seed: 7, ...extra });
+}
+
+async function lossTrace(t: Trainer): Promise<number[][]> {
+  const trace: number[][] = [];
+  t.on('step:end', ({ scalars }) => void trace.push([scalars.d_loss, scalars.g_loss]));
+  await t.train();
+  return trace;
+}
+
+describe('Trainer', () => {
+  it('keeps tf.memory().numTensors flat over 100 steps', async () => {
+    const t = trainer({ steps: 100, nCritic: 2 });
+    const counts: number[] = [];
+    t.on('step:end', () => void counts.push(tf.memory().numTensors));
+    await t.train();
+    expect(counts).toHaveLength(100);
+    // After the optimizers created their slots (step 1), nothing may grow.
+    expect(new Set(counts.slice(1)).size).toBe(1);
+  });
+
+  it('is reproducible: same seed, same losses step for step; another seed differs', async () => {
+    const a = await lossTrace(trainer());
+    const b = await lossTrace(trainer());
+    const c = await lossTrace(trainer({ seed: 8 }));
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+    expect(a[0][0]).toBeGreaterThan(0);
+  });
+
+  it('learns: the D loss on a fixed problem moves away from its initial value', async () => {
+    const trace = await lossTrace(trainer({ steps: 60 }));
+    expect(trace[0][0]).not.toBeCloseTo(trace[59][0], 3);
+  });
+
+  it('resumes exactly: losses after restore equal the uninterrupted run', async () => {
+    const full = await lossTrace(trainer({ steps: 10 }));
+    const dir = await tmp();
+    const first = trainer({ steps: 5, checkpoint: { dir, every: 5 } });
+    await first.train();
+    expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe('step-000005');
+    const resumed = trainer({ steps: 10 });
+    await resumed.restore(dir);
+    expect(resumed.step).toBe(5);
+    const rest = await lossTrace(resumed);
+    expect(rest).toEqual(full.slice(5));
+  });
+
+  it('stops cleanly and writes a checkpoint', async () => {
+    const dir = await tmp();
+    const t = trainer({ steps: 50, checkpoint: { dir } });
+    t.on('step:end', ({ step }) => {
+      if (step === 3) t.stop();
+    });
+    const result = await t.train();
+    expect(result.reason).toBe('stopped');
+    expect(result.steps).toBe(3);
+    expect(await readdir(dir)).toContain('step-000003');
+  });
+
+  it('runs hooks in order with schedules and names the plugin when one throws', async () => {
+    const calls: string[] = [];
+    const plugin = definePlugin({
+      name: 'recorder',
+      hooks: {
+        beforeStep: { handler: ({ step }) => void calls.push(`step${step}`), every: 2 },
+        lossTerms: { handler: ({ phase, step }) => void calls.push(`${phase}${step}`), phase: 'G', after: 2 },
+      },
+    });
+    await trainer({ steps: 4, plugins: [plugin] }).train();
+    expect(calls).toEqual(['step2', 'G3', 'step4', 'G4']);
+
+    const broken = definePlugin({
+      name: 'broken',
+      hooks: { afterApply: () => { throw new Error('boom'); } },
+    });
+    await expect(trainer({ plugins: [broken] }).train()).rejects.toThrow('plugin "broken" failed in hook "afterApply": boom');
+    await expect(trainer({ plugins: [broken] }).train()).rejects.toBeInstanceOf(PluginError);
+  });
+
+  it('adds loss terms to the phase loss and reports them', async () => {
+    const seen: Record<string, number>[] = [];
+    // A constant term changes the reported value but not the gradients: losses stay identical.
+    const plugin = definePlugin({ name: 'const', hooks: { lossTerms: { handler: () => ({ c: tf.scalar(3) }), phase: 'D' } } });
+    const t = trainer({ steps: 2, plugins: [plugin] });
+    t.on('step:end', ({ scalars }) => void seen.push(scalars));
+    await t.train();
+    expect(seen[0]['D/const/c']).toBe(3);
+    const plain = await lossTrace(trainer({ steps: 2 }));
+    expect(seen.map((s) => [s.d_loss, s.g_loss])).toEqual(plain);
+  });
+
+  it('transformGrads can scale gradients (zero gradients freeze the discriminator)', async () => {
+    const t = trainer({
+      steps: 3,
+      plugins: [
+        definePlugin({
+          name: 'freeze-d',
+          hooks: {
+            transformGrads: {
+              handler: (grads) => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.zerosLike(g)])),
+              phase: 'D',
+            },
+          },
+        }),
+      ],
+      optimizers: { discriminator: tf.train.sgd(0.1), generator: tf.train.sgd(0.1) },
+    });
+    const before = t.discriminator.getWeights().map((w) => Array.from(w.dataSync()));
+    await t.train();
+    const after = t.discriminator.getWeights().map((w) => Array.from(w.dataSync()));
+    expect(after).toEqual(before);
+  });
+});
+
+describe('Trainer input errors (one line each)', () => {
+  it('rejects unknown options', () => {
+    expect(() => trainer({ stepz: 3 } as never)).toThrow('Unknown option "stepz" for Trainer');
+  });
+
+  it('rejects a generator/data shape mismatch', async () => {
+    const models = tinyModels(1, 4, 3);
+    const t = new Trainer({ ...models, data: pointSource(2), steps: 1, batchSize: 4 });
+    await expect(t.train()).rejects.toThrow('Shape mismatch: the generator outputs [3] per sample but the real data is [2]');
+  });
+
+  it('rejects data outside [-1, 1] before any step', async () => {
+    const data = [{ x: tf.tensor2d([[0, 255]]) }];
+    const t = new Trainer({ ...tinyModels(), data, steps: 1 });
+    await expect(t.train()).rejects.toThrow('Real data must lie in [-1, 1] but batch 1 spans [0, 255] (for 8-bit images use x / 127.5 - 1)');
+  });
+
+  it('rejects a conditional model without labels', async () => {
+    const z = tfl.input({ shape: [4] });
+    const label = tfl.input({ shape: [1] });
+    const h = tfl.layers.concatenate().apply([z, label]) as tfl.SymbolicTensor;
+    const generator = tfl.model({ inputs: [z, label], outputs: tfl.layers.dense({ units: 2 }).apply(h) as tfl.SymbolicTensor });
+    const t = new Trainer({ generator, discriminator: tinyModels().discriminator, data: pointSource(), steps: 1, batchSize: 4 });
+    await expect(t.train()).rejects.toThrow('The generator is conditional (2 inputs) but the data has no labels');
+  });
+
+  it('stops on a NaN loss, names it, and keeps the last good checkpoint', async () => {
+    const dir = await tmp();
+    const poison = definePlugin({
+      name: 'poison',
+      hooks: { lossTerms: { handler: () => tf.scalar(NaN), once: 4, phase: 'G' } },
+    });
+    const t = trainer({ steps: 10, plugins: [poison], checkpoint: { dir, every: 2 } });
+    const error = await t.train().catch((e) => e);
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect(error.message).toBe(`Non-finite loss at step 4: G/poison = NaN. Training stopped; last good checkpoint: ${join(dir, 'step-000002')}`);
+    expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe('step-000002');
+  });
+
+  it('GantryError is the base class of all of these', () => {
+    expect(new NonFiniteLossError(1, 'x', NaN)).toBeInstanceOf(GantryError);
+  });
+});
