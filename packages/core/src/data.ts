@@ -24,6 +24,11 @@ export interface DataSource {
   readonly elementShape: readonly number[];
   /** Number of classes when examples carry labels. */
   readonly numClasses?: number;
+  /**
+   * Range every value must lie in; the trainer checks real batches against it. Default [-1, 1] (images scaled for
+   * a tanh generator). `null` for unbounded data such as Gaussian mixtures.
+   */
+  readonly valueRange?: readonly [number, number] | null;
   batches(options: BatchOptions): Iterator<Batch> | AsyncIterator<Batch>;
 }
 

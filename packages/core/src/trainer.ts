@@ -403,11 +403,13 @@ export class Trainer {
       disposeBatch(batch);
       throw new GantryError(`Real data contains NaN or Infinity (batch ${this.batchesConsumed})`);
     }
-    if (lo < -1 - 1e-6 || hi > 1 + 1e-6) {
+    const data = this.options.data;
+    const range = isDataSource(data) && data.valueRange !== undefined ? data.valueRange : ([-1, 1] as const);
+    if (range && (lo < range[0] - 1e-6 || hi > range[1] + 1e-6)) {
       disposeBatch(batch);
       throw new GantryError(
-        `Real data must lie in [-1, 1] but batch ${this.batchesConsumed} spans [${lo}, ${hi}]` +
-          (hi > 1.5 ? ' (for 8-bit images use x / 127.5 - 1)' : ''),
+        `Real data must lie in [${range[0]}, ${range[1]}] but batch ${this.batchesConsumed} spans [${lo}, ${hi}]` +
+          (hi > 1.5 && range[1] === 1 ? ' (for 8-bit images use x / 127.5 - 1)' : ''),
       );
     }
     if (this.conditional && !batch.labels) {
