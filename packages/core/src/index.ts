@@ -36,3 +36,4 @@ export {
   type CheckpointMeta,
 } from './checkpoint.js';
 export { registerZeroGradients } from './engine/gradients.js';
+export { encodeNpy, decodeNpy } from './npy.js';

@@ -165,6 +165,7 @@ export class Trainer {
   private dataIterator?: Iterator<Batch | tf.Tensor> | AsyncIterator<Batch | tf.Tensor>;
   private knownDataShape?: number[];
   private restarts = 0;
+  private setupDone = false;
   private batchesAtRestart = -1;
   private readonly hooks = new Map<HookName, BoundHook[]>();
   private readonly dataRng: Rng;
@@ -617,6 +618,18 @@ export class Trainer {
 
   // ---------------------------------------------------------------- run
 
+  /**
+   * Runs the plugins' setup hooks once. `train()` calls it; call it yourself after `restore()` to sample from a
+   * checkpoint without training (an EMA plugin, say, points the sampling generator at its restored copy here).
+   */
+  async setup(): Promise<void> {
+    if (this.setupDone) return;
+    this.setupDone = true;
+    for (const hook of this.hooks.get('setup') ?? []) {
+      await this.callAsync(hook, 'setup', () => hook.handler(this));
+    }
+  }
+
   /** Asks the loop to stop after the current step; `train()` then writes a checkpoint (if configured) and resolves. */
   stop(): void {
     this.stopRequested = true;
@@ -631,9 +644,7 @@ export class Trainer {
     const every = this.options.checkpoint?.every ?? 0;
     let savedAt = -1;
     try {
-      for (const hook of this.hooks.get('setup') ?? []) {
-        await this.callAsync(hook, 'setup', () => hook.handler(this));
-      }
+      await this.setup();
       await this.bus.emit('run:start', { trainer: this, startStep: this.completed, totalSteps: this.totalSteps });
       while (this.completed < this.totalSteps) {
         if (this.stopRequested) {
