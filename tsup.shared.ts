@@ -9,6 +9,8 @@ export function gantryTsup(entry: Record<string, string> = { index: 'src/index.t
     sourcemap: true,
     clean: true,
     target: 'node20',
+    // import.meta.url in the CJS build (createRequire-based file lookups).
+    shims: true,
     ...extra,
   });
 }
