@@ -1,0 +1,112 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nonSaturating, withSeed, type LossContext } from '@gantry/core';
+import { featureMatching, featureModel } from '../src/index.js';
+import { expectFlat, mlp, tinyTrainer, trainCountingTensors, useCpu, values } from './helpers.js';
+
+beforeAll(useCpu);
+
+type TermsHook = (ctx: LossContext) => tf.Scalar | Record<string, tf.Scalar>;
+
+function discriminatorWithFeatures(): tfl.Sequential {
+  return withSeed(3, () =>
+    tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: 4, activation: 'relu', inputShape: [2], name: 'feat' }),
+        tfl.layers.dense({ units: 1, name: 'out' }),
+      ],
+    }),
+  );
+}
+
+/** relu(x·W + b) averaged over the batch, in float64. */
+function meanFeatures(x: number[][], kernel: number[], bias: number[]): number[] {
+  const units = bias.length;
+  const mean = new Array(units).fill(0);
+  for (const row of x) {
+    for (let u = 0; u < units; u++) {
+      let s = bias[u];
+      for (let i = 0; i < row.length; i++) s += row[i] * kernel[i * units + u];
+      mean[u] += Math.max(0, s) / x.length;
+    }
+  }
+  return mean;
+}
+
+function lossContext(D: tfl.LayersModel, real: tf.Tensor, fake: tf.Tensor): LossContext {
+  const loss = nonSaturating();
+  return {
+    real,
+    fake,
+    fakeLogits: D.apply(fake) as tf.Tensor,
+    discriminator: D,
+    trainer: { loss } as never,
+  } as unknown as LossContext;
+}
+
+describe('featureMatching', () => {
+  it('the term is weight·‖E f(x) − E f(G(z))‖² on the chosen layer', () => {
+    const D = discriminatorWithFeatures();
+    const realRows = [
+      [0.5, -0.2],
+      [0.1, 0.9],
+      [-0.7, 0.3],
+    ];
+    const fakeRows = [
+      [0.2, 0.2],
+      [-0.4, -0.8],
+      [0.9, 0.1],
+    ];
+    const real = tf.tensor2d(realRows);
+    const fake = tf.tensor2d(fakeRows);
+    const hook = (featureMatching({ layer: 'feat', weight: 2.5 }).hooks!.lossTerms as { handler: TermsHook }).handler;
+    const term = hook(lossContext(D, real, fake)) as tf.Scalar;
+    const [kernel, bias] = D.getLayer('feat').getWeights().map(values);
+    const a = meanFeatures(realRows, kernel, bias);
+    const b = meanFeatures(fakeRows, kernel, bias);
+    const expected = 2.5 * a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
+    expect(term.dataSync()[0]).toBeCloseTo(expected, 6);
+    expect(expected).toBeGreaterThan(0);
+    tf.dispose([real, fake, term]);
+  });
+
+  it('defaults to the layer before the last and can address layers by index', () => {
+    const D = mlp(2, 6, 1, 4);
+    const byDefault = featureModel(D);
+    expect(byDefault.outputs[0].sourceLayer).toBe(D.layers[1]);
+    expect(byDefault.outputs[0].shape).toEqual([null, 6]);
+    expect(featureModel(D, 0).outputs[0].sourceLayer).toBe(D.layers[0]);
+    expect(() => featureModel(D, 'nope')).toThrow(/no feature layer "nope"/);
+  });
+
+  it("'replace' mode: the generator's gradient is the gradient of the feature-matching term alone", () => {
+    const D = discriminatorWithFeatures();
+    const G = mlp(3, 5, 2, 9);
+    const z = tf.randomNormal([6, 3], 0, 1, 'float32', 1);
+    const real = tf.randomNormal([6, 2], 0, 0.5, 'float32', 2);
+    const weights = G.trainableWeights.map((w) => w.read() as tf.Variable);
+    const replace = (featureMatching({ layer: 'feat', mode: 'replace' }).hooks!.lossTerms as { handler: TermsHook }).handler;
+    const add = (featureMatching({ layer: 'feat' }).hooks!.lossTerms as { handler: TermsHook }).handler;
+    const total = tf.variableGrads(() => {
+      const ctx = lossContext(D, real, G.apply(z) as tf.Tensor);
+      const terms = replace(ctx) as Record<string, tf.Scalar>;
+      return tf.addN([nonSaturating().generatorLoss(ctx.fakeLogits), ...Object.values(terms)]) as tf.Scalar;
+    }, weights);
+    const alone = tf.variableGrads(() => add(lossContext(D, real, G.apply(z) as tf.Tensor)) as tf.Scalar, weights);
+    expect(total.value.dataSync()[0]).toBeCloseTo(alone.value.dataSync()[0], 6);
+    for (const name of Object.keys(alone.grads)) {
+      const x = values(total.grads[name]);
+      values(alone.grads[name]).forEach((v, i) => expect(x[i]).toBeCloseTo(v, 6));
+    }
+    tf.dispose([z, real, total.value, alone.value, ...Object.values(total.grads), ...Object.values(alone.grads)]);
+  });
+
+  it('trains with the term reported under G/feature-matching', async () => {
+    const trainer = tinyTrainer([featureMatching()], { steps: 5 });
+    const terms: number[] = [];
+    trainer.on('step:end', (e) => void terms.push(e.scalars['G/feature-matching']));
+    expectFlat(await trainCountingTensors(trainer));
+    expect(terms.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+  });
+});
