@@ -1,0 +1,98 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GantryError } from '@gantry/core';
+
+type OptimizerClass = { fromConfig(cls: unknown, config: tf.serialization.ConfigDict): tf.Optimizer };
+
+/**
+ * An independent optimizer of the same class and settings with a copy of the state (step count, moments).
+ * Updating it leaves the original untouched: tfjs optimizer variables are replaced on assignment, never mutated,
+ * so the copy may start out sharing their data.
+ */
+export async function copyOptimizer(optimizer: tf.Optimizer): Promise<tf.Optimizer> {
+  const cls = optimizer.constructor as unknown as OptimizerClass;
+  if (typeof cls.fromConfig !== 'function') {
+    throw new GantryError(`Cannot copy optimizer ${optimizer.getClassName()}: it has no fromConfig`);
+  }
+  const copy = cls.fromConfig(cls, optimizer.getConfig());
+  const state = await optimizer.getWeights();
+  try {
+    await copy.setWeights(state);
+  } finally {
+    // The first entry (step count) is a fresh tensor; the rest are the original's live variables.
+    state[0]?.tensor.dispose();
+  }
+  return copy;
+}
+
+/** What functional unrolling needs to know to mirror the discriminator's optimizer update rule. */
+export type UpdateRule =
+  | { kind: 'sgd'; learningRate: number }
+  | {
+      kind: 'adam';
+      learningRate: number;
+      beta1: number;
+      beta2: number;
+      epsilon: number;
+      /** Updates applied so far (the next update is number iterations + 1). */
+      iterations: number;
+      /** Current moments by trainable-weight position; undefined where not created yet (zeros). */
+      m: (tf.Tensor | undefined)[];
+      v: (tf.Tensor | undefined)[];
+    };
+
+/** Reads the update rule and current state of an SGD or Adam optimizer (the moments are its live variables). */
+export async function readUpdateRule(optimizer: tf.Optimizer, learningRate?: number): Promise<UpdateRule> {
+  const kind = optimizer.getClassName();
+  const config = optimizer.getConfig() as Record<string, number>;
+  if (kind === 'SGD') return { kind: 'sgd', learningRate: learningRate ?? config.learningRate };
+  if (kind !== 'Adam') {
+    throw new GantryError(`Full unrolling mirrors SGD or Adam discriminator optimizers, not ${kind}`);
+  }
+  const state = await optimizer.getWeights();
+  const iterations = (await state[0].tensor.data())[0];
+  state[0].tensor.dispose();
+  const moments = state.slice(1).map((s) => s.tensor);
+  const half = moments.length / 2;
+  return {
+    kind: 'adam',
+    learningRate: learningRate ?? config.learningRate,
+    beta1: config.beta1,
+    beta2: config.beta2,
+    epsilon: config.epsilon,
+    iterations,
+    m: moments.slice(0, half),
+    v: moments.slice(half),
+  };
+}
+
+/**
+ * One update of `params` with gradients `grads`, written with differentiable ops so gradients flow through it.
+ * `j` counts the lookahead updates already taken. Matches tfjs's SGD and Adam updates op for op.
+ */
+export function functionalUpdate(
+  rule: UpdateRule,
+  params: readonly tf.Tensor[],
+  grads: readonly tf.Tensor[],
+  state: { m: tf.Tensor[]; v: tf.Tensor[] },
+  j: number,
+): tf.Tensor[] {
+  if (rule.kind === 'sgd') return params.map((p, i) => tf.add(p, tf.mul(grads[i], tf.scalar(-rule.learningRate))));
+  const { beta1, beta2, epsilon, learningRate } = rule;
+  // tfjs keeps accBeta = β^(t) with t the 1-based number of the update being applied.
+  const t = rule.iterations + 1 + j;
+  const oneMinusAccBeta1 = tf.sub(1, tf.pow(tf.scalar(beta1), tf.scalar(t)));
+  const oneMinusAccBeta2 = tf.sub(1, tf.pow(tf.scalar(beta2), tf.scalar(t)));
+  return params.map((p, i) => {
+    const g = grads[i];
+    const m = tf.add(tf.mul(state.m[i], beta1), tf.mul(g, 1 - beta1));
+    const v = tf.add(tf.mul(state.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
+    state.m[i] = m;
+    state.v[i] = v;
+    const mHat = tf.div(m, oneMinusAccBeta1);
+    const vHat = tf.div(v, oneMinusAccBeta2);
+    // sqrt has an infinite slope at 0, and a weight whose gradient has always been exactly 0 (a dead ReLU unit)
+    // has v = 0: ∞·0 would poison the second-order gradient with NaN. The floor changes no value that matters.
+    const root = tf.sqrt(tf.maximum(vHat, 1e-30));
+    return tf.add(tf.mul(tf.div(mHat, tf.add(root, epsilon)), -learningRate), p);
+  });
+}

@@ -1,0 +1,169 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  GantryError,
+  checkOptions,
+  definePlugin,
+  type Batch,
+  type GantryPlugin,
+  type LossContext,
+  type Trainer,
+} from '@gantry/core';
+import { functionalModel, type FunctionalModel } from './functional.js';
+import { copyOptimizer, functionalUpdate, readUpdateRule, type UpdateRule } from './optimizer.js';
+
+export type UnrolledMode = 'first-order' | 'full';
+
+export interface UnrolledOptions {
+  /** Lookahead discriminator updates k before each generator update. Default 5 (Metz et al. 2017 use 5–10). */
+  steps?: number;
+  /**
+   * `'first-order'` (default): k real discriminator updates on a copy of the optimizer state, the generator step
+   * against the updated discriminator, then the discriminator's weights are restored; no gradient flows through
+   * the lookahead. `'full'`: the lookahead is differentiated too (the generator sees how the discriminator would
+   * react), which needs a discriminator made of Dense/LeakyReLU/ReLU/Activation layers.
+   */
+  mode?: UnrolledMode;
+  /** Full mode: step size of the lookahead updates. Default: the discriminator optimizer's learning rate. */
+  learningRate?: number;
+}
+
+export interface UnrolledPlugin extends GantryPlugin {
+  readonly mode: UnrolledMode;
+  readonly steps: number;
+}
+
+/**
+ * Unrolled GAN (Metz et al. 2017): the generator is updated against the discriminator as it will be after k more
+ * updates, which penalizes moving all samples onto the mode the current discriminator likes least (mode collapse).
+ * The lookahead uses the step's real batch (the last discriminator phase's batch, after `transformBatch`).
+ *
+ * Cost per step, on top of the plain step: first-order, k discriminator updates (k generator forwards and k
+ * discriminator forward+backward passes) plus a copy of the discriminator's weights and optimizer state; full, k
+ * discriminator gradients inside the generator's gradient computation and the backward pass through all of them
+ * (second order), so about twice first-order's compute and k copies of the discriminator's activations in memory.
+ */
+export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
+  checkOptions('unrolled', options, ['steps', 'mode', 'learningRate']);
+  const steps = options.steps ?? 5;
+  const mode = options.mode ?? 'first-order';
+  if (!Number.isInteger(steps) || steps < 1) throw new GantryError(`unrolled steps must be a positive integer, got ${steps}`);
+  if (mode !== 'first-order' && mode !== 'full') throw new GantryError(`unrolled mode must be "first-order" or "full", got "${mode}"`);
+  if (options.learningRate !== undefined && !(options.learningRate > 0)) {
+    throw new GantryError(`unrolled learningRate must be positive, got ${options.learningRate}`);
+  }
+  if (mode === 'first-order' && options.learningRate !== undefined) {
+    throw new GantryError('unrolled learningRate applies to mode "full"; first-order uses the discriminator optimizer itself');
+  }
+
+  // The step's real batch, seen in the discriminator's loss terms (the trainer keeps it alive through the G phase).
+  let current: Batch | undefined;
+  const capture = (ctx: LossContext) => {
+    current = { x: ctx.real, labels: ctx.labels };
+  };
+
+  // ---- first-order: real updates, then restore
+  let savedWeights: tf.Tensor[] | undefined;
+  let unrolledModel: LayersModel | undefined;
+
+  async function lookahead(trainer: Trainer): Promise<void> {
+    if (!current) throw new GantryError('unrolled: no real batch seen in this step (is there a discriminator phase?)');
+    const discriminator = trainer.discriminator;
+    savedWeights = discriminator.weights.map((w) => tf.clone(w.read()));
+    unrolledModel = discriminator;
+    const original = trainer.optimizers.discriminator;
+    const lookaheadOptimizer = await copyOptimizer(original);
+    // discriminatorUpdate uses trainer.optimizers.discriminator; the copy keeps the real optimizer state untouched.
+    trainer.optimizers.discriminator = lookaheadOptimizer;
+    try {
+      for (let k = 0; k < steps; k++) trainer.discriminatorUpdate(current, { runHooks: false });
+    } finally {
+      trainer.optimizers.discriminator = original;
+      lookaheadOptimizer.dispose();
+    }
+  }
+
+  function restore(): void {
+    if (!savedWeights || !unrolledModel) return;
+    const saved = savedWeights;
+    unrolledModel.weights.forEach((w, i) => w.write(saved[i]));
+    tf.dispose(saved);
+    savedWeights = undefined;
+    unrolledModel = undefined;
+  }
+
+  // ---- full: differentiate through functional lookahead updates
+  let functional: FunctionalModel | undefined;
+  let functionalFor: LayersModel | undefined;
+  let rule: UpdateRule | undefined;
+
+  function unrolledGeneratorTerm(ctx: LossContext): tf.Scalar {
+    if (functionalFor !== ctx.discriminator || !functional) {
+      functional = functionalModel(ctx.discriminator);
+      functionalFor = ctx.discriminator;
+    }
+    const net = functional;
+    const loss = ctx.trainer.loss;
+    const update = rule!;
+    const { real, fake } = ctx;
+    let params: tf.Tensor[] = net.weights.map((w) => w.read());
+    const moments =
+      update.kind === 'adam'
+        ? {
+            m: params.map((p, i) => update.m[i] ?? tf.zerosLike(p)),
+            v: params.map((p, i) => update.v[i] ?? tf.zerosLike(p)),
+          }
+        : { m: [], v: [] };
+    for (let j = 0; j < steps; j++) {
+      const dLoss = (...p: tf.Tensor[]) => loss.discriminatorLoss(net.forward(real, p), net.forward(fake, p));
+      const grads = tf.grads(dLoss)(params);
+      params = functionalUpdate(update, params, grads, moments, j);
+    }
+    const lookaheadLoss = loss.generatorLoss(net.forward(fake, params));
+    // The core already adds the generator loss against the current D; swap it for the lookahead one.
+    return tf.sub(lookaheadLoss, loss.generatorLoss(ctx.fakeLogits)) as tf.Scalar;
+  }
+
+  const plugin = definePlugin({
+    name: 'unrolled',
+    mode,
+    steps,
+    hooks: {
+      setup(trainer) {
+        if (mode === 'full') {
+          functional = functionalModel(trainer.discriminator);
+          functionalFor = trainer.discriminator;
+        }
+      },
+      lossTerms: {
+        handler: (ctx) => {
+          if (ctx.phase === 'D') {
+            capture(ctx);
+            return;
+          }
+          if (mode === 'full') return unrolledGeneratorTerm(ctx);
+        },
+      },
+      beforePhase: {
+        phase: 'G',
+        handler: async (ctx) => {
+          if (mode === 'first-order') await lookahead(ctx.trainer);
+          else rule = await readUpdateRule(ctx.trainer.optimizers.discriminator, options.learningRate);
+        },
+      },
+      afterApply: {
+        phase: 'G',
+        handler: () => {
+          restore();
+          current = undefined;
+          rule = undefined;
+        },
+      },
+      teardown() {
+        restore();
+        current = undefined;
+      },
+    },
+  });
+  return plugin;
+}

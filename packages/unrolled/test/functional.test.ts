@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { withSeed } from '@gantry/core';
+import { copyOptimizer, functionalModel, functionalUpdate, readUpdateRule } from '../src/index.js';
+import { useCpu, values } from './helpers.js';
+
+beforeAll(useCpu);
+
+const build = (layers: () => tfl.layers.Layer[]) => withSeed(5, () => tfl.sequential({ layers: layers() }));
+
+describe('functionalModel', () => {
+  it('reproduces model.apply for Dense/LeakyReLU/ReLU/Activation chains', () => {
+    const model = build(() => [
+      tfl.layers.dense({ units: 6, activation: 'relu', inputShape: [2] }),
+      tfl.layers.dense({ units: 5 }),
+      tfl.layers.leakyReLU({ alpha: 0.3 }),
+      tfl.layers.dense({ units: 4, useBias: false }),
+      tfl.layers.reLU(),
+      tfl.layers.dense({ units: 3 }),
+      tfl.layers.activation({ activation: 'tanh' }),
+      tfl.layers.dense({ units: 1, activation: 'sigmoid' }),
+    ]);
+    const net = functionalModel(model);
+    const x = tf.randomNormal([7, 2], 0, 1, 'float32', 3);
+    const expected = model.apply(x) as tf.Tensor;
+    const got = net.forward(
+      x,
+      net.weights.map((w) => w.read()),
+    );
+    const e = values(expected);
+    values(got).forEach((v, i) => expect(v).toBeCloseTo(e[i], 6));
+    expect(net.weights).toEqual(model.trainableWeights);
+    tf.dispose([x, expected, got]);
+  });
+
+  it('rejects layers it cannot express, naming them', () => {
+    const conv = build(() => [tfl.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [8, 8, 1], name: 'c1' }), tfl.layers.flatten(), tfl.layers.dense({ units: 1 })]);
+    expect(() => functionalModel(conv)).toThrow(/layer "c1" is Conv2D/);
+    const dropout = build(() => [tfl.layers.dense({ units: 4, inputShape: [2] }), tfl.layers.dropout({ rate: 0.5, name: 'drop' }), tfl.layers.dense({ units: 1 })]);
+    expect(() => functionalModel(dropout)).toThrow(/"drop" is Dropout/);
+  });
+});
+
+describe('functional updates match the tfjs optimizers', () => {
+  const lossOf = (model: tfl.LayersModel, x: tf.Tensor) => () => tf.mean(tf.square(model.apply(x) as tf.Tensor)) as tf.Scalar;
+
+  for (const kind of ['sgd', 'adam'] as const) {
+    it(`${kind}: k functional updates equal k applyGradients calls`, async () => {
+      const model = build(() => [tfl.layers.dense({ units: 4, activation: 'tanh', inputShape: [2] }), tfl.layers.dense({ units: 1 })]);
+      const x = tf.randomNormal([5, 2], 0, 1, 'float32', 8);
+      const optimizer = kind === 'sgd' ? tf.train.sgd(0.1) : tf.train.adam(0.01, 0.5, 0.9);
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      // Give Adam some history first, so moments and the step count matter.
+      for (let i = 0; i < 3; i++) optimizer.minimize(lossOf(model, x), false, vars);
+      const net = functionalModel(model);
+      const rule = await readUpdateRule(optimizer);
+      let params = net.weights.map((w) => tf.clone(w.read()));
+      const moments = rule.kind === 'adam' ? { m: rule.m.map((m) => m!), v: rule.v.map((v) => v!) } : { m: [], v: [] };
+      const lookahead = await copyOptimizer(optimizer);
+      for (let j = 0; j < 4; j++) {
+        const grads = tf.grads((...p: tf.Tensor[]) => tf.mean(tf.square(net.forward(x, p))) as tf.Scalar)(params);
+        params = functionalUpdate(rule, params, grads, moments, j);
+        lookahead.minimize(lossOf(model, x), false, vars);
+      }
+      params.forEach((p, i) => {
+        const expected = values(vars[i]);
+        values(p).forEach((v, k) => expect(v).toBeCloseTo(expected[k], 6));
+      });
+      lookahead.dispose();
+      optimizer.dispose();
+    });
+  }
+
+  it('copyOptimizer leaves the original state untouched', async () => {
+    const model = build(() => [tfl.layers.dense({ units: 1, inputShape: [2] })]);
+    const x = tf.ones([3, 2]);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const adam = tf.train.adam(0.1);
+    adam.minimize(lossOf(model, x), false, vars);
+    const before = (await adam.getWeights()).map((w) => values(w.tensor));
+    const copy = await copyOptimizer(adam);
+    for (let i = 0; i < 3; i++) copy.minimize(lossOf(model, x), false, vars);
+    const after = (await adam.getWeights()).map((w) => values(w.tensor));
+    expect(after).toEqual(before);
+    expect(copy.iterations).toBe(4);
+    copy.dispose();
+  });
+});

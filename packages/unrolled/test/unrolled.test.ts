@@ -1,0 +1,195 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Rng, definePlugin, nonSaturating, registerZeroGradients, withSeed, type LossContext, type Trainer } from '@gantry/core';
+import { unrolled } from '../src/index.js';
+import { expectFlat, tinyTrainer, trainCountingTensors, useCpu, values, weightValues } from './helpers.js';
+
+beforeAll(async () => {
+  await useCpu();
+  registerZeroGradients();
+});
+
+const optimizerState = async (opt: tf.Optimizer) => {
+  const state = await opt.getWeights();
+  const out = state.map((s) => values(s.tensor));
+  state[0].tensor.dispose();
+  return out;
+};
+
+describe('unrolled first-order', () => {
+  it('restores the discriminator weights and optimizer state exactly after the generator step', async () => {
+    // Step 1's D phase is identical with and without unrolling (same draws), so after the step the discriminator and
+    // its optimizer must match a plain run exactly.
+    const plain = tinyTrainer([], { steps: 1 });
+    await plain.train();
+    const withLookahead = tinyTrainer([unrolled({ steps: 3 })], { steps: 1 });
+    await withLookahead.train();
+    expect(weightValues(withLookahead.discriminator)).toEqual(weightValues(plain.discriminator));
+    expect(await optimizerState(withLookahead.optimizers.discriminator)).toEqual(await optimizerState(plain.optimizers.discriminator));
+    // ...while the generator trained against a different (unrolled) discriminator.
+    expect(weightValues(withLookahead.generator)).not.toEqual(weightValues(plain.generator));
+  });
+
+  it('the generator step sees the discriminator after k optimizer updates on the step batch', async () => {
+    const lr = 0.05;
+    let before: { d: number[][]; g: tf.Tensor[]; rng: ReturnType<Rng['getState']>; real?: tf.Tensor } | undefined;
+    let seenByGenerator: number[][] | undefined;
+    const spy = definePlugin({
+      name: 'spy',
+      hooks: {
+        lossTerms: (ctx: LossContext) => {
+          if (ctx.phase === 'D' && before === undefined) return;
+          if (ctx.phase === 'G') seenByGenerator = weightValues(ctx.discriminator);
+        },
+        beforePhase: {
+          phase: 'G',
+          handler: (ctx) => {
+            const t = ctx.trainer;
+            before = { d: weightValues(t.discriminator), g: t.generator.getWeights().map((w) => tf.clone(w)), rng: t.rng.getState() };
+          },
+        },
+      },
+    });
+    let real: tf.Tensor | undefined;
+    const grab = definePlugin({ name: 'grab', hooks: { lossTerms: { phase: 'D', handler: (ctx) => void (real ??= tf.keep(tf.clone(ctx.real))) } } });
+    const trainer: Trainer = tinyTrainer([grab, spy, unrolled({ steps: 1 })], {
+      steps: 1,
+      optimizers: { discriminator: tf.train.sgd(lr), generator: tf.train.sgd(lr) },
+    });
+    await trainer.train();
+    // Independent reference: one SGD step of a copy of D on (real, G(z)) with the z the lookahead drew.
+    const rng = new Rng(before!.rng.seed);
+    rng.setState(before!.rng);
+    const z = trainer.sampleLatent(real!.shape[0], rng);
+    const gCopy = withSeed(1, () => tinyTrainer([]).generator);
+    gCopy.setWeights(before!.g);
+    const fake = gCopy.apply(z, { training: true }) as tf.Tensor;
+    const dCopy = withSeed(2, () => tinyTrainer([]).discriminator);
+    dCopy.setWeights(before!.d.map((w, i) => tf.tensor(w, trainer.discriminator.weights[i].shape)));
+    tf.train.sgd(lr).minimize(
+      () => nonSaturating().discriminatorLoss(dCopy.apply(real!) as tf.Tensor, dCopy.apply(fake) as tf.Tensor),
+      false,
+      dCopy.trainableWeights.map((w) => w.read() as tf.Variable),
+    );
+    const expected = weightValues(dCopy);
+    seenByGenerator!.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(expected[i][j], 6)));
+    expect(seenByGenerator).not.toEqual(before!.d);
+    expect(weightValues(trainer.discriminator)).toEqual(before!.d);
+  });
+
+  it('keeps memory flat across steps', async () => {
+    expectFlat(await trainCountingTensors(tinyTrainer([unrolled({ steps: 2 })], { steps: 5 })));
+  });
+
+  it('validates options', () => {
+    expect(() => unrolled({ steps: 0 })).toThrow(/steps/);
+    expect(() => unrolled({ mode: 'second' as never })).toThrow(/mode/);
+    expect(() => unrolled({ learningRate: 0.1 })).toThrow(/applies to mode "full"/);
+    expect(() => unrolled({ k: 3 } as never)).toThrow(/Unknown option "k"/);
+  });
+});
+
+describe('unrolled full', () => {
+  const smoothNet = (inputs: number, hidden: number, out: number, seed: number) =>
+    withSeed(seed, () =>
+      tfl.sequential({
+        layers: [
+          tfl.layers.dense({ units: hidden, activation: 'tanh', inputShape: [inputs] }),
+          tfl.layers.dense({ units: out }),
+        ],
+      }),
+    );
+
+  /** g_loss + the plugin's term, as the trainer sums them in the generator phase. */
+  function generatorObjective(plugin: ReturnType<typeof unrolled>, G: tfl.LayersModel, D: tfl.LayersModel, z: tf.Tensor, real: tf.Tensor) {
+    const loss = nonSaturating();
+    const handler = (plugin.hooks!.lossTerms as { handler: (c: LossContext) => tf.Scalar }).handler;
+    const fake = G.apply(z) as tf.Tensor;
+    const fakeLogits = D.apply(fake) as tf.Tensor;
+    const ctx = { phase: 'G', real, fake, fakeLogits, discriminator: D, trainer: { loss } } as unknown as LossContext;
+    return tf.add(loss.generatorLoss(fakeLogits), handler(ctx)) as tf.Scalar;
+  }
+
+  async function prepared(steps: number, lr: number) {
+    const G = smoothNet(3, 6, 2, 11);
+    const D = smoothNet(2, 6, 1, 12);
+    const z = tf.randomNormal([8, 3], 0, 1, 'float32', 21);
+    const real = tf.randomNormal([8, 2], 0.5, 0.3, 'float32', 22);
+    const plugin = unrolled({ steps, mode: 'full', learningRate: lr });
+    const trainer = { discriminator: D, loss: nonSaturating(), optimizers: { discriminator: tf.train.sgd(lr) } };
+    await (plugin.hooks!.setup as (t: unknown) => void)(trainer);
+    await (plugin.hooks!.beforePhase as { handler: (c: unknown) => Promise<void> }).handler({ trainer });
+    return { G, D, z, real, plugin };
+  }
+
+  it('the objective is the generator loss against k SGD lookahead steps of D on the same batch', async () => {
+    const lr = 0.5;
+    const { G, D, z, real, plugin } = await prepared(2, lr);
+    const objective = generatorObjective(plugin, G, D, z, real);
+    // Reference: a copy of D trained 2 SGD steps with tfjs's own optimizer on (real, G(z)).
+    const fake = G.apply(z) as tf.Tensor;
+    const dCopy = smoothNet(2, 6, 1, 12);
+    const sgd = tf.train.sgd(lr);
+    for (let j = 0; j < 2; j++) {
+      sgd.minimize(() => nonSaturating().discriminatorLoss(dCopy.apply(real) as tf.Tensor, dCopy.apply(fake) as tf.Tensor), false, dCopy.trainableWeights.map((w) => w.read() as tf.Variable));
+    }
+    const expected = nonSaturating().generatorLoss(dCopy.apply(fake) as tf.Tensor);
+    expect(objective.dataSync()[0]).toBeCloseTo(expected.dataSync()[0], 5);
+    // D itself did not move.
+    expect(weightValues(D)).toEqual(weightValues(smoothNet(2, 6, 1, 12)));
+  });
+
+  it('its generator gradient matches finite differences and differs from the first-order gradient', async () => {
+    const lr = 0.5;
+    const { G, D, z, real, plugin } = await prepared(3, lr);
+    const vars = G.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { grads } = tf.variableGrads(() => generatorObjective(plugin, G, D, z, real), vars);
+    const kernel = vars[0];
+    const analytic = values(grads[kernel.name]);
+    // First-order reference: same lookahead weights, but held constant.
+    const fake0 = G.apply(z) as tf.Tensor;
+    const dCopy = smoothNet(2, 6, 1, 12);
+    const sgd = tf.train.sgd(lr);
+    for (let j = 0; j < 3; j++) {
+      sgd.minimize(() => nonSaturating().discriminatorLoss(dCopy.apply(real) as tf.Tensor, dCopy.apply(fake0) as tf.Tensor), false, dCopy.trainableWeights.map((w) => w.read() as tf.Variable));
+    }
+    const firstOrder = tf.variableGrads(() => nonSaturating().generatorLoss(dCopy.apply(G.apply(z) as tf.Tensor) as tf.Tensor), vars);
+    const firstOrderKernel = values(firstOrder.grads[kernel.name]);
+
+    const eps = 1e-2;
+    const base = values(kernel);
+    let maxDiffFromFirstOrder = 0;
+    for (const idx of [0, 4, 7, 13]) {
+      const at = (delta: number) => {
+        const shifted = base.slice();
+        shifted[idx] += delta;
+        kernel.assign(tf.tensor(shifted, kernel.shape));
+        return tf.tidy(() => generatorObjective(plugin, G, D, z, real).dataSync()[0]);
+      };
+      const numeric = (at(eps) - at(-eps)) / (2 * eps);
+      kernel.assign(tf.tensor(base, kernel.shape));
+      expect(analytic[idx]).toBeCloseTo(numeric, 3);
+      maxDiffFromFirstOrder = Math.max(maxDiffFromFirstOrder, Math.abs(analytic[idx] - firstOrderKernel[idx]));
+    }
+    // The second-order term is real: full unrolling is not first-order unrolling in disguise.
+    expect(maxDiffFromFirstOrder).toBeGreaterThan(1e-3);
+  });
+
+  it('trains with Adam on the ring-style networks with flat memory and D untouched by the lookahead', async () => {
+    const trainer = tinyTrainer([unrolled({ steps: 2, mode: 'full' })], { steps: 5 });
+    const terms: number[] = [];
+    trainer.on('step:end', (e) => void terms.push(e.scalars['G/unrolled']));
+    expectFlat(await trainCountingTensors(trainer));
+    expect(terms.every(Number.isFinite)).toBe(true);
+    expect(terms.some((t) => t !== 0)).toBe(true);
+  });
+
+  it('says which discriminators it cannot unroll', async () => {
+    const D = withSeed(2, () =>
+      tfl.sequential({ layers: [tfl.layers.dense({ units: 4, inputShape: [2] }), tfl.layers.batchNormalization({ name: 'bn' }), tfl.layers.dense({ units: 1 })] }),
+    );
+    const trainer = tinyTrainer([unrolled({ mode: 'full' })], { discriminator: D });
+    await expect(trainer.train()).rejects.toThrow(/"bn" is BatchNormalization/);
+  });
+});
