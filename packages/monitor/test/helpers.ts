@@ -64,7 +64,7 @@ export function pointSource(): DataSource {
     name: 'points',
     elementShape: [2],
     *batches({ batchSize, seed, start }): Iterator<Batch> {
-      for (let i = start; ; i++) yield { x: tf.mul(tf.randomUniform([batchSize, 2], -1, 1, 'float32', seed + i), 0.5) };
+      for (let i = start; ; i++) yield { x: tf.tidy(() => tf.mul(tf.randomUniform([batchSize, 2], -1, 1, 'float32', seed + i), 0.5)) };
     },
   };
 }

@@ -51,8 +51,13 @@ export function progressBar(options: ProgressBarOptions = {}) {
     );
   };
   const print = (text: string) => {
-    if (multibar) multibar.log(text + '\n');
-    else stream.write(text + '\n');
+    if (multibar) {
+      multibar.log(text + '\n');
+      // Flush now: MultiBar prints its log buffer only on its next redraw, which may never come before stop().
+      multibar.update();
+    } else {
+      stream.write(text + '\n');
+    }
   };
 
   return definePlugin({
