@@ -33,12 +33,14 @@ const SUPPORTED = 'Dense, LeakyReLU, ReLU (without maxValue) and Activation laye
  * gradient through an op whose gradient reads its output (tanh, sigmoid, exp, elu, softmax) silently loses a term.
  * These versions save their input instead and recompute, which keeps second-order gradients exact.
  */
-const tanhFromInput = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+const tanhFromInput = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
   save([x]);
   return { value: tf.tanh(x), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.sub(1, tf.square(tf.tanh(saved[0])))) };
 }) as (x: tf.Tensor) => tf.Tensor;
 
-const sigmoidFromInput = tf.customGrad((x: tf.Tensor, save: tf.GradSaveFunc) => {
+const sigmoidFromInput = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
   save([x]);
   return {
     value: tf.sigmoid(x),

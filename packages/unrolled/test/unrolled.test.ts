@@ -66,7 +66,7 @@ describe('unrolled first-order', () => {
     gCopy.setWeights(before!.g);
     const fake = gCopy.apply(z, { training: true }) as tf.Tensor;
     const dCopy = withSeed(2, () => tinyTrainer([]).discriminator);
-    dCopy.setWeights(before!.d.map((w, i) => tf.tensor(w, trainer.discriminator.weights[i].shape)));
+    dCopy.setWeights(before!.d.map((w, i) => tf.tensor(w, trainer.discriminator.weights[i].shape as number[])));
     tf.train.sgd(lr).minimize(
       () => nonSaturating().discriminatorLoss(dCopy.apply(real!) as tf.Tensor, dCopy.apply(fake) as tf.Tensor),
       false,
