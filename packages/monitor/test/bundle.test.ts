@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer } from '@gantry/core';
-import { Command } from 'commander';
+import { createRequire } from 'node:module';
 import { PNG } from 'pngjs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerWandb } from '../../cli/src/commands/wandb.js';
@@ -12,6 +12,11 @@ import { FakeWandb } from './fake-wandb.js';
 import { captureStream, cpu, eventTags, imageSource, readTfRecords, tinyImageModels, tmpDir } from './helpers.js';
 
 beforeAll(cpu);
+
+// The CLI's own commander (v14), not whichever copy the repository root happens to hold.
+const { Command } = createRequire(new URL('../../cli/package.json', import.meta.url))('commander') as {
+  Command: new () => Parameters<typeof registerWandb>[0];
+};
 
 const KEY = 'bundle-test-key-9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 const servers: FakeWandb[] = [];

@@ -15,7 +15,7 @@ describe('DiscriminatorOverpowerDetector', () => {
   it('fires once after 3 consecutive steps with D loss < 0.1 within 100 steps', () => {
     const d = new DiscriminatorOverpowerDetector(T);
     const losses = [1.2, 0.05, 0.08, 0.5, 0.05, 0.04, 0.03, 0.02, 0.01];
-    const found = run((s, v: number) => d.update(s, v), losses.map((v) => [v]));
+    const found = run((s, v: number) => d.update(s, v), losses.map((v) => [v] as [number]));
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ step: 7, kind: 'd_overpowering', severity: 'warning', value: 0.03, threshold: 0.1 });
   });
@@ -81,7 +81,7 @@ describe('OscillationDetector', () => {
   it('fires on repeated large swings of the D loss', () => {
     const d = new OscillationDetector(T);
     // Swings of ±0.6 with a period of 40 steps: a reversal every 20 steps; the 4th one is within 200 steps.
-    const found = run((s, v: number) => d.update(s, v), square(40, 0.6, 200).map((v) => [v]));
+    const found = run((s, v: number) => d.update(s, v), square(40, 0.6, 200).map((v) => [v] as [number]));
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ kind: 'oscillation', threshold: 4 });
     expect(found[0].step).toBeGreaterThan(60);

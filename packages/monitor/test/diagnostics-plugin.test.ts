@@ -69,14 +69,14 @@ describe('diagnostics plugin: real training', () => {
       optimizers: { discriminator: tf.train.sgd(lr), generator: tf.train.sgd(lr) },
       plugins: [diagnostics()],
     });
-    const before = (m: typeof models.generator) => m.getWeights().map((w) => w.dataSync().slice());
+    const before = (m: typeof models.generator) => m.getWeights().map((w) => Array.from(w.dataSync()));
     const d0 = before(models.discriminator);
     const g0 = before(models.generator);
     let scalars: Record<string, number> = {};
     trainer.on('step:end', (e) => void (scalars = e.scalars));
     await trainer.train();
-    const stepNorm = (m: typeof models.generator, w0: Float32Array[]) =>
-      Math.sqrt(m.getWeights().reduce((acc, w, i) => acc + w.dataSync().reduce((a, v, k) => a + (v - w0[i][k]) ** 2, 0), 0)) / lr;
+    const stepNorm = (m: typeof models.generator, w0: number[][]) =>
+      Math.sqrt(m.getWeights().reduce((acc, w, i) => acc + Array.from(w.dataSync()).reduce((a, v, k) => a + (v - w0[i][k]) ** 2, 0), 0)) / lr;
     expect(scalars['diagnostics/grad_norm/D']).toBeGreaterThan(0);
     expect(scalars['diagnostics/grad_norm/D']).toBeCloseTo(stepNorm(models.discriminator, d0), 4);
     expect(scalars['diagnostics/grad_norm/G']).toBeCloseTo(stepNorm(models.generator, g0), 4);
