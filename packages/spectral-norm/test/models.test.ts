@@ -111,7 +111,12 @@ describe('spectralNormalize', () => {
     expect(wrapped.nonTrainableWeights).toHaveLength(3);
     const x = tf.randomNormal([2, 6, 6, 1], 0, 1, 'float32', 4);
     expectSameAsNormalizedOriginal(model, wrapped, x);
-    x.dispose();
+    // The copy owns its weights: disposing the original leaves it working, with the same outputs.
+    const before = wrapped.predict(x) as tf.Tensor;
+    model.dispose();
+    const after = wrapped.predict(x) as tf.Tensor;
+    expect(Array.from(after.dataSync())).toEqual(Array.from(before.dataSync()));
+    tf.dispose([x, before, after]);
   });
 
   it('handles a conditional functional model (two inputs) and the include filter', () => {
