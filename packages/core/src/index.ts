@@ -35,5 +35,5 @@ export {
   CHECKPOINT_FORMAT,
   type CheckpointMeta,
 } from './checkpoint.js';
-export { registerZeroGradients } from './engine/gradients.js';
+export * from './engine/index.js';
 export { encodeNpy, decodeNpy } from './npy.js';

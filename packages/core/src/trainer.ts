@@ -651,6 +651,12 @@ export class Trainer {
           reason = 'stopped';
           break;
         }
+        // Let timers, I/O and signal handlers (Ctrl-C → stop()) run: a step's awaits are microtasks only on CPU.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.stopRequested) {
+          reason = 'stopped';
+          break;
+        }
         const step = this.completed + 1;
         const started = performance.now();
         const scalars = new StepScalars();

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { main } from './program.js';
+import { commandRegistrars } from './commands/index.js';
+
+void main(process.argv, commandRegistrars);

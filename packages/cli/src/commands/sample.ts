@@ -1,0 +1,68 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import { GantryError, Rng, Trainer, encodeNpy, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { writeImageGrid } from '@gantry/monitor';
+import { experimentOfRun, readRunConfig } from '../run-config.js';
+import { positiveInt } from './train.js';
+
+export interface SampleFlags {
+  n: number;
+  out: string;
+  seed: number;
+  backend: string;
+  quiet?: boolean;
+}
+
+/**
+ * Generates N samples from a run's latest checkpoint (its sampling generator: the EMA copy when the run used one):
+ * a PNG grid for image data, float32 .npy for vector data.
+ */
+export async function sample(runDirArg: string, flags: SampleFlags): Promise<string> {
+  const runDir = resolve(runDirArg);
+  const config = await readRunConfig(runDir);
+  await useBackend(flags.backend as BackendName, { quiet: flags.quiet });
+  const experiment = await experimentOfRun(config);
+  const setup = await withSeed(config.seed, () => experiment.build({ seed: config.seed, batchSize: config.batchSize, steps: config.steps }));
+  const trainer = new Trainer({ ...setup, steps: config.steps, batchSize: config.batchSize, seed: config.seed });
+  await trainer.restore(runDir);
+  await trainer.setup();
+  const out = resolve(flags.out);
+  const rng = new Rng(flags.seed);
+  const z = trainer.sampleLatent(flags.n, rng);
+  const classes = trainer.numClasses;
+  const labels = trainer.conditional && classes ? tf.tensor1d(Array.from({ length: flags.n }, (_, i) => i % classes), 'int32') : undefined;
+  const samples = trainer.generate(z, labels);
+  z.dispose();
+  labels?.dispose();
+  try {
+    const data = (await samples.data()) as Float32Array;
+    if (samples.rank === 4) {
+      if (!out.endsWith('.png')) throw new GantryError(`Image samples are written as a PNG grid: --out must end in .png (got ${flags.out})`);
+      await writeImageGrid(data, samples.shape as [number, number, number, number], out);
+    } else {
+      if (!out.endsWith('.npy')) throw new GantryError(`Vector samples are written as float32 .npy: --out must end in .npy (got ${flags.out})`);
+      await writeFile(out, encodeNpy(data, samples.shape));
+    }
+  } finally {
+    samples.dispose();
+  }
+  if (!flags.quiet) console.log(`Wrote ${flags.n} samples from step ${trainer.step} to ${out}`);
+  return out;
+}
+
+export function registerSample(program: Command): void {
+  program
+    .command('sample')
+    .description("write samples from a run's latest checkpoint (PNG grid for images, .npy for vectors)")
+    .argument('<run-dir>', 'run folder written by gantry train')
+    .option('--n <n>', 'number of samples', positiveInt('--n'), 64)
+    .requiredOption('--out <file>', 'output file (.png or .npy)')
+    .option('--seed <n>', 'latent seed', positiveInt('--seed'), 0)
+    .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
+    .option('--quiet', 'print nothing but errors')
+    .action(async (runDir: string, flags: SampleFlags) => {
+      await sample(runDir, flags);
+    });
+}

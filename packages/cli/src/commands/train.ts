@@ -1,0 +1,147 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { GantryError, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { monitorPlugins } from '@gantry/monitor';
+import { experimentOfRun, loadExperiment, readRunConfig, type RunConfig } from '../run-config.js';
+import { GANTRY_VERSION } from '../version.js';
+
+export interface TrainFlags {
+  steps?: number;
+  batch?: number;
+  seed?: number;
+  backend: string;
+  out?: string;
+  checkpointEvery?: number;
+  sampleEvery?: number;
+  resume?: string;
+  tensorboard?: boolean;
+  wandb?: boolean;
+  quiet?: boolean;
+}
+
+export const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return n;
+};
+
+const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+
+/** Runs (or resumes) one training run into a run folder; returns the folder. */
+export async function train(experimentArg: string | undefined, flags: TrainFlags): Promise<string> {
+  let config: RunConfig;
+  let runDir: string;
+  if (flags.resume) {
+    runDir = resolve(flags.resume);
+    const saved = await readRunConfig(runDir);
+    for (const [flag, key] of [['batch', 'batchSize'], ['seed', 'seed']] as const) {
+      if (flags[flag] !== undefined && flags[flag] !== saved[key]) {
+        throw new GantryError(`--${flag} ${flags[flag]} differs from the run's ${key} ${saved[key]}; a resumed run keeps its settings`);
+      }
+    }
+    if (experimentArg && experimentArg !== saved.experiment && resolve(experimentArg) !== saved.experimentFile) {
+      throw new GantryError(`--resume ${flags.resume} is a "${saved.experiment}" run, not "${experimentArg}"`);
+    }
+    config = { ...saved, steps: flags.steps ?? saved.steps };
+  } else {
+    if (!experimentArg) throw new GantryError('Name an experiment (e.g. gantry train mnist-dcgan) or pass --resume <run-dir>');
+    const { experiment, file } = await loadExperiment(experimentArg);
+    runDir = resolve(flags.out ?? join('runs', `${experiment.name}-${timestamp()}`));
+    config = {
+      experiment: experiment.name,
+      experimentFile: file,
+      steps: flags.steps ?? experiment.defaults.steps,
+      batchSize: flags.batch ?? experiment.defaults.batchSize,
+      seed: flags.seed ?? 0,
+      backend: flags.backend,
+      checkpointEvery: flags.checkpointEvery ?? experiment.defaults.checkpointEvery,
+      sampleEvery: flags.sampleEvery ?? experiment.defaults.sampleEvery,
+      createdAt: new Date().toISOString(),
+      gantryVersion: GANTRY_VERSION,
+    };
+  }
+  const backend = await useBackend((flags.resume ? flags.backend ?? config.backend : flags.backend) as BackendName, {
+    quiet: flags.quiet,
+  });
+  const experiment = await experimentOfRun(config);
+  const setup = await withSeed(config.seed, () =>
+    experiment.build({ seed: config.seed, batchSize: config.batchSize, steps: config.steps }),
+  );
+  await mkdir(runDir, { recursive: true });
+  const trainer = new Trainer({
+    generator: setup.generator,
+    discriminator: setup.discriminator,
+    data: setup.data,
+    loss: setup.loss,
+    optimizers: setup.optimizers,
+    nCritic: setup.nCritic,
+    latentDim: setup.latentDim,
+    latentDistribution: setup.latentDistribution,
+    steps: config.steps,
+    batchSize: config.batchSize,
+    seed: config.seed,
+    checkpoint: { dir: join(runDir, 'checkpoints'), every: config.checkpointEvery },
+    plugins: [
+      ...(setup.plugins ?? []),
+      ...monitorPlugins({
+        runDir,
+        quiet: flags.quiet,
+        sampleEvery: config.sampleEvery,
+        tensorboard: flags.tensorboard,
+        wandb: flags.wandb,
+      }),
+    ],
+  });
+  config.loss = trainer.loss.name;
+  config.nCritic = trainer.nCritic;
+  config.backend = backend.name;
+  await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  if (flags.resume) {
+    const from = await trainer.restore(runDir);
+    if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
+  }
+
+  // First Ctrl-C: finish the step, write a checkpoint, exit 0. Second: exit at once.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) process.exit(130);
+    console.error(`\n${signal}: finishing this step and writing a checkpoint (again to abort)…`);
+    trainer.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await trainer.train();
+    console.log(
+      `${result.reason === 'completed' ? 'Done' : 'Stopped'} at step ${result.steps}. Run folder: ${runDir}` +
+        (result.lastCheckpoint ? `\nLatest checkpoint: ${result.lastCheckpoint}` : ''),
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return runDir;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train an experiment (built-in name or a file default-exporting defineExperiment(...)) into a run folder')
+    .argument('[experiment]', 'built-in experiment name or path to an experiment module')
+    .option('--steps <n>', 'total training steps', positiveInt('--steps'))
+    .option('--batch <n>', 'batch size', positiveInt('--batch'))
+    .option('--seed <n>', 'random seed (weights, latents, data order)', positiveInt('--seed'))
+    .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
+    .option('--out <dir>', 'run folder (default runs/<experiment>-<time>)')
+    .option('--checkpoint-every <n>', 'checkpoint interval in steps', positiveInt('--checkpoint-every'))
+    .option('--sample-every <n>', 'sample-grid interval in steps', positiveInt('--sample-every'))
+    .option('--resume <run-dir>', 'continue a run from its latest checkpoint (exactly)')
+    .option('--tensorboard', 'also write TensorBoard event files')
+    .option('--wandb', 'also stream to Weights & Biases (WANDB_API_KEY, WANDB_PROJECT, …)')
+    .option('--quiet', 'plain log lines instead of a progress bar')
+    .action(async (experiment: string | undefined, flags: TrainFlags) => {
+      await train(experiment, flags);
+    });
+}

@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { GantryError } from '@gantry/core';
+import { builtinExperiment, type Experiment } from './experiments/index.js';
+
+/** What `config.json` in a run folder records: enough to rebuild the run for resume and sampling. */
+export interface RunConfig {
+  experiment: string;
+  /** Absolute path when the experiment came from a file. */
+  experimentFile?: string;
+  steps: number;
+  batchSize: number;
+  seed: number;
+  backend: string;
+  checkpointEvery: number;
+  sampleEvery: number;
+  loss?: string;
+  nCritic?: number;
+  createdAt: string;
+  gantryVersion: string;
+}
+
+/** A built-in experiment by name, or a module file whose default export is an Experiment. */
+export async function loadExperiment(nameOrFile: string): Promise<{ experiment: Experiment; file?: string }> {
+  const looksLikeFile = /\.(m?js|cjs|ts|mts)$/.test(nameOrFile) || nameOrFile.includes('/');
+  if (!looksLikeFile) return { experiment: builtinExperiment(nameOrFile) };
+  const file = isAbsolute(nameOrFile) ? nameOrFile : resolve(nameOrFile);
+  if (!existsSync(file)) throw new GantryError(`Experiment file not found: ${file}`);
+  const mod = await import(pathToFileURL(file).href);
+  const experiment = (mod.default ?? mod.experiment) as Experiment | undefined;
+  if (!experiment || typeof experiment.build !== 'function' || !experiment.defaults) {
+    throw new GantryError(`${file} must default-export an experiment (defineExperiment({ name, description, defaults, build }))`);
+  }
+  return { experiment, file };
+}
+
+export async function readRunConfig(runDir: string): Promise<RunConfig> {
+  const path = join(runDir, 'config.json');
+  if (!existsSync(path)) throw new GantryError(`${runDir} is not a run folder (no config.json)`);
+  return JSON.parse(await readFile(path, 'utf8')) as RunConfig;
+}
+
+export async function experimentOfRun(config: RunConfig): Promise<Experiment> {
+  return (await loadExperiment(config.experimentFile ?? config.experiment)).experiment;
+}

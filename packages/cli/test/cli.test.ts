@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decodeNpy } from '@gantry/core';
+import { sample, train } from '../src/index.js';
+
+/** Runs TypeScript sources in a plain node process, resolving Gantry packages to their sources. */
+const nodeTs = ['--import', 'tsx/esm', '--conditions=@gantry/source'];
+const tmp = () => mkdtemp(join(tmpdir(), 'gantry-cli-'));
+const quiet = { backend: 'cpu', quiet: true, batch: 32 } as const;
+
+async function metrics(runDir: string): Promise<Record<string, number>[]> {
+  const text = await readFile(join(runDir, 'metrics.jsonl'), 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.kind === undefined || r.kind === 'step');
+}
+
+describe('gantry train', () => {
+  it('writes a run folder: config, metrics rows per step, samples, checkpoints', async () => {
+    const out = join(await tmp(), 'run');
+    await train('ring-gan', { ...quiet, steps: 4, out, checkpointEvery: 2, sampleEvery: 2 });
+    const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ experiment: 'ring-gan', steps: 4, batchSize: 32, seed: 0, backend: 'cpu', loss: 'non-saturating' });
+    const rows = await metrics(out);
+    expect(rows.map((r) => r.step)).toEqual([1, 2, 3, 4]);
+    for (const r of rows) {
+      expect(Number.isFinite(r.d_loss)).toBe(true);
+      expect(Number.isFinite(r.g_loss)).toBe(true);
+    }
+    expect(await readdir(join(out, 'samples'))).toEqual(expect.arrayContaining(['step-000002.png', 'step-000004.png']));
+    expect((await readFile(join(out, 'checkpoints', 'latest'), 'utf8')).trim()).toBe('step-000004');
+  });
+
+  it('--resume continues exactly: the resumed rows equal an uninterrupted run', async () => {
+    const root = await tmp();
+    const whole = join(root, 'whole');
+    const part = join(root, 'part');
+    await train('ring-gan', { ...quiet, steps: 6, out: whole, checkpointEvery: 3 });
+    await train('ring-gan', { ...quiet, steps: 3, out: part, checkpointEvery: 3 });
+    await train(undefined, { backend: 'cpu', quiet: true, resume: part, steps: 6 });
+    const a = (await metrics(whole)).map((r) => [r.step, r.d_loss, r.g_loss]);
+    const b = (await metrics(part)).map((r) => [r.step, r.d_loss, r.g_loss]);
+    expect(b).toEqual(a);
+  });
+
+  it('refuses a resume that changes the seed, with one clear line', async () => {
+    const out = join(await tmp(), 'run');
+    await train('ring-gan', { ...quiet, steps: 1, out });
+    await expect(train(undefined, { backend: 'cpu', quiet: true, resume: out, seed: 5 })).rejects.toThrow(
+      "--seed 5 differs from the run's seed 0; a resumed run keeps its settings",
+    );
+  });
+
+  it('names the known experiments when one is unknown', async () => {
+    await expect(train('mnist-dcgann', { ...quiet, steps: 1 })).rejects.toThrow('Unknown experiment "mnist-dcgann" (built-in: ');
+  });
+});
+
+describe('gantry sample', () => {
+  it('writes float32 .npy samples for vector data from the latest checkpoint', async () => {
+    const root = await tmp();
+    const out = join(root, 'run');
+    await train('ring-gan', { ...quiet, steps: 2, out });
+    const file = await sample(out, { n: 50, out: join(root, 'points.npy'), seed: 1, backend: 'cpu', quiet: true });
+    const { data, shape } = decodeNpy(new Uint8Array(await readFile(file)));
+    expect(shape).toEqual([50, 2]);
+    expect(data.every(Number.isFinite)).toBe(true);
+    // Same seed, same samples.
+    const again = await sample(out, { n: 50, out: join(root, 'again.npy'), seed: 1, backend: 'cpu', quiet: true });
+    expect(Array.from(decodeNpy(new Uint8Array(await readFile(again))).data)).toEqual(Array.from(data));
+  });
+});
+
+describe('the gantry binary', () => {
+  it('on SIGINT finishes the step, writes a checkpoint and exits 0', async () => {
+    const out = join(await tmp(), 'run');
+    const bin = resolve(__dirname, '../src/bin.ts');
+    // node itself (not the tsx wrapper, which relays signals) so the signal reaches the CLI exactly once.
+    const child = spawn(process.execPath, [...nodeTs, bin, 'train', 'ring-gan', '--steps', '100000', '--batch', '16', '--backend', 'cpu', '--quiet', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    // Interrupt once training has visibly started.
+    await new Promise<void>((done) => {
+      const timer = setInterval(() => {
+        if (existsSync(join(out, 'metrics.jsonl'))) {
+          clearInterval(timer);
+          child.kill('SIGINT');
+          done();
+        }
+      }, 100);
+    });
+    const code = await new Promise<number | null>((done) => child.on('exit', done));
+    expect(code, output).toBe(0);
+    expect(output).toContain('SIGINT: finishing this step and writing a checkpoint');
+    const latest = (await readFile(join(out, 'checkpoints', 'latest'), 'utf8')).trim();
+    expect(latest).toMatch(/^step-\d{6}$/);
+  }, 120_000);
+
+  it('prints one line for a bad flag', async () => {
+    const bin = resolve(__dirname, '../src/bin.ts');
+    const child = spawn(process.execPath, [...nodeTs, bin, 'train', 'ring-gan', '--steps', 'many'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((done) => child.on('exit', done));
+    expect(code).not.toBe(0);
+    expect(err).toContain("error: option '--steps <n>' argument 'many' is invalid. --steps must be a non-negative integer");
+  }, 60_000);
+});
