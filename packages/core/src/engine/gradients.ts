@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
  * gradient for them, which breaks nested gradients: leaky ReLU's gradient uses `Greater`, so differentiating a
  * gradient (gradient penalty, R1) fails with "gradient function not found for Greater". Registering zeros fixes it.
  */
-const PIECEWISE_CONSTANT_OPS = [
+const PIECEWISE_CONSTANT_BINARY = [
   'Greater',
   'GreaterEqual',
   'Less',
@@ -14,29 +14,96 @@ const PIECEWISE_CONSTANT_OPS = [
   'NotEqual',
   'LogicalAnd',
   'LogicalOr',
-  'LogicalNot',
   'LogicalXor',
-  'IsNan',
-  'IsInf',
-  'IsFinite',
-  'ZerosLike',
-  'OnesLike',
 ] as const;
+
+const PIECEWISE_CONSTANT_UNARY = ['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'ZerosLike', 'OnesLike'] as const;
 
 let registered = false;
 
+/**
+ * Runs one kernel of the active backend below the engine, so the result is a constant for the gradient tape. Used for
+ * masks of piecewise-linear functions: their derivative is zero almost everywhere, and recording them would make a
+ * nested gradient back-propagate zeros through the whole forward pass (two wasted conv gradients per layer).
+ */
+function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap): tf.Tensor | null {
+  const engine = tf.engine();
+  const config = tf.getKernel(kernelName, engine.backendName);
+  if (config == null) return null;
+  const out = config.kernelFunc({ inputs, backend: engine.backend, attrs });
+  if (Array.isArray(out)) return null;
+  return engine.makeTensorFromTensorInfo(out);
+}
+
+/** d leakyRelu(x) = dy · (x > 0 ? 1 : α); the factor is tfjs's Step kernel, computed off the tape. */
+function registerLeakyReluGradient(): void {
+  tf.unregisterGradient(tf.LeakyRelu);
+  tf.registerGradient({
+    kernelName: tf.LeakyRelu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const { alpha } = attrs as unknown as tf.LeakyReluAttrs;
+      return {
+        x: () => {
+          const factor = untapedKernel(tf.Step, { x }, { alpha });
+          if (factor == null) return tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, alpha));
+          const dx = tf.mul(dy as tf.Tensor, factor);
+          factor.dispose();
+          return dx;
+        },
+      };
+    },
+  });
+}
+
+/**
+ * Registers the gradients that nested differentiation needs and tfjs 4.22 lacks or does wastefully (idempotent, every
+ * backend): zeros for comparison/logical ops; the gradient of Conv2DBackpropFilter (needed to differentiate through a
+ * weight gradient, e.g. unrolled discriminator updates); and a leaky-ReLU gradient whose mask is off the tape (same
+ * values; a gradient penalty no longer back-propagates zeros through the critic's forward pass).
+ */
 export function registerZeroGradients(): void {
   if (registered) return;
   registered = true;
-  for (const kernelName of PIECEWISE_CONSTANT_OPS) {
+  for (const kernelName of PIECEWISE_CONSTANT_BINARY) {
     if (tf.getGradient(kernelName) != null) continue;
     tf.registerGradient({
       kernelName,
-      inputsToSave: [],
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-        const like = Array.isArray(dy) ? dy[0] : dy;
-        // Each input gets zeros of the output's shape; broadcasting inputs reduce correctly through sum of zeros.
-        return { a: () => tf.zerosLike(like), b: () => tf.zerosLike(like), x: () => tf.zerosLike(like) };
+      inputsToSave: ['a', 'b'],
+      // Zeros shaped like each input (not like dy): inputs may broadcast against each other.
+      gradFunc: (_dy, saved) => ({ a: () => tf.zerosLike(saved[0]), b: () => tf.zerosLike(saved[1]) }),
+    });
+  }
+  for (const kernelName of PIECEWISE_CONSTANT_UNARY) {
+    if (tf.getGradient(kernelName) != null) continue;
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['x'],
+      gradFunc: (_dy, saved) => ({ x: () => tf.zerosLike(saved[0]) }),
+    });
+  }
+  registerLeakyReluGradient();
+  if (tf.getGradient(tf.Conv2DBackpropFilter) == null) {
+    tf.registerGradient({
+      kernelName: tf.Conv2DBackpropFilter,
+      inputsToSave: ['x', 'dy'],
+      // dW = F(x, dy) is bilinear: <ddW, F(x, dy)> = <x, backpropInput(dy, ddW)> = <dy, conv2d(x, ddW)>.
+      gradFunc: (ddw, saved, attrs) => {
+        const [x, dy] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+        const filter = ddw as tf.Tensor4D;
+        return {
+          x: () =>
+            tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
+              strides,
+              pad,
+              dataFormat,
+              dimRoundingMode,
+              inputShape: x.shape,
+            } as unknown as tf.NamedAttrMap) as tf.Tensor,
+          dy: () => tf.conv2d(x, filter, strides, pad, dataFormat, 1, dimRoundingMode),
+        };
       },
     });
   }

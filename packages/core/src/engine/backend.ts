@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GantryError } from '../errors.js';
+import { registerZeroGradients } from './gradients.js';
+import { isModuleNotFound } from './node-require.js';
+import { registerEngineKernels } from './register-kernels.js';
+import { defaultWasmThreads, loadWasm } from './wasm-loader.js';
+import { tryWebGpu } from './webgpu.js';
+
+export type BackendName = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'webgpu';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'];
+
+export interface UseBackendOptions {
+  /** Print nothing (default: one line saying which backend runs). */
+  quiet?: boolean;
+  /** wasm only: XNNPACK threads (default: all cores, at most 8); 1 loads the stock single-threaded build. */
+  threads?: number;
+}
+
+export interface BackendChoice {
+  /** The tfjs backend name now active: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
+  name: string;
+  /** What runs it, e.g. "XNNPACK, SIMD, 2 threads" or "libtensorflow (tfjs-node)". */
+  detail: string;
+}
+
+type Attempt = { ok: true; choice: BackendChoice } | { ok: false; reason: string; absent: boolean };
+
+async function tryTensorflow(): Promise<Attempt> {
+  const reasons: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      // A variable specifier: both packages are optional peers and usually absent.
+      await import(pkg);
+      if (await tf.setBackend('tensorflow')) {
+        return { ok: true, choice: { name: 'tensorflow', detail: `libtensorflow (${pkg.slice('@tensorflow/'.length)})` } };
+      }
+      reasons.push(`${pkg} loaded but its backend failed to initialise`);
+    } catch (err) {
+      if (!isModuleNotFound(err) || !String((err as Error).message).includes(pkg)) {
+        reasons.push(`${pkg} failed to load: ${String((err as Error).message).split('\n')[0]}`);
+      }
+    }
+  }
+  if (reasons.length === 0) {
+    return { ok: false, absent: true, reason: 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed' };
+  }
+  return { ok: false, absent: false, reason: reasons.join('; ') };
+}
+
+async function tryWasm(threads?: number): Promise<Attempt> {
+  try {
+    const loaded = await loadWasm(threads ?? (await defaultWasmThreads()));
+    return { ok: true, choice: { name: 'wasm', detail: loaded.detail } };
+  } catch (err) {
+    return { ok: false, absent: false, reason: `wasm failed: ${String((err as Error).message).split('\n')[0]}` };
+  }
+}
+
+async function tryCpu(): Promise<Attempt> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  if (!(await tf.setBackend('cpu'))) return { ok: false, absent: false, reason: 'the cpu backend failed to initialise' };
+  return { ok: true, choice: { name: 'cpu', detail: 'plain JavaScript, 1 thread' } };
+}
+
+async function tryGpu(): Promise<Attempt> {
+  const attempt = await tryWebGpu();
+  if (attempt.ok) return { ok: true, choice: { name: 'webgpu', detail: attempt.detail } };
+  return { ok: false, absent: true, reason: attempt.reason };
+}
+
+let layersLoaded = false;
+
+/**
+ * Selects and starts a TensorFlow.js backend for training, then makes it train well:
+ * registers Gantry's composite kernels (wasm, cpu), the gradients nested differentiation needs, loads
+ * @tensorflow/tfjs-layers (its import registers the gradient table) and turns on production mode (which also silences
+ * tfjs's "install tfjs-node" banner). `auto` tries tfjs-node-gpu, tfjs-node, WebGPU (when an adapter exists), wasm, cpu.
+ * Prints one line naming the backend unless `quiet`.
+ */
+export async function useBackend(name: BackendName = 'auto', opts: UseBackendOptions = {}): Promise<BackendChoice> {
+  if (!BACKEND_NAMES.includes(name)) {
+    throw new GantryError(`Unknown backend "${String(name)}" (known: ${BACKEND_NAMES.join(', ')})`);
+  }
+  if (opts.threads != null && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
+    throw new GantryError(`useBackend: threads must be a positive integer, got ${String(opts.threads)}`);
+  }
+  // Before any backend writes data: production mode silences tfjs-backend-cpu's "install tfjs-node" banner.
+  tf.enableProdMode();
+  if (!layersLoaded) {
+    await import('@tensorflow/tfjs-layers');
+    layersLoaded = true;
+  }
+  registerZeroGradients();
+
+  let attempt: Attempt;
+  const skipped: string[] = [];
+  if (name === 'auto') {
+    attempt = await tryTensorflow();
+    if (!attempt.ok && !attempt.absent) skipped.push(attempt.reason);
+    if (!attempt.ok) {
+      attempt = await tryGpu();
+      if (!attempt.ok && !attempt.absent) skipped.push(attempt.reason);
+    }
+    if (!attempt.ok) {
+      attempt = await tryWasm(opts.threads);
+      if (!attempt.ok) skipped.push(attempt.reason);
+    }
+    if (!attempt.ok) attempt = await tryCpu();
+  } else if (name === 'tensorflow') {
+    attempt = await tryTensorflow();
+  } else if (name === 'webgpu') {
+    attempt = await tryGpu();
+  } else if (name === 'wasm') {
+    attempt = await tryWasm(opts.threads);
+  } else {
+    attempt = await tryCpu();
+  }
+  if (!attempt.ok) throw new GantryError(`Backend "${name}" is not available: ${attempt.reason}`);
+
+  const choice = attempt.choice;
+  if (choice.name === 'wasm' || choice.name === 'cpu') {
+    const report = registerEngineKernels(choice.name);
+    const kernels = [...report.added, ...report.replaced];
+    if (kernels.length > 0) choice.detail += `; Gantry kernels: ${kernels.join(', ')}`;
+  }
+  if (skipped.length > 0) choice.detail += ` (skipped: ${skipped.join('; ')})`;
+  if (!opts.quiet) console.log(`gantry: backend ${choice.name} (${choice.detail})`);
+  return choice;
+}

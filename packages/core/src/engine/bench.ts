@@ -1,0 +1,244 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { GantryError } from '../errors.js';
+import { useBackend, type BackendName } from './backend.js';
+import { REFERENCE_IMAGE_SHAPE, REFERENCE_LATENT_DIM, referenceDiscriminator, referenceGenerator } from './reference-models.js';
+
+export type BenchLoss = 'non-saturating' | 'wgan-gp';
+export const BENCH_LOSSES: readonly BenchLoss[] = ['non-saturating', 'wgan-gp'];
+
+export interface BenchOptions {
+  backend?: BackendName;
+  batch?: number;
+  losses?: BenchLoss[];
+  /** Untimed steps first (kernel setup, XNNPACK operator creation, allocator warm-up). Default 2. */
+  warmup?: number;
+  /** Timed steps. Default 5. */
+  steps?: number;
+  /** Adds the per-kernel table of one extra (untimed) profiled step. */
+  profile?: boolean;
+  /** wasm only: XNNPACK threads (default: all cores). */
+  threads?: number;
+  /** Called with each result; default: print it as one JSON line. */
+  onResult?: (result: BenchResult) => void;
+  /** Print the backend line (default false: the bench prints JSON only). */
+  verbose?: boolean;
+}
+
+export interface KernelProfileRow {
+  kernel: string;
+  total_ms: number;
+  count: number;
+}
+
+export interface BenchResult {
+  backend: string;
+  batch: number;
+  loss: BenchLoss;
+  /** Median wall time of one D step + one G step, in milliseconds. */
+  ms_per_step: number;
+  /** Executed convolution and matrix-product FLOPs of one step / median step time, in GFLOP/s. */
+  gflops: number;
+  ms_best: number;
+  steps: number;
+  /** Backend details, e.g. "XNNPACK, SIMD, 2 threads; Gantry kernels: ...". */
+  detail: string;
+  /** GFLOP executed by conv/matmul kernels in one step (see ENGINE.md for the counting rule). */
+  gflop_per_step: number;
+  profile?: KernelProfileRow[];
+}
+
+const WGAN_GP_LAMBDA = 10;
+const ADAM_LR = 2e-4;
+const ADAM_BETA1 = 0.5;
+
+function prod(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+/**
+ * Multiply-add count ×2 of one conv/matmul kernel call from its input and output shapes (NHWC):
+ * Conv2D / FusedConv2D: out pixels × kernel volume (padding taps included, as in the usual nominal count);
+ * Conv2DBackpropInput and Conv2DBackpropFilter: the same count as the forward conv they differentiate;
+ * BatchMatMul / _FusedMatMul: batch · M · N · K. Other kernels count 0.
+ */
+export function kernelFlops(name: string, inputShapes: (number[] | null)[], outputShapes: number[][]): number {
+  const out = outputShapes[0];
+  switch (name) {
+    case 'Conv2D':
+    case 'FusedConv2D': {
+      const filter = inputShapes[1]!;
+      return 2 * prod(out) * filter[0] * filter[1] * filter[2];
+    }
+    case 'Conv2DBackpropInput': {
+      // inputs: dy [B, OH, OW, Co], filter [KH, KW, Ci, Co]
+      const [dy, filter] = [inputShapes[0]!, inputShapes[1]!];
+      return 2 * prod(dy) * filter[0] * filter[1] * filter[2];
+    }
+    case 'Conv2DBackpropFilter': {
+      // inputs: x, dy [B, OH, OW, Co]; output: filter [KH, KW, Ci, Co]
+      const dy = inputShapes[1]!;
+      return 2 * prod(dy) * out[0] * out[1] * out[2];
+    }
+    case 'BatchMatMul':
+    case '_FusedMatMul': {
+      const a = inputShapes[0]!;
+      const M = out[out.length - 2];
+      const K = a[a.length - 2] === M ? a[a.length - 1] : a[a.length - 2];
+      return 2 * prod(out) * K;
+    }
+    default:
+      return 0;
+  }
+}
+
+interface StepParts {
+  /** Runs one D step and one G step; returns the two losses (the caller disposes them). */
+  run(): tf.Tensor[];
+  dispose(): void;
+}
+
+function variablesOf(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
+function meanSoftplus(x: tf.Tensor, sign: 1 | -1): tf.Scalar {
+  // −log σ(x) = softplus(−x); −log(1 − σ(x)) = softplus(x)
+  return tf.mean(tf.softplus(sign === 1 ? x : tf.neg(x))) as tf.Scalar;
+}
+
+function buildStep(loss: BenchLoss, batch: number): StepParts {
+  const G = referenceGenerator();
+  const D = referenceDiscriminator();
+  const optD = tf.train.adam(ADAM_LR, ADAM_BETA1);
+  const optG = tf.train.adam(ADAM_LR, ADAM_BETA1);
+  const dVars = variablesOf(D);
+  const gVars = variablesOf(G);
+  const real = tf.randomUniform([batch, ...REFERENCE_IMAGE_SHAPE], -1, 1, 'float32', 7);
+  const critic = (x: tf.Tensor) => D.apply(x, { training: true }) as tf.Tensor;
+
+  const gradientPenalty = (fake: tf.Tensor): tf.Scalar => {
+    const eps = tf.randomUniform([batch, 1, 1, 1]);
+    const mixed = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake));
+    const grads = tf.grad((x: tf.Tensor) => tf.sum(critic(x)))(mixed);
+    const norms = tf.sqrt(tf.add(tf.sum(tf.square(grads), [1, 2, 3]), 1e-12));
+    return tf.mul(WGAN_GP_LAMBDA, tf.mean(tf.square(tf.sub(norms, 1)))) as tf.Scalar;
+  };
+
+  const dLoss = (fake: tf.Tensor): tf.Scalar => {
+    const realOut = critic(real);
+    const fakeOut = critic(fake);
+    if (loss === 'wgan-gp') {
+      return tf.add(tf.sub(tf.mean(fakeOut), tf.mean(realOut)), gradientPenalty(fake)) as tf.Scalar;
+    }
+    return tf.add(meanSoftplus(realOut, 1), meanSoftplus(fakeOut, -1)) as tf.Scalar;
+  };
+
+  const gLoss = (): tf.Scalar => {
+    const z = tf.randomNormal([batch, REFERENCE_LATENT_DIM]);
+    const out = critic(G.apply(z, { training: true }) as tf.Tensor);
+    return loss === 'wgan-gp' ? (tf.neg(tf.mean(out)) as tf.Scalar) : meanSoftplus(out, 1);
+  };
+
+  return {
+    run() {
+      const fake = tf.tidy(() => G.apply(tf.randomNormal([batch, REFERENCE_LATENT_DIM]), { training: true }) as tf.Tensor);
+      const ld = optD.minimize(() => dLoss(fake), true, dVars)!;
+      fake.dispose();
+      const lg = optG.minimize(gLoss, true, gVars)!;
+      return [ld, lg];
+    },
+    dispose() {
+      real.dispose();
+      optD.dispose();
+      optG.dispose();
+      G.dispose();
+      D.dispose();
+    },
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+async function profileStep(parts: StepParts): Promise<{ rows: KernelProfileRow[]; flops: number }> {
+  const info = await tf.profile(() => parts.run());
+  const byName = new Map<string, KernelProfileRow>();
+  let flops = 0;
+  for (const k of info.kernels) {
+    const ms = await k.kernelTimeMs;
+    const row = byName.get(k.name) ?? { kernel: k.name, total_ms: 0, count: 0 };
+    row.total_ms += typeof ms === 'number' ? ms : 0;
+    row.count += 1;
+    byName.set(k.name, row);
+    flops += kernelFlops(k.name, k.inputShapes, k.outputShapes);
+  }
+  tf.dispose(info.result as tf.Tensor[]);
+  const rows = [...byName.values()]
+    .map((r) => ({ ...r, total_ms: Math.round(r.total_ms * 10) / 10 }))
+    .sort((a, b) => b.total_ms - a.total_ms);
+  return { rows, flops };
+}
+
+/**
+ * Times one discriminator step + one generator step of the reference DCGAN-MNIST models (Adam 2e-4, β1 0.5) for each
+ * loss. WGAN-GP adds λ=10 gradient penalty on random interpolates (one ε per sample), differentiated with a nested
+ * `tf.grad` inside `optimizer.minimize`. Real images are a fixed random batch: data loading is not part of the step.
+ */
+export async function runBench(options: BenchOptions = {}): Promise<BenchResult[]> {
+  const batch = options.batch ?? 64;
+  const losses = options.losses ?? [...BENCH_LOSSES];
+  const warmup = options.warmup ?? 2;
+  const steps = options.steps ?? 5;
+  if (!Number.isInteger(batch) || batch < 1) throw new GantryError(`bench: batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new GantryError(`bench: steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new GantryError(`bench: warmup must be >= 0, got ${warmup}`);
+  for (const l of losses) {
+    if (!BENCH_LOSSES.includes(l)) throw new GantryError(`bench: unknown loss "${l}" (known: ${BENCH_LOSSES.join(', ')})`);
+  }
+  const choice = await useBackend(options.backend ?? 'auto', { quiet: !options.verbose, threads: options.threads });
+  const emit = options.onResult ?? ((r: BenchResult) => console.log(JSON.stringify(r)));
+  const results: BenchResult[] = [];
+  for (const loss of losses) {
+    const parts = buildStep(loss, batch);
+    try {
+      for (let i = 0; i < warmup; i++) tf.dispose(syncStep(parts));
+      const times: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const t0 = performance.now();
+        const out = syncStep(parts);
+        times.push(performance.now() - t0);
+        tf.dispose(out);
+      }
+      const { rows, flops } = await profileStep(parts);
+      const ms = median(times);
+      const result: BenchResult = {
+        backend: choice.name,
+        batch,
+        loss,
+        ms_per_step: Math.round(ms * 10) / 10,
+        gflops: Math.round((flops / 1e9 / (ms / 1000)) * 100) / 100,
+        ms_best: Math.round(Math.min(...times) * 10) / 10,
+        steps,
+        detail: choice.detail,
+        gflop_per_step: Math.round((flops / 1e9) * 1000) / 1000,
+      };
+      if (options.profile) result.profile = rows;
+      emit(result);
+      results.push(result);
+    } finally {
+      parts.dispose();
+    }
+  }
+  return results;
+}
+
+/** One step, waited for: reading the losses forces every queued kernel to finish on asynchronous backends. */
+function syncStep(parts: StepParts): tf.Tensor[] {
+  const out = parts.run();
+  for (const t of out) t.dataSync();
+  return out;
+}

@@ -1,0 +1,164 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelRunner } from './kernel-runner.js';
+
+type Info = tf.TensorInfo;
+type Shape4 = [number, number, number, number];
+
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+
+function nhwcShape(shape: number[], dataFormat: string): Shape4 {
+  const s = shape as Shape4;
+  return dataFormat === 'NCHW' ? [s[0], s[2], s[3], s[1]] : s;
+}
+
+/**
+ * Filter gradient of a 2-D convolution as one forward convolution, so it runs on the backend's fast (XNNPACK) conv:
+ *
+ *   dW[kh, kw, ci, co] = sum over b, oh, ow of xPadded[b, oh*s + kh, ow*s + kw, ci] * dy[b, oh, ow, co]
+ *
+ * is a stride-1 convolution whose "batch" is ci, whose "input channels" are the batch b, and whose filter is dy laid
+ * out as [oh, ow, b, co] with dilation s. The padded input may be longer than the forward pass used; the extra output
+ * rows are cut off.
+ */
+export function conv2dBackpropFilter(
+  r: KernelRunner,
+  x: Info,
+  dy: Info,
+  attrs: tf.Conv2DBackpropFilterAttrs,
+): Info {
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
+  const xs = dataFormat === 'NCHW' ? r.transpose(x, NCHW_TO_NHWC) : x;
+  const dys = dataFormat === 'NCHW' ? r.transpose(dy, NCHW_TO_NHWC) : dy;
+  const [, H, W, Ci] = xs.shape as Shape4;
+  const [KH, KW, , Co] = filterShape;
+  const info = tf.backend_util.computeConv2DInfo(
+    xs.shape as Shape4,
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const { outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+  // Padded extent the forward pass read; pad the end so that the dilated conv yields at least KH x KW outputs.
+  const bottom = Math.max(0, (OH - 1) * sh + KH - top - H);
+  const right = Math.max(0, (OW - 1) * sw + KW - left - W);
+  const xT = r.transpose(xs, [3, 1, 2, 0]); // [Ci, H, W, B]
+  const dyT = r.transpose(dys, [1, 2, 0, 3]); // [OH, OW, B, Co]
+  const out = r.conv2d(xT, dyT, [top, bottom, left, right], [sh, sw]); // [Ci, >=KH, >=KW, Co]
+  const cropped = r.slice(out, [0, 0, 0, 0], [Ci, KH, KW, Co]);
+  return r.transpose(cropped, [1, 2, 0, 3]);
+}
+
+/** Geometry of one output phase (rows i = s*q + phase) of a transposed convolution along one axis. */
+interface Phase {
+  /** Filter taps that reach this phase; 0 means the phase receives nothing. */
+  taps: number;
+  /** First tap in the spatially reversed filter; taps follow at stride s. */
+  start: number;
+  padBefore: number;
+  padAfter: number;
+  cropBefore: number;
+  cropAfter: number;
+}
+
+/**
+ * dx[s*q + phase] = sum over m of dy[q + d - m] * w[c + s*m], with c = (phase + pad) mod s and
+ * d = floor((phase + pad) / s). With the taps reversed this is a stride-1 correlation of dy; negative padding becomes a
+ * crop of dy. `outCount` is the number of q computed (the same for every phase so that phases interleave).
+ */
+function phaseGeometry(phase: number, stride: number, padBefore: number, kernel: number, inCount: number, outCount: number): Phase {
+  const c = (phase + padBefore) % stride;
+  const d = Math.floor((phase + padBefore) / stride);
+  const taps = c < kernel ? Math.ceil((kernel - c) / stride) : 0;
+  const start = kernel - 1 - c - stride * (taps - 1);
+  const before = taps - 1 - d;
+  const after = outCount + taps - 1 - before - inCount;
+  return {
+    taps,
+    start,
+    padBefore: Math.max(0, before),
+    padAfter: Math.max(0, after),
+    cropBefore: Math.max(0, -before),
+    cropAfter: Math.max(0, -after),
+  };
+}
+
+/** sub[jh, jw, co, ci] = w[KH-1-(start_h + s_h*jh), KW-1-(start_w + s_w*jw), ci, co]: reversed taps, channels swapped. */
+function phaseTaps(w: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Phase, sh: number, sw: number): Float32Array {
+  const out = new Float32Array(ph.taps * pw.taps * Co * Ci);
+  let o = 0;
+  for (let jh = 0; jh < ph.taps; jh++) {
+    const kh = KH - 1 - (ph.start + sh * jh);
+    for (let jw = 0; jw < pw.taps; jw++) {
+      const kw = KW - 1 - (pw.start + sw * jw);
+      const base = (kh * KW + kw) * Ci * Co;
+      for (let co = 0; co < Co; co++) for (let ci = 0; ci < Ci; ci++) out[o++] = w[base + ci * Co + co];
+    }
+  }
+  return out;
+}
+
+/**
+ * Input gradient of a 2-D convolution (= transposed convolution) by sub-pixel decomposition: output pixels with the
+ * same position modulo the stride form a phase, and each phase is a stride-1 forward convolution of dy with the taps
+ * of the filter that reach it. The s_h*s_w phase results are interleaved with concatenations and reshapes. No multiply
+ * is spent on inserted zeros, so the work equals the forward convolution's.
+ */
+export function conv2dBackpropInput(
+  r: KernelRunner,
+  dy: Info,
+  filter: Info,
+  attrs: tf.Conv2DBackpropInputAttrs,
+): Info {
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
+  const dys = dataFormat === 'NCHW' ? r.transpose(dy, NCHW_TO_NHWC) : dy;
+  const inShape = nhwcShape(inputShape, dataFormat);
+  const [B, H, W, Ci] = inShape;
+  const [KH, KW, , Co] = filter.shape as Shape4;
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape,
+    filter.shape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const { outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const QH = Math.ceil(H / sh);
+  const QW = Math.ceil(W / sw);
+  // Filter taps are re-ordered in JS: the filter is small, and wasm's Reverse/StridedSlice cost more than the conv.
+  const w = r.values(filter);
+
+  const phaseOutput = (ph: Phase, pw: Phase): Info => {
+    const rows = OH - ph.cropBefore - ph.cropAfter;
+    const cols = OW - pw.cropBefore - pw.cropAfter;
+    if (ph.taps === 0 || pw.taps === 0 || rows <= 0 || cols <= 0) return r.zeros([B, QH, QW, Ci]);
+    const subFilter = r.fromValues(phaseTaps(w, [KH, KW, Ci, Co], ph, pw, sh, sw), [ph.taps, pw.taps, Co, Ci]);
+    const src = r.slice(dys, [0, ph.cropBefore, pw.cropBefore, 0], [B, rows, cols, Co]);
+    return r.conv2d(src, subFilter, [ph.padBefore, ph.padAfter, pw.padBefore, pw.padAfter]); // [B, QH, QW, Ci]
+  };
+
+  const rowsOfPhases: Info[] = [];
+  for (let rh = 0; rh < sh; rh++) {
+    const ph = phaseGeometry(rh, sh, info.padInfo.top, KH, OH, QH);
+    const cols: Info[] = [];
+    for (let rw = 0; rw < sw; rw++) {
+      const pw = phaseGeometry(rw, sw, info.padInfo.left, KW, OW, QW);
+      const z = phaseOutput(ph, pw);
+      cols.push(sw === 1 ? z : r.reshape(z, [B, QH, QW, 1, Ci]));
+    }
+    // [B, QH, QW, sw, Ci] -> rows of width QW*sw
+    const row = r.concat(cols, 3);
+    rowsOfPhases.push(sh === 1 ? r.reshape(row, [B, QH, QW * sw, Ci]) : r.reshape(row, [B, QH, 1, QW * sw, Ci]));
+  }
+  const interleaved = r.reshape(r.concat(rowsOfPhases, 2), [B, QH * sh, QW * sw, Ci]);
+  const dx = r.slice(interleaved, [0, 0, 0, 0], [B, H, W, Ci]);
+  return dataFormat === 'NCHW' ? r.transpose(dx, NHWC_TO_NCHW) : dx;
+}

@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+type Typed = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Repeats `values` (row-major, `shape`) `reps[a]` times along each axis, innermost axis first, with block copies
+ * (TypedArray.set), so the cost is one memory pass per tiled axis.
+ */
+export function tileValues(values: Typed, shape: readonly number[], reps: readonly number[]): { values: Typed; shape: number[] } {
+  let cur = values;
+  const curShape = [...shape];
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    const rep = reps[axis];
+    if (rep === 1) continue;
+    let inner = 1;
+    for (let i = axis; i < curShape.length; i++) inner *= curShape[i];
+    let outer = 1;
+    for (let i = 0; i < axis; i++) outer *= curShape[i];
+    const next = new (cur.constructor as new (n: number) => Typed)(outer * inner * rep);
+    for (let o = 0; o < outer; o++) {
+      const block = cur.subarray(o * inner, (o + 1) * inner);
+      for (let r = 0; r < rep; r++) next.set(block, (o * rep + r) * inner);
+    }
+    cur = next;
+    curShape[axis] *= rep;
+  }
+  return { values: cur, shape: curShape };
+}
+
+/**
+ * wasm's Tile computes a multi-index per output element: 240 ms to tile a [1,1,1,64] batch-norm scale to
+ * [64,14,14,64] (FusedBatchNorm's gradient does exactly that). Block copies in JS take ~1 ms.
+ */
+export function tileConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: tf.Tile,
+    backendName: stock.backendName,
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    kernelFunc: (args) => {
+      const x = args.inputs.x!;
+      if (x.dtype === 'string' || x.dtype === 'complex64') return stock.kernelFunc(args);
+      const { reps } = args.attrs as unknown as tf.TileAttrs;
+      const backend = args.backend as tf.KernelBackend;
+      const src = backend.readSync(x.dataId) as Typed;
+      const tiled = tileValues(src, x.shape, reps);
+      return { dataId: backend.write(tiled.values, tiled.shape, x.dtype), shape: tiled.shape, dtype: x.dtype };
+    },
+  };
+}
+
+/**
+ * tfjs clones every tensor it saves for the backward pass (Identity kernel). wasm's Identity copies the data; the cpu
+ * backend shares it by reference count, which is sound because kernels never write into their inputs. Sharing on
+ * wasm too removes ~200 copies per WGAN-GP step.
+ */
+export function identityConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: tf.Identity,
+    backendName: stock.backendName,
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    kernelFunc: (args) => {
+      const x = args.inputs.x!;
+      if (x.dtype === 'string') return stock.kernelFunc(args);
+      (args.backend as tf.KernelBackend).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  };
+}

@@ -1,0 +1,278 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../src/engine/index.js';
+import { tileValues } from '../src/engine/data-kernels.js';
+import {
+  convBackpropFilter,
+  convBackpropInput,
+  geometry,
+  randomValues,
+  relativeError,
+  type Pad,
+} from './kernels-reference.js';
+
+const TOLERANCE = 1e-4;
+
+interface ConvCase {
+  B: number;
+  H: number;
+  W: number;
+  Ci: number;
+  Co: number;
+  KH: number;
+  KW: number;
+  strides: [number, number];
+  pad: Pad;
+}
+
+/** Strides 1–3 (and unequal), kernels 1–5 (and non-square), same/valid/explicit padding, odd sizes, batch 1 and 3. */
+function convCases(): ConvCase[] {
+  const strides: [number, number][] = [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+    [2, 1],
+    [1, 3],
+  ];
+  const kernels: [number, number][] = [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+    [4, 4],
+    [5, 5],
+    [2, 5],
+  ];
+  const pads: Pad[] = [
+    'same',
+    'valid',
+    [
+      [0, 0],
+      [1, 2],
+      [0, 3],
+      [0, 0],
+    ],
+    [
+      [0, 0],
+      [3, 0],
+      [2, 2],
+      [0, 0],
+    ],
+  ];
+  const cases: ConvCase[] = [];
+  let n = 0;
+  for (const s of strides)
+    for (const [KH, KW] of kernels)
+      for (const pad of pads) {
+        n++;
+        const c: ConvCase = {
+          B: n % 2 === 0 ? 1 : 3,
+          H: 5 + (n % 5) * 2, // odd heights 5..13
+          W: 6 + (n % 4), // 6..9
+          Ci: 1 + (n % 3),
+          Co: 1 + ((n * 7) % 4),
+          KH,
+          KW,
+          strides: s,
+          pad,
+        };
+        const g = geometry([c.B, c.H, c.W, c.Ci], [KH, KW, c.Ci, c.Co], s, pad);
+        if (g.OH > 0 && g.OW > 0) cases.push(c);
+      }
+  return cases;
+}
+
+const CASES = convCases();
+
+function backpropFilter(x: tf.Tensor, dy: tf.Tensor, c: ConvCase): tf.Tensor {
+  return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+    strides: c.strides,
+    pad: c.pad,
+    dataFormat: 'NHWC',
+    filterShape: [c.KH, c.KW, c.Ci, c.Co],
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+function backpropInput(dy: tf.Tensor, filter: tf.Tensor, c: ConvCase): tf.Tensor {
+  return tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
+    strides: c.strides,
+    pad: c.pad,
+    dataFormat: 'NHWC',
+    inputShape: [c.B, c.H, c.W, c.Ci],
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+function caseName(c: ConvCase): string {
+  const pad = typeof c.pad === 'string' ? c.pad : `explicit${JSON.stringify([c.pad[1], c.pad[2]])}`;
+  return `B${c.B} ${c.H}x${c.W}x${c.Ci}->${c.Co} k${c.KH}x${c.KW} s${c.strides.join('x')} ${pad}`;
+}
+
+function dataIds(): number {
+  return tf.engine().backend.numDataIds();
+}
+
+describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
+  beforeAll(async () => {
+    await useBackend(backend, { quiet: true });
+  });
+
+  it(`Conv2DBackpropFilter equals a float64 direct loop on ${CASES.length} geometries`, async () => {
+    await tf.setBackend(backend);
+    const failures: string[] = [];
+    let worst = 0;
+    CASES.forEach((c, i) => {
+      const g = geometry([c.B, c.H, c.W, c.Ci], [c.KH, c.KW, c.Ci, c.Co], c.strides, c.pad);
+      const xv = randomValues(c.B * c.H * c.W * c.Ci, 100 + i);
+      const dyv = randomValues(c.B * g.OH * g.OW * c.Co, 200 + i);
+      const ref = convBackpropFilter(xv, dyv, g);
+      const got = tf.tidy(() =>
+        backpropFilter(tf.tensor4d(xv, [c.B, c.H, c.W, c.Ci]), tf.tensor4d(dyv, [c.B, g.OH, g.OW, c.Co]), c).dataSync(),
+      );
+      const err = relativeError(got, ref);
+      worst = Math.max(worst, err);
+      if (!(err <= TOLERANCE)) failures.push(`${caseName(c)}: ${err}`);
+    });
+    expect(failures).toEqual([]);
+    expect(worst).toBeLessThan(TOLERANCE);
+  });
+
+  it(`Conv2DBackpropInput (conv2dTranspose) equals a float64 direct loop on ${CASES.length} geometries`, async () => {
+    await tf.setBackend(backend);
+    const failures: string[] = [];
+    CASES.forEach((c, i) => {
+      const g = geometry([c.B, c.H, c.W, c.Ci], [c.KH, c.KW, c.Ci, c.Co], c.strides, c.pad);
+      const wv = randomValues(c.KH * c.KW * c.Ci * c.Co, 300 + i);
+      const dyv = randomValues(c.B * g.OH * g.OW * c.Co, 400 + i);
+      const ref = convBackpropInput(dyv, wv, g);
+      const got = tf.tidy(() =>
+        backpropInput(tf.tensor4d(dyv, [c.B, g.OH, g.OW, c.Co]), tf.tensor4d(wv, [c.KH, c.KW, c.Ci, c.Co]), c).dataSync(),
+      );
+      const err = relativeError(got, ref);
+      if (!(err <= TOLERANCE)) failures.push(`${caseName(c)}: ${err}`);
+    });
+    expect(failures).toEqual([]);
+  });
+
+  it('handles NCHW data format by transposing to NHWC', async () => {
+    await tf.setBackend(backend);
+    const c: ConvCase = { B: 2, H: 9, W: 7, Ci: 3, Co: 4, KH: 3, KW: 2, strides: [2, 3], pad: 'same' };
+    const g = geometry([c.B, c.H, c.W, c.Ci], [c.KH, c.KW, c.Ci, c.Co], c.strides, c.pad);
+    const xv = randomValues(c.B * c.H * c.W * c.Ci, 11);
+    const wv = randomValues(c.KH * c.KW * c.Ci * c.Co, 12);
+    const dyv = randomValues(c.B * g.OH * g.OW * c.Co, 13);
+    const [dwNchw, dxNchw] = tf.tidy(() => {
+      const toNchw = (v: Float32Array, shape: number[]) => tf.transpose(tf.tensor4d(v, shape as never), [0, 3, 1, 2]);
+      const x = toNchw(xv, [c.B, c.H, c.W, c.Ci]);
+      const dy = toNchw(dyv, [c.B, g.OH, g.OW, c.Co]);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NCHW' };
+      const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+        ...attrs,
+        filterShape: [c.KH, c.KW, c.Ci, c.Co],
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const dx = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: tf.tensor4d(wv, [c.KH, c.KW, c.Ci, c.Co]) }, {
+        ...attrs,
+        inputShape: [c.B, c.Ci, c.H, c.W],
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return [dw.dataSync(), tf.transpose(dx, [0, 2, 3, 1]).dataSync()];
+    });
+    expect(relativeError(dwNchw, convBackpropFilter(xv, dyv, g))).toBeLessThan(TOLERANCE);
+    expect(relativeError(dxNchw, convBackpropInput(dyv, wv, g))).toBeLessThan(TOLERANCE);
+  });
+
+  it('matrix products with transposes, batches and broadcasting equal a float64 loop', async () => {
+    await tf.setBackend(backend);
+    const shapes: [number[], number[], boolean, boolean][] = [
+      [[64, 6272], [64, 1], true, false], // dense weight gradient of a 1-unit head (matrix-vector)
+      [[70, 33], [70, 129], true, false],
+      [[45, 70], [129, 70], false, true],
+      [[70, 45], [129, 70], true, true],
+      [[3, 40, 50], [3, 50, 60], false, false], // batched
+      [[3, 50, 40], [1, 50, 60], true, false], // broadcast b
+      [[2, 3, 40, 50], [60, 50], false, true], // rank 4 against rank 2
+    ];
+    shapes.forEach(([as, bs, ta, tb], i) => {
+      const av = randomValues(as.reduce((p, d) => p * d, 1), 500 + i);
+      const bv = randomValues(bs.reduce((p, d) => p * d, 1), 600 + i);
+      const got = tf.tidy(() => tf.matMul(tf.tensor(av, as), tf.tensor(bv, bs), ta, tb));
+      const ref = referenceMatMul(av, as, bv, bs, ta, tb);
+      expect(got.shape).toEqual(ref.shape);
+      expect(relativeError(got.dataSync(), ref.values)).toBeLessThan(TOLERANCE);
+      got.dispose();
+    });
+  });
+
+  it('Tile and Identity keep values and dtypes', async () => {
+    await tf.setBackend(backend);
+    const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
+    const tiled = tf.tile(x, [2, 3, 1]);
+    const expected = tileValues(new Float32Array([1, 2, 3, 4, 5, 6]), [1, 2, 3], [2, 3, 1]);
+    expect(tiled.shape).toEqual([2, 6, 3]);
+    expect(Array.from(tiled.dataSync())).toEqual(Array.from(expected.values));
+    expect(Array.from(tf.tile(tf.tensor1d([1, 2], 'int32'), [3]).dataSync())).toEqual([1, 2, 1, 2, 1, 2]);
+    expect(Array.from(tf.tile(tf.tensor2d([true, false], [2, 1], 'bool'), [1, 2]).dataSync())).toEqual([1, 1, 0, 0]);
+    const clone = tf.clone(tiled);
+    tiled.dispose();
+    // A shared buffer outlives the original's disposal.
+    expect(Array.from(clone.dataSync())).toEqual(Array.from(expected.values));
+    tf.dispose([x, clone]);
+  });
+
+  it('releases every intermediate: tensor and backend buffer counts stay flat', async () => {
+    await tf.setBackend(backend);
+    const c: ConvCase = { B: 2, H: 9, W: 9, Ci: 3, Co: 5, KH: 4, KW: 4, strides: [2, 2], pad: 'same' };
+    const g = geometry([c.B, c.H, c.W, c.Ci], [c.KH, c.KW, c.Ci, c.Co], c.strides, c.pad);
+    const x = tf.tensor4d(randomValues(c.B * c.H * c.W * c.Ci, 1), [c.B, c.H, c.W, c.Ci]);
+    const w = tf.tensor4d(randomValues(c.KH * c.KW * c.Ci * c.Co, 2), [c.KH, c.KW, c.Ci, c.Co]);
+    const dy = tf.tensor4d(randomValues(c.B * g.OH * g.OW * c.Co, 3), [c.B, g.OH, g.OW, c.Co]);
+    const round = () => {
+      tf.dispose([
+        backpropFilter(x, dy, c),
+        backpropInput(dy, w, c),
+        tf.matMul(tf.reshape(x, [c.B * c.H, c.W * c.Ci]), tf.reshape(x, [c.B * c.H, c.W * c.Ci]), true, false),
+      ]);
+    };
+    round();
+    const tensors = tf.memory().numTensors;
+    const buffers = dataIds();
+    for (let i = 0; i < 5; i++) tf.tidy(round);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(dataIds()).toBe(buffers);
+    tf.dispose([x, w, dy]);
+  });
+});
+
+function referenceMatMul(
+  a: Float32Array,
+  aShape: number[],
+  b: Float32Array,
+  bShape: number[],
+  ta: boolean,
+  tb: boolean,
+): { values: Float64Array; shape: number[] } {
+  const [ar, ac] = aShape.slice(-2);
+  const [br, bc] = bShape.slice(-2);
+  const M = ta ? ac : ar;
+  const K = ta ? ar : ac;
+  const N = tb ? br : bc;
+  const outerA = aShape.slice(0, -2);
+  const outerB = bShape.slice(0, -2);
+  const outer = outerA.length >= outerB.length ? outerA : outerB;
+  const batch = outer.reduce((p, d) => p * d, 1);
+  const batchA = outerA.reduce((p, d) => p * d, 1);
+  const batchB = outerB.reduce((p, d) => p * d, 1);
+  const out = new Float64Array(batch * M * N);
+  for (let t = 0; t < batch; t++) {
+    const ao = (batchA === 1 ? 0 : t) * ar * ac;
+    const bo = (batchB === 1 ? 0 : t) * br * bc;
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = ta ? a[ao + k * ac + i] : a[ao + i * ac + k];
+          const bv = tb ? b[bo + j * bc + k] : b[bo + k * bc + j];
+          s += av * bv;
+        }
+        out[(t * M + i) * N + j] = s;
+      }
+  }
+  return { values: out, shape: [...outer, M, N] };
+}
