@@ -169,6 +169,8 @@ async function profileStep(parts: StepParts): Promise<{ rows: KernelProfileRow[]
   const byName = new Map<string, KernelProfileRow>();
   let flops = 0;
   for (const k of info.kernels) {
+    // tf.profile also lists op scopes ("fusedConv2d__op") whose time is their kernels' time: skip the duplicates.
+    if (k.name.endsWith('__op')) continue;
     const ms = await k.kernelTimeMs;
     const row = byName.get(k.name) ?? { kernel: k.name, total_ms: 0, count: 0 };
     row.total_ms += typeof ms === 'number' ? ms : 0;
