@@ -1,3 +1,4 @@
 import { gantryTsup } from '../../tsup.shared';
 
-export default gantryTsup();
+// shims: the bundled weights are located through import.meta.url, which the CJS build needs shimmed.
+export default gantryTsup({ index: 'src/index.ts' }, { shims: true });

@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GantryError, Rng, checkOptions, definePlugin, isDataSource, type DataSource, type GantryPlugin, type Trainer } from '@gantry/core';
+import { mnistExtractor } from './extractors/mnist-classifier.js';
+import type { FeatureExtractor } from './extractors/types.js';
+import type { KidOptions } from './kid.js';
+import { compareSets, dataSourceImages, extractFeatures, generatedImages, type RealSide } from './pipeline.js';
+
+export interface FidPluginOptions {
+  /** Evaluate every N steps (on step:end). */
+  every: number;
+  /** Generated samples per evaluation. Default 10000 (fewer gives a biased, noisier FID: compare like with like). */
+  samples?: number;
+  /**
+   * Real data: a DataSource (its first `realSamples` images are embedded once at setup), or precomputed moments
+   * tagged with the extractor and resize they came from (FID only, unless `features` are included for KID).
+   */
+  real: DataSource | RealSide;
+  /** Real images taken from a DataSource. Default: `samples`. */
+  realSamples?: number;
+  /** Default: the bundled MNIST classifier (right for MNIST-like digits only; pass an Inception extractor otherwise). */
+  extractor?: FeatureExtractor;
+  /** Also compute KID (true = 100 subsets of min(1000, N)). */
+  kid?: boolean | KidOptions;
+  /** Images per generator/extractor call. Default 250. */
+  batchSize?: number;
+  /** Seed of the evaluation latents: the same latents every evaluation, apart from the training stream. Default 0. */
+  seed?: number;
+}
+
+const KNOWN = ['every', 'samples', 'real', 'realSamples', 'extractor', 'kid', 'batchSize', 'seed'];
+
+/**
+ * Evaluates FID (and optionally KID) every `every` steps on samples of the trainer's sampling generator (the EMA
+ * copy when an EMA plugin set one) and emits them as the core's `eval` event:
+ * `{ step, metrics: { fid, kid? }, meta: { n_real, n_fake, extractor, resize, dims, kid_std?, kid_subsets? } }`.
+ * Real statistics are computed once, at setup, and cached.
+ */
+export function fid(options: FidPluginOptions): GantryPlugin {
+  checkOptions('fid()', options, KNOWN);
+  if (!Number.isInteger(options.every) || options.every < 1) throw new GantryError(`fid(): "every" must be a positive integer, got ${options.every}`);
+  if (!options.real) throw new GantryError('fid(): "real" is required (a DataSource or precomputed statistics)');
+  const samples = options.samples ?? 10000;
+  const batchSize = options.batchSize ?? 250;
+  const kid = options.kid ?? false;
+  let extractor = options.extractor;
+  let ownsExtractor = false;
+  let real: RealSide | undefined;
+
+  return definePlugin({
+    name: 'fid',
+    hooks: {
+      async setup(trainer: Trainer) {
+        if (!extractor) {
+          extractor = await mnistExtractor({ imageShape: trainer.dataShape });
+          ownsExtractor = true;
+        }
+        if (real) return;
+        if (isDataSource(options.real as DataSource)) {
+          real = await extractFeatures(dataSourceImages(options.real as DataSource, options.realSamples ?? samples, batchSize), extractor, {
+            keepFeatures: Boolean(kid),
+          });
+        } else {
+          real = options.real as RealSide;
+        }
+      },
+      teardown() {
+        if (!ownsExtractor) return;
+        extractor?.dispose();
+        extractor = undefined;
+        ownsExtractor = false;
+      },
+    },
+    on: {
+      'step:end': {
+        every: options.every,
+        handler: async ({ step }, trainer) => {
+          if (!extractor || !real) throw new GantryError('fid(): setup did not run');
+          const rng = new Rng(options.seed ?? 0);
+          const classes = trainer.conditional ? trainer.numClasses : undefined;
+          const generator = {
+            generate(count: number, offset: number): tf.Tensor4D {
+              const z = trainer.sampleLatent(count, rng);
+              const labels = classes ? tf.tensor1d(Array.from({ length: count }, (_, i) => (offset + i) % classes), 'int32') : undefined;
+              try {
+                return trainer.generate(z, labels) as tf.Tensor4D;
+              } finally {
+                z.dispose();
+                labels?.dispose();
+              }
+            },
+          };
+          const fake = await extractFeatures(generatedImages(generator, samples, batchSize), extractor, { keepFeatures: Boolean(kid) });
+          const report = compareSets(real, fake, { kid });
+          const metrics: Record<string, number> = { fid: report.fid };
+          const meta: Record<string, unknown> = {
+            n_real: report.n_real,
+            n_fake: report.n_fake,
+            extractor: report.extractor,
+            resize: report.resize,
+            dims: report.dims,
+          };
+          if (report.kid) {
+            metrics.kid = report.kid.value;
+            meta.kid_std = report.kid.std;
+            meta.kid_subsets = `${report.kid.subsets}×${report.kid.subsetSize}`;
+          }
+          if (report.warnings.length > 0) meta.warnings = report.warnings;
+          await trainer.emit('eval', { step, metrics, meta });
+        },
+      },
+    },
+  });
+}
