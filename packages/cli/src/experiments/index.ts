@@ -1,15 +1,19 @@
 import { GantryError } from '@gantry/core';
 import mnistDcgan from './mnist-dcgan.js';
+import mnistSngan from './mnist-sngan.js';
+import mnistWganGp from './mnist-wgan-gp.js';
 import ringGan from './ring-gan.js';
+import ringMinibatch from './ring-minibatch.js';
+import ringUnrolled from './ring-unrolled.js';
+import ringWganGp from './ring-wgan-gp.js';
 import type { Experiment } from './types.js';
 
 export { defineExperiment, type Experiment, type ExperimentContext, type ExperimentSetup, type ExperimentDefaults } from './types.js';
 
 /** Built-in experiments by name. Packages add theirs here as they land. */
-export const experiments: Record<string, Experiment> = {
-  [mnistDcgan.name]: mnistDcgan,
-  [ringGan.name]: ringGan,
-};
+export const experiments: Record<string, Experiment> = Object.fromEntries(
+  [mnistDcgan, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringWganGp].map((e) => [e.name, e]),
+);
 
 export function listExperiments(): Experiment[] {
   return Object.values(experiments).sort((a, b) => a.name.localeCompare(b.name));
