@@ -10,6 +10,7 @@ interface BenchFlags {
   warmup: string;
   threads?: string;
   profile?: boolean;
+  kernels: string;
 }
 
 function positiveInt(name: string, value: string, min = 1): number {
@@ -43,6 +44,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'untimed steps first', '2')
     .option('--threads <n>', 'wasm: XNNPACK threads (default: all cores)')
     .option('--profile', 'add the per-kernel time table of one profiled step')
+    .option('--kernels <set>', 'all: Gantry kernels; required: stock tfjs plus only what it lacks (the "before")', 'all')
     .action(async (flags: BenchFlags) => {
       if (!BACKEND_NAMES.includes(flags.backend as BackendName)) {
         throw new GantryError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${flags.backend}"`);
@@ -50,7 +52,11 @@ export function registerBench(program: Command): void {
       if (flags.loss != null && !BENCH_LOSSES.includes(flags.loss as BenchLoss)) {
         throw new GantryError(`--loss must be one of ${BENCH_LOSSES.join(', ')}, got "${flags.loss}"`);
       }
+      if (flags.kernels !== 'all' && flags.kernels !== 'required') {
+        throw new GantryError(`--kernels must be all or required, got "${flags.kernels}"`);
+      }
       await runBench({
+        kernels: flags.kernels,
         backend: flags.backend as BackendName,
         batch: positiveInt('batch', flags.batch),
         steps: positiveInt('steps', flags.steps),

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError } from '../errors.js';
-import { registerZeroGradients } from './gradients.js';
+import { registerRequiredGradients, registerZeroGradients } from './gradients.js';
 import { isModuleNotFound } from './node-require.js';
-import { registerEngineKernels } from './register-kernels.js';
+import { registerEngineKernels, type EngineKernelSet } from './register-kernels.js';
 import { defaultWasmThreads, loadWasm } from './wasm-loader.js';
 import { tryWebGpu } from './webgpu.js';
 
@@ -13,8 +13,17 @@ export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'wasm', 'cpu', 'te
 export interface UseBackendOptions {
   /** Print nothing (default: one line saying which backend runs). */
   quiet?: boolean;
-  /** wasm only: XNNPACK threads (default: all cores, at most 8); 1 loads the stock single-threaded build. */
+  /**
+   * wasm only: XNNPACK threads (default: `GANTRY_WASM_THREADS`, else all cores, at most 8); 1 loads the stock
+   * single-threaded build. Fixed by the first call that starts wasm in a process.
+   */
   threads?: number;
+  /**
+   * `all` (default): Gantry's kernels and gradients. `required`: only what stock tfjs lacks to train at all (wasm's
+   * missing Conv2DBackpropFilter, comparison-op gradients): the "before" configuration of ENGINE.md. Fixed by the
+   * first call in a process.
+   */
+  kernels?: EngineKernelSet;
 }
 
 export interface BackendChoice {
@@ -91,7 +100,11 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
     await import('@tensorflow/tfjs-layers');
     layersLoaded = true;
   }
-  registerZeroGradients();
+  if (opts.kernels != null && opts.kernels !== 'all' && opts.kernels !== 'required') {
+    throw new GantryError(`useBackend: kernels must be "all" or "required", got ${String(opts.kernels)}`);
+  }
+  if (opts.kernels === 'required') registerRequiredGradients();
+  else registerZeroGradients();
 
   let attempt: Attempt;
   const skipped: string[] = [];
@@ -120,7 +133,7 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
 
   const choice = attempt.choice;
   if (choice.name === 'wasm' || choice.name === 'cpu') {
-    const report = registerEngineKernels(choice.name);
+    const report = registerEngineKernels(choice.name, opts.kernels ?? 'all');
     const kernels = [...report.added, ...report.replaced];
     if (kernels.length > 0) choice.detail += `; Gantry kernels: ${kernels.join(', ')}`;
   }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { GantryError } from '../errors.js';
 import { useBackend, type BackendName } from './backend.js';
+import type { EngineKernelSet } from './register-kernels.js';
 import { REFERENCE_IMAGE_SHAPE, REFERENCE_LATENT_DIM, referenceDiscriminator, referenceGenerator } from './reference-models.js';
 
 export type BenchLoss = 'non-saturating' | 'wgan-gp';
@@ -19,6 +20,8 @@ export interface BenchOptions {
   profile?: boolean;
   /** wasm only: XNNPACK threads (default: all cores). */
   threads?: number;
+  /** `required` measures stock tfjs plus only the kernels it lacks (see useBackend). Default `all`. */
+  kernels?: EngineKernelSet;
   /** Called with each result; default: print it as one JSON line. */
   onResult?: (result: BenchResult) => void;
   /** Print the backend line (default false: the bench prints JSON only). */
@@ -201,7 +204,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   for (const l of losses) {
     if (!BENCH_LOSSES.includes(l)) throw new GantryError(`bench: unknown loss "${l}" (known: ${BENCH_LOSSES.join(', ')})`);
   }
-  const choice = await useBackend(options.backend ?? 'auto', { quiet: !options.verbose, threads: options.threads });
+  const choice = await useBackend(options.backend ?? 'auto', {
+    quiet: !options.verbose,
+    threads: options.threads,
+    kernels: options.kernels,
+  });
   const emit = options.onResult ?? ((r: BenchResult) => console.log(JSON.stringify(r)));
   const results: BenchResult[] = [];
   for (const loss of losses) {

@@ -20,6 +20,7 @@ const PIECEWISE_CONSTANT_BINARY = [
 const PIECEWISE_CONSTANT_UNARY = ['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'ZerosLike', 'OnesLike'] as const;
 
 let registered = false;
+let leakyReluReplaced = false;
 
 /**
  * Runs one kernel of the active backend below the engine, so the result is a constant for the gradient tape. Used for
@@ -64,6 +65,14 @@ function registerLeakyReluGradient(): void {
  * values; a gradient penalty no longer back-propagates zeros through the critic's forward pass).
  */
 export function registerZeroGradients(): void {
+  registerRequiredGradients();
+  if (leakyReluReplaced) return;
+  leakyReluReplaced = true;
+  registerLeakyReluGradient();
+}
+
+/** Only what nested gradients cannot do without (comparison zeros, Conv2DBackpropFilter); tfjs's own leaky ReLU. */
+export function registerRequiredGradients(): void {
   if (registered) return;
   registered = true;
   for (const kernelName of PIECEWISE_CONSTANT_BINARY) {
@@ -83,7 +92,6 @@ export function registerZeroGradients(): void {
       gradFunc: (_dy, saved) => ({ x: () => tf.zerosLike(saved[0]) }),
     });
   }
-  registerLeakyReluGradient();
   if (tf.getGradient(tf.Conv2DBackpropFilter) == null) {
     tf.registerGradient({
       kernelName: tf.Conv2DBackpropFilter,

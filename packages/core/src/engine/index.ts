@@ -5,8 +5,13 @@ export {
   type BackendChoice,
   type UseBackendOptions,
 } from './backend.js';
-export { registerZeroGradients } from './gradients.js';
-export { registerEngineKernels, type EngineKernelBackend, type EngineKernelReport } from './register-kernels.js';
+export { registerZeroGradients, registerRequiredGradients } from './gradients.js';
+export {
+  registerEngineKernels,
+  type EngineKernelBackend,
+  type EngineKernelReport,
+  type EngineKernelSet,
+} from './register-kernels.js';
 export {
   referenceGenerator,
   referenceDiscriminator,

@@ -14,8 +14,18 @@ export interface EngineKernelReport {
   replaced: string[];
 }
 
+/**
+ * `all`: every Gantry kernel for the backend (the default). `required`: only kernels the backend lacks entirely
+ * (wasm: Conv2DBackpropFilter), i.e. stock tfjs made able to train; used to measure "before".
+ */
+export type EngineKernelSet = 'all' | 'required';
+
 const MARK = Symbol.for('gantry.engine.kernel');
-const registeredFor = new Map<string, EngineKernelReport>();
+// Kept on globalThis: the kernel registry is global too, and a second copy of this module (ESM and CJS builds, or
+// vitest's per-file module graphs) must see what the first one installed.
+const REPORTS_KEY = Symbol.for('gantry.engine.kernel-reports');
+const registeredFor: Map<string, EngineKernelReport> = ((globalThis as Record<symbol, unknown>)[REPORTS_KEY] ??=
+  new Map()) as Map<string, EngineKernelReport>;
 
 type KernelConfigMarked = tf.KernelConfig & { [MARK]?: true };
 
@@ -53,25 +63,32 @@ function convKernels(backendName: string): tf.KernelConfig[] {
   ];
 }
 
+/** Stock kernels wrapped by Gantry on wasm, with the wrapper builder. */
+const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
+  [tf.BatchMatMul, batchMatMulConfig],
+  [tf._FusedMatMul, fusedMatMulConfig],
+  [tf.Tile, tileConfig],
+  [tf.Identity, identityConfig],
+];
+
 /**
- * Registers Gantry's composite kernels for `backendName` (idempotent). On wasm: Conv2DBackpropFilter (missing),
- * Conv2DBackpropInput (naive in stock), and BatchMatMul/_FusedMatMul wrappers that route transposed and batched
- * products to XNNPACK. On cpu: the two conv gradients (stock ones are loop nests with poor locality).
+ * Registers Gantry's composite kernels for `backendName` (idempotent; the first call per backend decides the set).
+ * On wasm: Conv2DBackpropFilter (missing in stock), Conv2DBackpropInput (naive in stock), BatchMatMul/_FusedMatMul
+ * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile and a shared-buffer Identity.
+ * On cpu: the two conv gradients (the stock ones are loop nests with poor locality).
  */
-export function registerEngineKernels(backendName: EngineKernelBackend): EngineKernelReport {
+export function registerEngineKernels(backendName: EngineKernelBackend, set: EngineKernelSet = 'all'): EngineKernelReport {
   const done = registeredFor.get(backendName);
   if (done) return done;
   const report: EngineKernelReport = { backend: backendName, added: [], replaced: [] };
-  for (const config of convKernels(backendName)) install(report, config);
-  if (backendName === 'wasm') {
-    const bmm = tf.getKernel(tf.BatchMatMul, 'wasm');
-    if (bmm) install(report, batchMatMulConfig(bmm));
-    const fmm = tf.getKernel(tf._FusedMatMul, 'wasm');
-    if (fmm) install(report, fusedMatMulConfig(fmm));
-    const tile = tf.getKernel(tf.Tile, 'wasm');
-    if (tile) install(report, tileConfig(tile));
-    const identity = tf.getKernel(tf.Identity, 'wasm');
-    if (identity) install(report, identityConfig(identity));
+  for (const config of convKernels(backendName)) {
+    if (set === 'all' || tf.getKernel(config.kernelName, backendName) == null) install(report, config);
+  }
+  if (backendName === 'wasm' && set === 'all') {
+    for (const [name, wrap] of WASM_WRAPPERS) {
+      const stock = tf.getKernel(name, 'wasm');
+      if (stock) install(report, wrap(stock));
+    }
   }
   registeredFor.set(backendName, report);
   return report;

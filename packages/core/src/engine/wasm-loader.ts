@@ -43,8 +43,13 @@ function packageDir(): string {
   return pkgJson.slice(0, pkgJson.length - 'package.json'.length);
 }
 
-/** Default thread count: every core the process may use (XNNPACK's pool tops out at 8). */
+/**
+ * Default thread count: `GANTRY_WASM_THREADS` when set, else every core the process may use (XNNPACK's pool tops out
+ * at 8).
+ */
 export async function defaultWasmThreads(): Promise<number> {
+  const fromEnv = Number(process.env.GANTRY_WASM_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return Math.min(8, fromEnv);
   const os = await import('node:os');
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, Math.min(8, cores));
