@@ -37,8 +37,8 @@ export interface HookContext {
   criticIndex: number;
   rng: Rng;
   /**
-   * Records a scalar for this step; it appears in `step:end` scalars as `<plugin>/<name>`. The core takes
-   * ownership of the tensor (keeps it past tidy scopes and disposes it after reading).
+   * Records a scalar for this step; it appears in `step:end` scalars as `<plugin>/<name>`. The core keeps its own
+   * reference (valid past tidy scopes, released after reading); the caller's tensor stays the caller's.
    */
   report(name: string, value: tf.Scalar): void;
 }

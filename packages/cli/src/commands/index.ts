@@ -1,5 +1,7 @@
 import type { CommandRegistrar } from '../program.js';
+import { registerBench } from './bench.js';
+import { registerFid } from './fid.js';
 import { registerWandb } from './wandb.js';
 
-/** Commands contributed by other packages' modules. */
-export const commandRegistrars: CommandRegistrar[] = [registerWandb];
+/** Commands beyond train/sample/list: benchmark, metrics, W&B sync. */
+export const commandRegistrars: CommandRegistrar[] = [registerBench, registerFid, registerWandb];
