@@ -13,37 +13,143 @@ function nhwcShape(shape: number[], dataFormat: string): Shape4 {
 }
 
 /**
+ * How a composite conv gradient is computed. `conv`: as forward convolutions on the backend's fast conv (the general
+ * case). `columns`: as one matrix product plus a JS gather/scatter of image patches (im2col / col2im), for thin layers
+ * (few input channels, e.g. an RGB or greyscale image layer) whose forward-conv form leaves XNNPACK with one to a few
+ * output channels and runs at a fifth of its speed. `auto` picks by size.
+ */
+export type ConvGradMethod = 'auto' | 'conv' | 'columns';
+
+/** Patch length (KH·KW·Ci) up to which `auto` uses the columns method; JS touches B·OH·OW·patch values there. */
+const COLUMNS_MAX_PATCH = 32;
+const COLUMNS_MAX_VALUES = 1 << 22;
+
+interface Geometry {
+  B: number;
+  H: number;
+  W: number;
+  Ci: number;
+  KH: number;
+  KW: number;
+  Co: number;
+  OH: number;
+  OW: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+}
+
+function convGeometry(
+  inShape: Shape4,
+  filterShape: Shape4,
+  strides: [number, number] | number,
+  pad: tf.Conv2DBackpropFilterAttrs['pad'],
+  dimRoundingMode: tf.Conv2DBackpropFilterAttrs['dimRoundingMode'],
+): Geometry {
+  const info = tf.backend_util.computeConv2DInfo(inShape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const [B, H, W, Ci] = inShape;
+  const [KH, KW, , Co] = filterShape;
+  return {
+    B,
+    H,
+    W,
+    Ci,
+    KH,
+    KW,
+    Co,
+    OH: info.outHeight,
+    OW: info.outWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+  };
+}
+
+function useColumns(g: Geometry, method: ConvGradMethod): boolean {
+  if (method !== 'auto') return method === 'columns';
+  const patch = g.KH * g.KW * g.Ci;
+  return patch <= COLUMNS_MAX_PATCH && g.B * g.OH * g.OW * patch <= COLUMNS_MAX_VALUES;
+}
+
+/**
+ * Calls visit(patchOffset, imageOffset) for every (output pixel, tap, channel-run) pair that lies inside the image:
+ * patch offset into a [B·OH·OW, KH·KW·Ci] column matrix, image offset into the [B, H, W, Ci] image; Ci values follow.
+ */
+function forEachPatchRun(g: Geometry, visit: (col: number, img: number) => void): void {
+  const { B, H, W, Ci, KH, KW, OH, OW, sh, sw, top, left } = g;
+  const patch = KH * KW * Ci;
+  for (let b = 0; b < B; b++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        const rowBase = ((b * OH + oh) * OW + ow) * patch;
+        for (let kh = 0; kh < KH; kh++) {
+          const i = oh * sh + kh - top;
+          if (i < 0 || i >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const j = ow * sw + kw - left;
+            if (j < 0 || j >= W) continue;
+            visit(rowBase + (kh * KW + kw) * Ci, ((b * H + i) * W + j) * Ci);
+          }
+        }
+      }
+}
+
+/** dW = im2col(x)ᵀ · dy as one matrix product; the patches are gathered in JS. */
+function filterGradColumns(r: KernelRunner, x: Info, dy: Info, g: Geometry): Info {
+  const xv = r.values(x);
+  const patch = g.KH * g.KW * g.Ci;
+  const rows = g.B * g.OH * g.OW;
+  const cols = new Float32Array(rows * patch);
+  const Ci = g.Ci;
+  forEachPatchRun(g, (col, img) => {
+    for (let c = 0; c < Ci; c++) cols[col + c] = xv[img + c];
+  });
+  const colsInfo = r.fromValues(cols, [1, rows, patch]);
+  const dy3 = r.reshape(dy, [1, rows, g.Co]);
+  const dw = r.run('BatchMatMul', { a: colsInfo, b: dy3 }, { transposeA: true, transposeB: false });
+  return r.reshape(dw, [g.KH, g.KW, g.Ci, g.Co]);
+}
+
+/** dx = col2im(dy · Wᵀ): one matrix product, then the patches are scattered back (summed) in JS. */
+function inputGradColumns(r: KernelRunner, dy: Info, filter: Info, g: Geometry): Info {
+  const patch = g.KH * g.KW * g.Ci;
+  const rows = g.B * g.OH * g.OW;
+  const dy3 = r.reshape(dy, [1, rows, g.Co]);
+  const w3 = r.reshape(filter, [1, patch, g.Co]);
+  const colsInfo = r.run('BatchMatMul', { a: dy3, b: w3 }, { transposeA: false, transposeB: true });
+  const cols = r.values(colsInfo);
+  const dx = new Float32Array(g.B * g.H * g.W * g.Ci);
+  const Ci = g.Ci;
+  forEachPatchRun(g, (col, img) => {
+    for (let c = 0; c < Ci; c++) dx[img + c] += cols[col + c];
+  });
+  return r.fromValues(dx, [g.B, g.H, g.W, g.Ci]);
+}
+
+/**
  * Filter gradient of a 2-D convolution as one forward convolution, so it runs on the backend's fast (XNNPACK) conv:
  *
  *   dW[kh, kw, ci, co] = sum over b, oh, ow of xPadded[b, oh*s + kh, ow*s + kw, ci] * dy[b, oh, ow, co]
  *
  * is a stride-1 convolution whose "batch" is ci, whose "input channels" are the batch b, and whose filter is dy laid
  * out as [oh, ow, b, co] with dilation s. The padded input may be longer than the forward pass used; the extra output
- * rows are cut off.
+ * rows are cut off. Thin layers use the columns method instead.
  */
 export function conv2dBackpropFilter(
   r: KernelRunner,
   x: Info,
   dy: Info,
   attrs: tf.Conv2DBackpropFilterAttrs,
+  method: ConvGradMethod = 'auto',
 ): Info {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
   const xs = dataFormat === 'NCHW' ? r.transpose(x, NCHW_TO_NHWC) : x;
   const dys = dataFormat === 'NCHW' ? r.transpose(dy, NCHW_TO_NHWC) : dy;
-  const [, H, W, Ci] = xs.shape as Shape4;
-  const [KH, KW, , Co] = filterShape;
-  const info = tf.backend_util.computeConv2DInfo(
-    xs.shape as Shape4,
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  const { outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
-  const { top, left } = info.padInfo;
+  const g = convGeometry(xs.shape as Shape4, filterShape, strides, pad, dimRoundingMode);
+  if (useColumns(g, method)) return filterGradColumns(r, xs, dys, g);
+  const { H, W, Ci, KH, KW, Co, OH, OW, sh, sw, top, left } = g;
   // Padded extent the forward pass read; pad the end so that the dilated conv yields at least KH x KW outputs.
   const bottom = Math.max(0, (OH - 1) * sh + KH - top - H);
   const right = Math.max(0, (OW - 1) * sw + KW - left - W);
@@ -114,23 +220,16 @@ export function conv2dBackpropInput(
   dy: Info,
   filter: Info,
   attrs: tf.Conv2DBackpropInputAttrs,
+  method: ConvGradMethod = 'auto',
 ): Info {
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
   const dys = dataFormat === 'NCHW' ? r.transpose(dy, NCHW_TO_NHWC) : dy;
-  const inShape = nhwcShape(inputShape, dataFormat);
-  const [B, H, W, Ci] = inShape;
-  const [KH, KW, , Co] = filter.shape as Shape4;
-  const info = tf.backend_util.computeConv2DInfo(
-    inShape,
-    filter.shape as Shape4,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  const { outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const g = convGeometry(nhwcShape(inputShape, dataFormat), filter.shape as Shape4, strides, pad, dimRoundingMode);
+  if (useColumns(g, method)) {
+    const dxColumns = inputGradColumns(r, dys, filter, g);
+    return dataFormat === 'NCHW' ? r.transpose(dxColumns, NHWC_TO_NCHW) : dxColumns;
+  }
+  const { B, H, W, Ci, KH, KW, Co, OH, OW, sh, sw } = g;
   const QH = Math.ceil(H / sh);
   const QW = Math.ceil(W / sw);
   // Filter taps are re-ordered in JS: the filter is small, and wasm's Reverse/StridedSlice cost more than the conv.
@@ -147,10 +246,10 @@ export function conv2dBackpropInput(
 
   const rowsOfPhases: Info[] = [];
   for (let rh = 0; rh < sh; rh++) {
-    const ph = phaseGeometry(rh, sh, info.padInfo.top, KH, OH, QH);
+    const ph = phaseGeometry(rh, sh, g.top, KH, OH, QH);
     const cols: Info[] = [];
     for (let rw = 0; rw < sw; rw++) {
-      const pw = phaseGeometry(rw, sw, info.padInfo.left, KW, OW, QW);
+      const pw = phaseGeometry(rw, sw, g.left, KW, OW, QW);
       const z = phaseOutput(ph, pw);
       cols.push(sw === 1 ? z : r.reshape(z, [B, QH, QW, 1, Ci]));
     }
