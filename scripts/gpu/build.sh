@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds what the GPU machine needs into .gpu/ (ignored through .git/info/exclude; carried with `run`):
+# the benchmark and check bundles, the webgpu package (dawn.node compressed), a compressed copy of this machine's
+# node, and the TensorBoard check file.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+mkdir -p .gpu/node_modules/webgpu
+banner="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
+for pair in bench-webgpu:bench check-kernels:check; do
+  npx esbuild "scripts/gpu/${pair%%:*}.ts" --bundle --platform=node --format=esm --target=node20 \
+    --outfile=".gpu/${pair##*:}.mjs" --external:webgpu --external:node-fetch --conditions=@gantry/source \
+    --banner:js="$banner" --ignore-annotations --log-level=warning
+done
+cp node_modules/webgpu/index.js node_modules/webgpu/package.json .gpu/node_modules/webgpu/
+if [ ! -f .gpu/dawn.node.xz ] || [ node_modules/webgpu/dist/linux-x64/dawn.node -nt .gpu/dawn.node.xz ]; then
+  xz -T2 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > .gpu/dawn.node.xz
+fi
+if [ ! -f .gpu/node.xz ]; then xz -T2 -6 -c "$(command -v node)" > .gpu/node.xz; fi
+npx tsx --conditions=@gantry/source scripts/gpu/tb-write.ts .gpu/tb
+du -sh .gpu

@@ -1,0 +1,168 @@
+/**
+ * Checks Gantry's webgpu kernels against the cpu backend on random inputs (relative error in the 2-norm) and one
+ * training step of the reference models against the cpu backend. Runs where a WebGPU adapter exists (the GPU
+ * machine, or a software Vulkan here with --fallback). One JSON line per case; exit code 1 if any case fails.
+ *
+ *   node .gpu/check.mjs [--fallback] [--quick]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-layers';
+import { registerZeroGradients } from '../../packages/core/src/engine/gradients.js';
+import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
+import { makeRig, type BenchLoss } from './models.js';
+
+const fallback = process.argv.includes('--fallback');
+const quick = process.argv.includes('--quick');
+
+function rand(n: number, seed: number): Float32Array {
+  // Deterministic values in [-1, 1) (xorshift), so both backends see the same inputs.
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+async function onBackend(name: string, f: () => tf.Tensor): Promise<Float32Array> {
+  await tf.setBackend(name);
+  const t = f();
+  const v = (await t.data()) as Float32Array;
+  t.dispose();
+  return v;
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    if (!Number.isFinite(a[i])) return Infinity;
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+let failures = 0;
+function report(record: Record<string, unknown>, err: number, tol: number): void {
+  const ok = err <= tol;
+  if (!ok) failures++;
+  process.stdout.write(JSON.stringify({ kind: 'check', ...record, rel_err: err, ok }) + '\n');
+}
+
+interface ConvCase {
+  b: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  k: number;
+  s: number;
+  pad: 'same' | 'valid';
+}
+
+async function checkFilterGrad(c: ConvCase, seed: number): Promise<void> {
+  const info = tf.backend_util.computeConv2DInfo([c.b, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.s, 1, c.pad);
+  const xv = rand(c.b * c.h * c.w * c.ci, seed);
+  const dyv = rand(c.b * info.outHeight * info.outWidth * c.co, seed + 1);
+  const run = () =>
+    tf.engine().runKernel(
+      tf.Conv2DBackpropFilter,
+      {
+        x: tf.tensor4d(xv, [c.b, c.h, c.w, c.ci]),
+        dy: tf.tensor4d(dyv, [c.b, info.outHeight, info.outWidth, c.co]),
+      },
+      { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  const gpu = await onBackend('webgpu', () => tf.tidy(run));
+  const cpu = await onBackend('cpu', () => tf.tidy(run));
+  report({ kernel: 'Conv2DBackpropFilter', ...c }, relErr(gpu, cpu), 1e-4);
+}
+
+async function checkInputGrad(c: ConvCase, seed: number): Promise<void> {
+  const info = tf.backend_util.computeConv2DInfo([c.b, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.s, 1, c.pad);
+  const wv = rand(c.k * c.k * c.ci * c.co, seed);
+  const dyv = rand(c.b * info.outHeight * info.outWidth * c.co, seed + 1);
+  const run = () =>
+    tf.engine().runKernel(
+      tf.Conv2DBackpropInput,
+      {
+        dy: tf.tensor4d(dyv, [c.b, info.outHeight, info.outWidth, c.co]),
+        filter: tf.tensor4d(wv, [c.k, c.k, c.ci, c.co]),
+      },
+      { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.b, c.h, c.w, c.ci] } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  const gpu = await onBackend('webgpu', () => tf.tidy(run));
+  const cpu = await onBackend('cpu', () => tf.tidy(run));
+  report({ kernel: 'Conv2DBackpropInput', ...c }, relErr(gpu, cpu), 1e-4);
+}
+
+/** Two training steps of the reference models from the same weights and noise: webgpu against cpu. */
+async function checkSteps(loss: BenchLoss): Promise<void> {
+  const runOn = async (backend: string, init?: Float32Array[]) => {
+    await tf.setBackend(backend);
+    const rig = makeRig(loss, 4, { seed: 1234 });
+    const weights = [...rig.G.weights, ...rig.D.weights];
+    if (init) weights.forEach((w, i) => w.write(tf.tensor(init[i], w.shape as number[])));
+    const start = await Promise.all(weights.map(async (w) => (await w.read().data()) as Float32Array));
+    const losses: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const l = rig.step();
+      losses.push((await l.data())[0]);
+      l.dispose();
+    }
+    const end = await Promise.all(weights.map(async (w) => (await w.read().data()) as Float32Array));
+    rig.dispose();
+    return { start, end, losses };
+  };
+  const cpu = await runOn('cpu');
+  const gpu = await runOn('webgpu', cpu.start);
+  // Compare the updates (end - start) of all weights together: the weights themselves hardly move in two steps, and
+  // the bias before batchnorm has a zero gradient whose rounding noise Adam scales up to full-size steps.
+  let num = 0;
+  let den = 0;
+  cpu.end.forEach((w, i) => {
+    w.forEach((v, j) => {
+      const du = v - cpu.start[i][j];
+      num += (gpu.end[i][j] - cpu.start[i][j] - du) ** 2;
+      den += du * du;
+    });
+  });
+  const worst = Math.sqrt(num / den);
+  const lossErr = Math.max(...cpu.losses.map((l, i) => Math.abs(gpu.losses[i] - l) / Math.max(Math.abs(l), 1e-6)));
+  report({ kernel: `step:${loss}`, losses_cpu: cpu.losses, losses_gpu: gpu.losses }, Math.max(worst, lossErr), 2e-3);
+}
+
+async function main(): Promise<void> {
+  const info = await initWebGpu({ allowFallbackAdapter: fallback });
+  process.stdout.write(JSON.stringify({ kind: 'init', ...info }) + '\n');
+  const cases: ConvCase[] = [
+    // The reference models' layers (D conv1, D conv2, G convT1/convT2 as filter gradients), then odd shapes.
+    { b: 3, h: 28, w: 28, ci: 1, co: 64, k: 4, s: 2, pad: 'same' },
+    { b: 3, h: 14, w: 14, ci: 64, co: 128, k: 4, s: 2, pad: 'same' },
+    { b: 2, h: 14, w: 14, ci: 64, co: 128, k: 4, s: 2, pad: 'same' },
+    { b: 1, h: 9, w: 7, ci: 5, co: 3, k: 3, s: 1, pad: 'same' },
+    { b: 2, h: 11, w: 13, ci: 7, co: 70, k: 5, s: 3, pad: 'valid' },
+    { b: 4, h: 8, w: 8, ci: 3, co: 1, k: 2, s: 2, pad: 'valid' },
+    { b: 2, h: 10, w: 6, ci: 66, co: 65, k: 1, s: 1, pad: 'same' },
+  ];
+  let seed = 11;
+  for (const c of quick ? cases.slice(0, 3) : cases) await checkFilterGrad(c, (seed += 7));
+  for (const c of quick ? cases.slice(0, 3) : cases) await checkInputGrad(c, (seed += 7));
+  registerZeroGradients();
+  for (const loss of ['nonsat', 'wgangp'] as const) await checkSteps(loss);
+  process.stdout.write(JSON.stringify({ kind: 'check-summary', failures }) + '\n');
+}
+
+main().then(
+  () => process.exit(failures > 0 ? 1 : 0),
+  (err) => {
+    process.stdout.write(JSON.stringify({ kind: 'fatal', error: String(err instanceof Error ? err.stack : err) }) + '\n');
+    process.exit(2);
+  },
+);
