@@ -185,7 +185,8 @@ describe.each(['cpu', 'wasm'] as const)('second-order gradients on %s', (backend
   const fd = finiteDifferenceGradients(params, x);
 
   beforeAll(async () => {
-    await useBackend(backend, { quiet: true });
+    // Two threads whatever the machine's load, so the threaded wasm build is what these tests check.
+    await useBackend(backend, { quiet: true, threads: 2 });
   });
 
   it('the finite-difference reference is not trivial', () => {

@@ -128,7 +128,8 @@ function dataIds(): number {
 
 describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
   beforeAll(async () => {
-    await useBackend(backend, { quiet: true });
+    // Two threads whatever the machine's load, so the threaded wasm build is what these tests check.
+    await useBackend(backend, { quiet: true, threads: 2 });
   });
 
   it.each(METHODS)(`Conv2DBackpropFilter (%s) equals a float64 direct loop on ${CASES.length} geometries`, async (method) => {
@@ -167,6 +168,11 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
       if (!(err <= TOLERANCE)) failures.push(`${caseName(c)}: ${err}`);
     });
     expect(failures).toEqual([]);
+  });
+
+  it.runIf(backend === 'wasm')('runs on the threaded wasm build with the requested threads', async () => {
+    const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    expect(getThreadsCount()).toBe(2);
   });
 
   it('handles NCHW data format by transposing to NHWC', async () => {

@@ -14,8 +14,8 @@ export interface UseBackendOptions {
   /** Print nothing (default: one line saying which backend runs). */
   quiet?: boolean;
   /**
-   * wasm only: XNNPACK threads (default: `GANTRY_WASM_THREADS`, else all cores, at most 8); 1 loads the stock
-   * single-threaded build. Fixed by the first call that starts wasm in a process.
+   * wasm only: XNNPACK threads (default: `GANTRY_WASM_THREADS`, else the cores the load average leaves free, at most
+   * 8); 1 loads the stock single-threaded build. Fixed by the first call that starts wasm in a process.
    */
   threads?: number;
   /**
@@ -59,7 +59,8 @@ async function tryTensorflow(): Promise<Attempt> {
 
 async function tryWasm(threads?: number): Promise<Attempt> {
   try {
-    const loaded = await loadWasm(threads ?? (await defaultWasmThreads()));
+    const choice = threads != null ? { threads } : await defaultWasmThreads();
+    const loaded = await loadWasm(choice.threads, 'note' in choice ? choice.note : undefined);
     return { ok: true, choice: { name: 'wasm', detail: loaded.detail } };
   } catch (err) {
     return { ok: false, absent: false, reason: `wasm failed: ${String((err as Error).message).split('\n')[0]}` };

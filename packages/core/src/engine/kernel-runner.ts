@@ -49,20 +49,6 @@ export class KernelRunner {
     return this.run('Slice', { x }, { begin, size });
   }
 
-  stridedSlice(x: Info, begin: number[], end: number[], strides: number[]): Info {
-    return this.run(
-      'StridedSlice',
-      { x },
-      { begin, end, strides, beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0 },
-    );
-  }
-
-  reverse(x: Info, dims: number[]): Info {
-    const nonTrivial = dims.filter((d) => x.shape[d] > 1);
-    if (nonTrivial.length === 0) return x;
-    return this.run('Reverse', { x }, { dims: nonTrivial });
-  }
-
   concat(xs: Info[], axis: number): Info {
     if (xs.length === 1) return xs[0];
     return this.run('Concat', xs, { axis });

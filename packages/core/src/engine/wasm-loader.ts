@@ -43,16 +43,30 @@ function packageDir(): string {
   return pkgJson.slice(0, pkgJson.length - 'package.json'.length);
 }
 
+export interface ThreadChoice {
+  threads: number;
+  /** Why fewer threads than cores, for the backend line. */
+  note?: string;
+}
+
 /**
- * Default thread count: `GANTRY_WASM_THREADS` when set, else every core the process may use (XNNPACK's pool tops out
- * at 8).
+ * Default thread count: `GANTRY_WASM_THREADS` when set; else the cores other processes leave free (1-minute load
+ * average), at least 1, at most 8 (XNNPACK's pool). XNNPACK splits each op evenly and waits for the slowest thread,
+ * so a thread that the OS deschedules stalls every op: on the 2-core machine at load 6–10 two threads were ~25% slower
+ * per step than one (ENGINE.md).
  */
-export async function defaultWasmThreads(): Promise<number> {
+export async function defaultWasmThreads(): Promise<ThreadChoice> {
   const fromEnv = Number(process.env.GANTRY_WASM_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return Math.min(8, fromEnv);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return { threads: Math.min(8, fromEnv) };
   const os = await import('node:os');
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(8, cores));
+  const cores = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+  const load = os.loadavg()[0];
+  const free = Math.ceil(cores - load - 0.25);
+  const threads = Math.max(1, Math.min(8, cores, free));
+  if (threads < Math.min(8, cores)) {
+    return { threads, note: `load ${load.toFixed(1)} on ${cores} cores; GANTRY_WASM_THREADS overrides` };
+  }
+  return { threads };
 }
 
 async function writeWorkerScript(dir: string): Promise<string> {
@@ -147,7 +161,7 @@ interface EngineInternals {
  * SIMD build (with the reason in `detail`) when the threaded one fails to start. If a wasm backend was already
  * initialised, it is kept as it is.
  */
-export async function loadWasm(threads: number): Promise<WasmLoadResult> {
+export async function loadWasm(threads: number, threadNote?: string): Promise<WasmLoadResult> {
   const wasm: WasmPackage = await import('@tensorflow/tfjs-backend-wasm');
   const dir = packageDir();
   wasm.setWasmPaths(`${dir}dist/`);
@@ -180,5 +194,6 @@ export async function loadWasm(threads: number): Promise<WasmLoadResult> {
   }
   const actual = Math.max(1, wasm.getThreadsCount());
   const simd = actual > 1 || (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
-  return { threads: actual, detail: `XNNPACK, ${simd}, ${actual} thread${actual === 1 ? '' : 's'}${note}` };
+  const why = threadNote && actual === threads ? ` [${threadNote}]` : '';
+  return { threads: actual, detail: `XNNPACK, ${simd}, ${actual} thread${actual === 1 ? '' : 's'}${why}${note}` };
 }
