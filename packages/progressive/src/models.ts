@@ -18,11 +18,26 @@ export interface ProgressiveGanOptions {
   pixelNorm?: boolean;
   /** Activation of the toRGB convolutions. ProGAN uses 'linear'; default 'tanh' keeps samples in [-1, 1]. */
   outputActivation?: 'linear' | 'tanh';
+  /**
+   * Layers applied to the discriminator's 4×4 features before its final block, built once and shared by every stage.
+   * ProGAN puts a minibatch standard-deviation layer here: `() => [minibatchStdDev()]` from @gantry/minibatch-disc.
+   */
+  layersBeforeFinalBlock?: () => tfl.layers.Layer[];
   /** Seed for the initial weights of every block (built up front), for reproducible runs. */
   seed?: number;
 }
 
-const OPTION_KEYS = ['latentDim', 'channels', 'resolution', 'filters', 'leak', 'pixelNorm', 'outputActivation', 'seed'];
+const OPTION_KEYS = [
+  'latentDim',
+  'channels',
+  'resolution',
+  'filters',
+  'leak',
+  'pixelNorm',
+  'outputActivation',
+  'layersBeforeFinalBlock',
+  'seed',
+];
 
 type Block = tfl.layers.Layer[];
 
@@ -41,7 +56,8 @@ const run = (layers: Block, x: SymbolicTensor): SymbolicTensor => layers.reduce(
  * dense, dense → 1 logit). While block s fades in, the input also takes the old path avgpool(x) → fromRGB_{s−1},
  * and (1 − α)·old + α·new feeds block s−1.
  *
- * Not included from ProGAN: equalized learning rate and the minibatch-stddev layer (see @gantry/minibatch-disc).
+ * Not included from ProGAN: equalized learning rate. Its minibatch-stddev layer plugs in through
+ * `layersBeforeFinalBlock` (from @gantry/minibatch-disc).
  */
 export class ProgressiveGan {
   readonly latentDim: number;
@@ -78,7 +94,7 @@ export class ProgressiveGan {
     this.leak = options.leak ?? 0.2;
     const pixelNorm = options.pixelNorm ?? true;
     const outputActivation = options.outputActivation ?? 'tanh';
-    const build = () => this.buildLayers(pixelNorm, outputActivation);
+    const build = () => this.buildLayers(pixelNorm, outputActivation, options.layersBeforeFinalBlock?.() ?? []);
     if (options.seed === undefined) build();
     else withSeed(options.seed, build);
   }
@@ -91,7 +107,7 @@ export class ProgressiveGan {
     return tfl.layers.leakyReLU({ alpha: this.leak });
   }
 
-  private buildLayers(pixelNorm: boolean, outputActivation: 'linear' | 'tanh'): void {
+  private buildLayers(pixelNorm: boolean, outputActivation: 'linear' | 'tanh', beforeFinal: Block): void {
     const norm = (): Block => (pixelNorm ? [new PixelNorm()] : []);
     const conv = (filters: number, kernelSize: number, name: string, activation?: 'linear' | 'tanh') =>
       tfl.layers.conv2d({ filters, kernelSize, padding: 'same', name, activation });
@@ -127,6 +143,7 @@ export class ProgressiveGan {
       this.dBlocks.push(
         s === 0
           ? [
+              ...beforeFinal,
               conv(f[0], 3, 'd_4_conv'),
               this.lrelu(),
               tfl.layers.flatten(),

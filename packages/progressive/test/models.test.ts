@@ -80,6 +80,19 @@ describe('ProgressiveGan', () => {
     });
   }
 
+  it('puts layersBeforeFinalBlock in front of the final discriminator block of every stage', () => {
+    const marker = tfl.layers.activation({ activation: 'linear', name: 'before_final' });
+    const g = new ProgressiveGan({ latentDim: 8, resolution: 16, filters: 4, layersBeforeFinalBlock: () => [marker] });
+    for (let s = 0; s < 3; s++) {
+      for (const fading of s > 0 ? [false, true] : [false]) {
+        const layers = g.discriminator(s, fading).layers;
+        const at = layers.indexOf(marker);
+        expect(at).toBeGreaterThan(0);
+        expect(layers[at + 1].name).toBe('d_4_conv');
+      }
+    }
+  });
+
   it('stage models serialize and load back (custom layers registered)', async () => {
     const g = gan();
     g.setAlpha(2, 0.3);
