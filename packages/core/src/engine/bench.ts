@@ -43,6 +43,11 @@ export interface BenchResult {
   /** Executed convolution and matrix-product FLOPs of one step / median step time, in GFLOP/s. */
   gflops: number;
   ms_best: number;
+  /**
+   * Median process CPU time (all threads, user + system) per step. On a machine shared with other work the wall time
+   * stretches; for one thread this stays close to what an idle machine's wall time would be.
+   */
+  cpu_ms_per_step: number;
   steps: number;
   /** Backend details, e.g. "XNNPACK, SIMD, 2 threads; Gantry kernels: ...". */
   detail: string;
@@ -216,10 +221,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     try {
       for (let i = 0; i < warmup; i++) tf.dispose(syncStep(parts));
       const times: number[] = [];
+      const cpuTimes: number[] = [];
       for (let i = 0; i < steps; i++) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         const out = syncStep(parts);
         times.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        cpuTimes.push((c.user + c.system) / 1000);
         tf.dispose(out);
       }
       const { rows, flops } = await profileStep(parts);
@@ -231,6 +240,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         ms_per_step: Math.round(ms * 10) / 10,
         gflops: Math.round((flops / 1e9 / (ms / 1000)) * 100) / 100,
         ms_best: Math.round(Math.min(...times) * 10) / 10,
+        cpu_ms_per_step: Math.round(median(cpuTimes) * 10) / 10,
         steps,
         detail: choice.detail,
         gflop_per_step: Math.round((flops / 1e9) * 1000) / 1000,
