@@ -1,5 +1,6 @@
 import { GantryError } from '@gantry/core';
 import mnistDcgan from './mnist-dcgan.js';
+import mnistProgressive from './mnist-progressive.js';
 import mnistSngan from './mnist-sngan.js';
 import mnistWganGp from './mnist-wgan-gp.js';
 import ringGan from './ring-gan.js';
@@ -12,7 +13,7 @@ export { defineExperiment, type Experiment, type ExperimentContext, type Experim
 
 /** Built-in experiments by name. Packages add theirs here as they land. */
 export const experiments: Record<string, Experiment> = Object.fromEntries(
-  [mnistDcgan, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringWganGp].map((e) => [e.name, e]),
+  [mnistDcgan, mnistProgressive, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringWganGp].map((e) => [e.name, e]),
 );
 
 export function listExperiments(): Experiment[] {
