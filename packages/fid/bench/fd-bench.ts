@@ -32,7 +32,7 @@ function gaussians(count: number, rng: Rng): Float64Array {
 /** Rows x = z·A / √k + shift with k = 64 latent factors plus small isotropic noise: full rank, correlated. */
 const k = 64;
 /** The same mixing matrix for both sets: they differ by their samples and a small mean shift. */
-const a = gaussians(k * d, new Rng(99));
+const mixing = gaussians(k * d, new Rng(99));
 
 function streamStats(seed: number, shift: number): { stats: FeatureStats; ms: number } {
   const rng = new Rng(seed);
@@ -47,7 +47,7 @@ function streamStats(seed: number, shift: number): { stats: FeatureStats; ms: nu
       for (let j = 0; j < d; j++) x[r * d + j] = shift + 0.1 * noise[r * d + j];
       for (let f = 0; f < k; f++) {
         const zf = z[r * k + f] / Math.sqrt(k);
-        for (let j = 0; j < d; j++) x[r * d + j] += zf * a[f * d + j];
+        for (let j = 0; j < d; j++) x[r * d + j] += zf * mixing[f * d + j];
       }
     }
     const t = performance.now();
