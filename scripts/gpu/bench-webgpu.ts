@@ -3,7 +3,7 @@
  * machine by scripts/gpu/device.sh. One JSON line per measurement on stdout.
  *
  *   node .gpu/bench.mjs --variant stock|gantry [--flags K=V,...] [--losses nonsat,wgangp] [--batches 64,256,1024]
- *        [--steps 20] [--warmup 3] [--trace] [--profile] [--sync] [--fallback]
+ *        [--steps 20] [--warmup 3] [--trace] [--profile] [--sync] [--fallback] [--dawn backend=null] [--gpu-rng]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
@@ -23,6 +23,9 @@ interface Args {
   sync: boolean;
   fallback: boolean;
   kernels?: boolean;
+  gpuRng: boolean;
+  /** Dawn options, e.g. backend=null: no GPU work at all, so a step costs what the host side costs. */
+  dawn: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +51,8 @@ function parseArgs(argv: string[]): Args {
     sync: argv.includes('--sync'),
     fallback: argv.includes('--fallback'),
     kernels: kernels === undefined ? undefined : kernels === 'true',
+    dawn: (get('dawn') ?? '').split(',').filter(Boolean),
+    gpuRng: argv.includes('--gpu-rng'),
   };
 }
 
@@ -104,7 +109,7 @@ function emit(record: object): void {
 }
 
 async function measure(args: Args, loss: BenchLoss, batch: number, trace: DawnTrace | undefined): Promise<void> {
-  const rig = makeRig(loss, batch);
+  const rig = makeRig(loss, batch, { gpuRng: args.gpuRng });
   try {
     for (let i = 0; i < args.warmup; i++) {
       const l = rig.step();
@@ -131,6 +136,7 @@ async function measure(args: Args, loss: BenchLoss, batch: number, trace: DawnTr
       kind: 'step',
       variant: args.variant,
       flags: args.flags,
+      gpu_rng: args.gpuRng,
       loss,
       batch,
       steps: args.steps,
@@ -181,6 +187,7 @@ async function main(): Promise<void> {
     kernels: args.kernels,
     allowFallbackAdapter: args.fallback,
     timestampQuery: args.profile,
+    dawnOptions: args.dawn,
   });
   registerZeroGradients();
   emit({ kind: 'init', variant: args.variant, ms: Math.round(performance.now() - t0), ...info, tfjs: tf.version_core });

@@ -10,10 +10,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { registerZeroGradients } from '../../packages/core/src/engine/gradients.js';
 import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
+import { randomNormalFast } from '../../packages/core/src/engine/webgpu-kernels.js';
 import { makeRig, type BenchLoss } from './models.js';
 
 const fallback = process.argv.includes('--fallback');
 const quick = process.argv.includes('--quick');
+const stepsOnly = process.argv.includes('--steps-only');
+const rngOnly = process.argv.includes('--rng-only');
 
 function rand(n: number, seed: number): Float32Array {
   // Deterministic values in [-1, 1) (xorshift), so both backends see the same inputs.
@@ -102,6 +105,42 @@ async function checkInputGrad(c: ConvCase, seed: number): Promise<void> {
   report({ kernel: 'Conv2DBackpropInput', ...c }, relErr(gpu, cpu), 1e-4);
 }
 
+/** Moments of the GPU normal generator, and reproducibility by seed. */
+async function checkRandomNormal(): Promise<void> {
+  await tf.setBackend('webgpu');
+  const n = 1 << 18;
+  const draw = async (seed: number) => {
+    const t = randomNormalFast([n], 0.5, 2, seed);
+    const v = (await t.data()) as Float32Array;
+    t.dispose();
+    return v;
+  };
+  const a = await draw(42);
+  const b = await draw(42);
+  const c = await draw(43);
+  let m1 = 0;
+  let m2 = 0;
+  let m4 = 0;
+  for (const x of a) {
+    const z = (x - 0.5) / 2;
+    m1 += z;
+    m2 += z * z;
+    m4 += z ** 4;
+  }
+  m1 /= n;
+  m2 /= n;
+  m4 /= n;
+  let same = 0;
+  let differentSeedSame = 0;
+  for (let i = 0; i < n; i++) {
+    if (a[i] === b[i]) same++;
+    if (a[i] === c[i]) differentSeedSame++;
+  }
+  // Standard errors at n = 2^18: mean 0.002, variance 0.003, 4th moment 0.02.
+  const err = Math.max(Math.abs(m1) / 0.01, Math.abs(m2 - 1) / 0.015, Math.abs(m4 - 3) / 0.1, same === n ? 0 : 2, differentSeedSame > n / 1000 ? 2 : 0);
+  report({ kernel: 'GantryRandomNormal', mean: m1, variance: m2, fourth_moment: m4, reproducible: same === n }, err, 1);
+}
+
 /** Two training steps of the reference models from the same weights and noise: webgpu against cpu. */
 async function checkSteps(loss: BenchLoss): Promise<void> {
   const runOn = async (backend: string, init?: Float32Array[]) => {
@@ -152,10 +191,12 @@ async function main(): Promise<void> {
     { b: 2, h: 10, w: 6, ci: 66, co: 65, k: 1, s: 1, pad: 'same' },
   ];
   let seed = 11;
-  for (const c of quick ? cases.slice(0, 3) : cases) await checkFilterGrad(c, (seed += 7));
-  for (const c of quick ? cases.slice(0, 3) : cases) await checkInputGrad(c, (seed += 7));
+  const chosen = stepsOnly || rngOnly ? [] : quick ? cases.slice(0, 3) : cases;
+  for (const c of chosen) await checkFilterGrad(c, (seed += 7));
+  for (const c of chosen) await checkInputGrad(c, (seed += 7));
+  await checkRandomNormal();
   registerZeroGradients();
-  for (const loss of ['nonsat', 'wgangp'] as const) await checkSteps(loss);
+  if (!rngOnly) for (const loss of ['nonsat', 'wgangp'] as const) await checkSteps(loss);
   process.stdout.write(JSON.stringify({ kind: 'check-summary', failures }) + '\n');
 }
 

@@ -12,6 +12,7 @@ import {
   referenceDiscriminator,
   referenceGenerator,
 } from '../../packages/core/src/engine/reference-models.js';
+import { randomNormalFast } from '../../packages/core/src/engine/webgpu-kernels.js';
 
 export const LATENT = REFERENCE_LATENT_DIM;
 export const buildGenerator = (): tfl.LayersModel => referenceGenerator();
@@ -29,13 +30,16 @@ export interface StepRig {
 export interface RigOptions {
   /** Seeded noise for reproducible comparisons across backends (default: unseeded tf.randomNormal/randomUniform). */
   seed?: number;
+  /** Latent noise from Gantry's GPU generator (randomNormalFast) instead of tf.randomNormal. */
+  gpuRng?: boolean;
 }
 
 /** Sets up models, optimizers and a fixed real batch on the active backend; `step()` returns the D loss (caller disposes). */
 export function makeRig(loss: BenchLoss, batch: number, options: RigOptions = {}): StepRig {
   let seed = options.seed;
   const nextSeed = () => (seed === undefined ? undefined : (seed = (seed * 1103515245 + 12345) % 2147483648));
-  const normal = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', nextSeed());
+  const normal = (shape: number[]) =>
+    options.gpuRng ? randomNormalFast(shape, 0, 1, nextSeed()) : tf.randomNormal(shape, 0, 1, 'float32', nextSeed());
   const uniform = (shape: number[], lo = 0, hi = 1) => tf.randomUniform(shape, lo, hi, 'float32', nextSeed());
   const G = buildGenerator();
   const D = buildDiscriminator();

@@ -11,7 +11,7 @@ import { GantryError } from '../errors.js';
 
 type Info = tf.TensorInfo;
 type NamedTensor = { name: string; tensor: tf.Tensor };
-type UniformData = { type: 'int32' | 'float32' | 'uint32'; data: number[] };
+export type UniformData = { type: 'int32' | 'float32' | 'uint32'; data: number[] };
 
 /** What runWebGPUProgram reads from a program object (tfjs-backend-webgpu's WebGPUProgram). */
 interface WebGpuProgram {
@@ -115,6 +115,113 @@ function installUploadFix(backend: WebGpuBackendInternals): void {
     if (size > 0) backend.queue.writeBuffer(buffer, 0, typed.buffer as ArrayBuffer, typed.byteOffset, size);
     data.values = null;
     data.resource = buffer;
+  };
+}
+
+
+/**
+ * Uniform blocks by content. tfjs writes a fresh uniform buffer for every dispatch (shapes, strides, sizes), but a
+ * training step repeats the same few hundred blocks every step. Each distinct block is written once into a buffer
+ * that is kept (never returned to the pool, so never rewritten), which also keeps bind groups repeatable below.
+ * Bounded: past MAX_UNIFORM_BLOCKS distinct blocks new ones take the stock path.
+ */
+const MAX_UNIFORM_BLOCKS = 4096;
+const GPU_BUFFER_USAGE_UNIFORM = 0x0040;
+
+/** Byte layout of tfjs's uniform block: WGSL alignment of i32/f32/u32 scalars and vectors, vec5/vec6 as 16-aligned. */
+function uniformLayout(uniforms: UniformData[]): { offsets: number[]; size: number } {
+  let offset = 0;
+  let previousLength = 0;
+  let maxAlign = 1;
+  const offsets: number[] = [];
+  for (const u of uniforms) {
+    const length = u.data.length === 0 ? 1 : u.data.length;
+    let align = length === 1 ? 4 : length === 2 ? 8 : 16;
+    if (length > 6) throw new Error(`Gantry webgpu: unsupported ${length}-element uniform`);
+    // A member after a vec5/vec6 struct starts on a 16-byte boundary (tfjs inserts @align(16)).
+    if (previousLength === 5 || previousLength === 6) align = 16;
+    maxAlign = Math.max(maxAlign, align);
+    offset = Math.ceil(offset / align) * align;
+    offsets.push(offset);
+    offset += length * 4;
+    previousLength = length;
+  }
+  return { offsets, size: Math.ceil(offset / maxAlign) * maxAlign };
+}
+
+/** The bytes of a tfjs uniform block (what WebGPUBackend.makeUniforms writes). */
+export function encodeUniforms(uniforms: UniformData[]): ArrayBuffer {
+  const { offsets, size } = uniformLayout(uniforms);
+  const bytes = new ArrayBuffer(size);
+  const i32 = new Int32Array(bytes);
+  const u32 = new Uint32Array(bytes);
+  const f32 = new Float32Array(bytes);
+  uniforms.forEach((u, i) => {
+    const data = u.data.length === 0 ? [1] : u.data;
+    const view = u.type === 'int32' ? i32 : u.type === 'uint32' ? u32 : f32;
+    view.set(data, offsets[i] / 4);
+  });
+  return bytes;
+}
+
+function installUniformCache(backend: WebGpuBackendInternals): void {
+  const stock = backend.makeUniforms.bind(backend);
+  const device = (backend as unknown as { device: { createBuffer(d: object): unknown } }).device;
+  const blocks = new Map<string, { offset: number; size: number; buffer: unknown }>();
+  backend.makeUniforms = function makeUniforms(uniforms: UniformData[]) {
+    const bytes = encodeUniforms(uniforms);
+    const size = bytes.byteLength;
+    const i32 = new Int32Array(bytes);
+    // The key is the bytes themselves (as int32 words), so NaN and -0 in float fields are kept apart exactly.
+    const key = `${size}:${i32.join(',')}`;
+    let block = blocks.get(key);
+    if (block === undefined) {
+      if (blocks.size >= MAX_UNIFORM_BLOCKS) return stock(uniforms);
+      const buffer = device.createBuffer({ size, usage: GPU_BUFFER_USAGE_UNIFORM | GPU_BUFFER_USAGE_COPY_DST });
+      backend.queue.writeBuffer(buffer, 0, bytes, 0, size);
+      block = { offset: 0, size, buffer };
+      blocks.set(key, block);
+    }
+    return block;
+  };
+}
+
+/**
+ * Bind groups by layout and buffers. tfjs creates one per dispatch; Dawn's createBindGroup is the costliest call
+ * of a dispatch (descriptor conversion and validation: ~90 us on Dawn's null backend). The buffers a step uses
+ * come from tfjs's pool in the same order every step and the uniform blocks are cached above, so most bind groups
+ * repeat. Pooled buffers are never destroyed while the backend lives, so a cached group stays valid.
+ */
+const MAX_BIND_GROUPS = 16384;
+
+function installBindGroupCache(backend: WebGpuBackendInternals): void {
+  const device = (backend as unknown as { device: Record<string, unknown> }).device;
+  const stock = (device.createBindGroup as (d: object) => unknown).bind(device);
+  const ids = new WeakMap<object, number>();
+  let nextId = 1;
+  const idOf = (o: object) => {
+    let id = ids.get(o);
+    if (id === undefined) ids.set(o, (id = nextId++));
+    return id;
+  };
+  let groups = new Map<string, unknown>();
+  device.createBindGroup = function createBindGroup(descriptor: {
+    layout: object;
+    entries: { binding: number; resource: { buffer?: object; offset?: number; size?: number } }[];
+  }): unknown {
+    let key = `${idOf(descriptor.layout)}`;
+    for (const entry of descriptor.entries) {
+      const r = entry.resource;
+      if (r == null || r.buffer == null) return stock(descriptor); // textures and the like: not cached
+      key += `|${entry.binding}:${idOf(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+    }
+    let group = groups.get(key);
+    if (group === undefined) {
+      if (groups.size >= MAX_BIND_GROUPS) groups = new Map();
+      group = stock(descriptor);
+      groups.set(key, group);
+    }
+    return group;
   };
 }
 
@@ -428,7 +535,10 @@ function launch1d(count: number): [number, number, number] {
 export const GANTRY_ADAM = 'GantryAdamUpdate';
 
 const ADAM_WGSL = `
-struct Params { lr : f32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32, epsilon : f32, count : u32, rowStride : u32 };
+struct Params {
+  lr : f32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32, epsilon : f32,
+  oneMinusAccBeta1 : f32, oneMinusAccBeta2 : f32, count : u32, rowStride : u32,
+};
 @group(0) @binding(0) var<storage, read_write> xOut : array<f32>;
 @group(0) @binding(1) var<storage, read_write> mOut : array<f32>;
 @group(0) @binding(2) var<storage, read_write> vOut : array<f32>;
@@ -436,9 +546,7 @@ struct Params { lr : f32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinu
 @group(0) @binding(4) var<storage, read> m : array<f32>;
 @group(0) @binding(5) var<storage, read> v : array<f32>;
 @group(0) @binding(6) var<storage, read> g : array<f32>;
-@group(0) @binding(7) var<storage, read> accBeta1 : array<f32>;
-@group(0) @binding(8) var<storage, read> accBeta2 : array<f32>;
-@group(0) @binding(9) var<uniform> p : Params;
+@group(0) @binding(7) var<uniform> p : Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
@@ -448,8 +556,8 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
   // The same operations in the same order as tfjs's AdamOptimizer.applyGradients.
   let m1 = m[i] * p.beta1 + gi * p.oneMinusBeta1;
   let v1 = v[i] * p.beta2 + (gi * gi) * p.oneMinusBeta2;
-  let mHat = m1 / (1.0 - accBeta1[0]);
-  let vHat = v1 / (1.0 - accBeta2[0]);
+  let mHat = m1 / p.oneMinusAccBeta1;
+  let vHat = v1 / p.oneMinusAccBeta2;
   mOut[i] = m1;
   vOut[i] = v1;
   xOut[i] = (mHat / (sqrt(vHat) + p.epsilon)) * (-p.lr) + x[i];
@@ -461,11 +569,22 @@ interface AdamAttrs {
   beta1: number;
   beta2: number;
   epsilon: number;
+  /** Completed updates before this one: the bias corrections use beta^(iterations + 1). */
+  iterations: number;
+}
+
+/**
+ * 1 - beta^(t+1) as float32. tfjs keeps beta^(t+1) in a float32 variable multiplied by beta once per step; the power
+ * computed here differs from that product by float32 rounding only (relative 1e-7 per step), and it is what tfjs's
+ * own setWeights() restores.
+ */
+function oneMinusPower(beta: number, iterations: number): number {
+  return Math.fround(1 - Math.fround(beta ** (iterations + 1)));
 }
 
 function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): Info[] {
   const backend = args.backend as WebGpuBackendInternals;
-  const { x, m, v, g, accBeta1, accBeta2 } = args.inputs as Record<string, Info>;
+  const { x, m, v, g } = args.inputs as Record<string, Info>;
   const a = args.attrs as unknown as AdamAttrs;
   const shape = [...x.shape];
   const outputs = [0, 1, 2].map(() => backend.makeTensorInfo(shape, 'float32'));
@@ -476,7 +595,7 @@ function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
     'gantryAdam',
     ADAM_WGSL,
     outputs,
-    [x, m, v, g, accBeta1, accBeta2],
+    [x, m, v, g],
     [
       { type: 'float32', data: [a.learningRate] },
       { type: 'float32', data: [a.beta1] },
@@ -484,6 +603,8 @@ function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
       { type: 'float32', data: [a.beta2] },
       { type: 'float32', data: [1 - a.beta2] },
       { type: 'float32', data: [a.epsilon] },
+      { type: 'float32', data: [oneMinusPower(a.beta1, a.iterations)] },
+      { type: 'float32', data: [oneMinusPower(a.beta2, a.iterations)] },
       { type: 'uint32', data: [count] },
       { type: 'uint32', data: [groups[0] * 256] },
     ],
@@ -509,7 +630,8 @@ const ADAM_PATCHED = Symbol.for('gantry.webgpu.adam');
 /**
  * On the webgpu backend, tf.train.adam's update runs as one kernel per variable instead of ~12 element-wise kernels
  * and 6 scalar uploads (a DCGAN step has 14 variables: ~170 dispatches fewer). Same state (m, v, accBeta1/2, names,
- * getWeights/setWeights), same arithmetic in the same order; other backends keep the stock code.
+ * getWeights/setWeights), same arithmetic in the same order, except that the bias corrections come from the
+ * iteration count (see oneMinusPower); other backends keep the stock code.
  */
 export function installFusedAdam(): boolean {
   const proto = tf.AdamOptimizer.prototype as unknown as Record<string | symbol, unknown>;
@@ -551,13 +673,20 @@ export function installFusedAdam(): boolean {
         const v = self.accumulatedSecondMoment[i].variable;
         const [newValue, newM, newV] = tf.engine().runKernel(
           GANTRY_ADAM,
-          { x: value, m, v, g: gradient, accBeta1: self.accBeta1, accBeta2: self.accBeta2 },
-          { learningRate: self.learningRate, beta1: self.beta1, beta2: self.beta2, epsilon: self.epsilon },
+          { x: value, m, v, g: gradient },
+          {
+            learningRate: self.learningRate,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            epsilon: self.epsilon,
+            iterations: (this as unknown as { iterations: number }).iterations,
+          },
         ) as tf.Tensor[];
         m.assign(newM);
         v.assign(newV);
         value.assign(newValue);
       });
+      // Kept up to date so that the stock code path (another backend, or tfjs internals) sees the same state.
       self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
       self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
     });
@@ -565,6 +694,126 @@ export function installFusedAdam(): boolean {
   };
   proto[ADAM_PATCHED] = true;
   return true;
+}
+
+
+
+// ------------------------------------------------------------------------------------------------ random normals
+
+/**
+ * out[i] = mean + std * z_i, z_i standard normal from a counter-based generator: two 24-bit uniforms from the PCG
+ * hash (Jarzynski and Olano 2020) of (seed, i), then Box-Muller. tf.randomNormal draws on the CPU in JavaScript and
+ * uploads (a 1024x100 latent batch: ~3-7 ms of host time per call); this is one dispatch. Same seed, same values.
+ */
+class RandomNormalProgram implements WebGpuProgram {
+  variableNames: string[] = [];
+  outputShape: number[];
+  shaderKey = 'gantryRandomNormal';
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [256, 1, 1];
+  uniforms = 'seedLo : u32, seedHi : u32, mean : f32, stddev : f32,';
+  size = true;
+
+  constructor(shape: number[]) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / 256), 1, 1];
+  }
+
+  getUserCode(): string {
+    return `
+      fn pcgHash(v : u32) -> u32 {
+        let state = v * 747796405u + 2891336453u;
+        let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+        return (word >> 22u) ^ word;
+      }
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          let i = u32(index);
+          let a = pcgHash(pcgHash(2u * i) ^ uniforms.seedLo) ^ pcgHash(uniforms.seedHi + i);
+          let b = pcgHash(pcgHash(2u * i + 1u) ^ uniforms.seedHi) ^ pcgHash(uniforms.seedLo + i);
+          let u1 = (f32(a >> 8u) + 0.5) / 16777216.0;
+          let u2 = f32(b >> 8u) / 16777216.0;
+          let z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+          setOutputAtIndex(index, uniforms.mean + uniforms.stddev * z);
+        }
+      }
+    `;
+  }
+}
+
+export const GANTRY_RANDOM_NORMAL = 'GantryRandomNormal';
+
+function randomNormalKernel(args: { backend: unknown; attrs?: tf.NamedAttrMap }): Info {
+  const backend = args.backend as WebGpuBackendInternals;
+  const { shape, mean, stdDev, seed } = args.attrs as unknown as { shape: number[]; mean: number; stdDev: number; seed: number };
+  const s = Math.floor(Math.abs(seed)) % 2 ** 52;
+  return backend.runWebGPUProgram(new RandomNormalProgram(shape), [], 'float32', [
+    { type: 'uint32', data: [s % 2 ** 32] },
+    { type: 'uint32', data: [Math.floor(s / 2 ** 32)] },
+    { type: 'float32', data: [mean] },
+    { type: 'float32', data: [stdDev] },
+  ]);
+}
+
+/**
+ * Normal random numbers drawn on the GPU when the webgpu backend is active (Gantry's kernels registered), else
+ * tf.randomNormal. The GPU stream differs from tf.randomNormal's for the same seed; each is reproducible.
+ */
+export function randomNormalFast(shape: number[], mean = 0, stdDev = 1, seed?: number): tf.Tensor {
+  if (tf.getBackend() !== 'webgpu' || tf.getKernel(GANTRY_RANDOM_NORMAL, 'webgpu') == null) {
+    return tf.randomNormal(shape, mean, stdDev, 'float32', seed);
+  }
+  const s = seed ?? Math.floor(Math.random() * 2 ** 52);
+  return tf.engine().runKernel(GANTRY_RANDOM_NORMAL, {}, { shape, mean, stdDev, seed: s }) as tf.Tensor;
+}
+
+// ------------------------------------------------------------------------------------------------ gradients
+
+const GRADIENTS_PATCHED = Symbol.for('gantry.gradients.broadcastReduce');
+
+/**
+ * Mean's and Sum's gradients without `ones(x.shape)`: tfjs builds that tensor in JavaScript and uploads it, which
+ * for batchnorm's moments at batch 1024 (1024x14x14x64 values) is 51 MB filled and copied per call, twice per step,
+ * and half of the host time of a step. Broadcasting dy does the same on the device. The values are identical
+ * (dy times 1, divided by the count), and the gradient of the gradient still exists (broadcastTo is a Tile).
+ * Registered for every backend, since gradients are not per backend.
+ */
+export function registerBroadcastReduceGradients(): void {
+  const registry = globalThis as unknown as Record<symbol, boolean>;
+  if (registry[GRADIENTS_PATCHED]) return;
+  registry[GRADIENTS_PATCHED] = true;
+  const expanded = (dy: tf.Tensor, x: tf.Tensor, axis: number | number[]) => {
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const shape = x.shape.slice();
+    for (const a of axes) shape[a] = 1;
+    return { axes, dy: tf.reshape(dy, shape) };
+  };
+  tf.registerGradient({
+    kernelName: tf.Sum,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const { axis } = attrs as unknown as tf.SumAttrs;
+      return { x: () => tf.broadcastTo(expanded(dy as tf.Tensor, x, axis).dy, x.shape) };
+    },
+  });
+  tf.registerGradient({
+    kernelName: tf.Mean,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const { axis } = attrs as unknown as tf.MeanAttrs;
+      return {
+        x: () => {
+          const e = expanded(dy as tf.Tensor, x, axis);
+          const count = tf.util.sizeFromShape(e.axes.map((a) => x.shape[a]));
+          return tf.div(tf.broadcastTo(e.dy, x.shape), count);
+        },
+      };
+    },
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ registration
@@ -596,8 +845,10 @@ export function registerWebGpuKernels(): string[] {
     installUploadFix(backend);
     installReadSyncMessage(backend);
     installBindGroupLayoutCache();
+    installUniformCache(backend);
+    installBindGroupCache(backend);
     fixedBackend = backend;
-    installed.push('upload:writeBuffer', 'bindGroupLayout:cache');
+    installed.push('upload:writeBuffer', 'bindGroupLayout:cache', 'uniforms:cache', 'bindGroups:cache');
   }
   replaceKernel(tf.Conv2DBackpropFilter, (stock) => (args) => {
     const { x, dy } = args.inputs as { x: Info; dy: Info };
@@ -609,13 +860,20 @@ export function registerWebGpuKernels(): string[] {
     return conv2dBackpropFilterWebGpu(args.backend as WebGpuBackendInternals, x, dy, attrs);
   });
   installed.push(tf.Conv2DBackpropFilter);
-  const limits = (backend as unknown as { device: { limits: Record<string, number> } }).device.limits;
-  if ((limits.maxStorageBuffersPerShaderStage ?? 8) >= 9) {
-    if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) {
-      tf.registerKernel({ kernelName: GANTRY_ADAM, backendName: 'webgpu', kernelFunc: adamKernel as unknown as tf.KernelFunc });
-    }
-    installFusedAdam();
-    installed.push('AdamOptimizer:fused');
+  if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) {
+    tf.registerKernel({ kernelName: GANTRY_ADAM, backendName: 'webgpu', kernelFunc: adamKernel as unknown as tf.KernelFunc });
   }
+  installFusedAdam();
+  installed.push('AdamOptimizer:fused');
+  registerBroadcastReduceGradients();
+  installed.push('Sum/Mean gradients:broadcast');
+  if (tf.getKernel(GANTRY_RANDOM_NORMAL, 'webgpu') == null) {
+    tf.registerKernel({
+      kernelName: GANTRY_RANDOM_NORMAL,
+      backendName: 'webgpu',
+      kernelFunc: randomNormalKernel as unknown as tf.KernelFunc,
+    });
+  }
+  installed.push(GANTRY_RANDOM_NORMAL);
   return installed;
 }

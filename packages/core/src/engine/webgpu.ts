@@ -62,10 +62,15 @@ function defaultEnvironment(): WebGpuEnvironment {
  * What stops WebGPU before Dawn is even asked for an adapter, or undefined. Dawn itself only prints "Couldn't load
  * Vulkan" to stderr and returns no adapter, so the Vulkan loader is probed first with the same dlopen call it makes.
  */
-export function webGpuPrerequisiteError(env: WebGpuEnvironment = defaultEnvironment()): string | undefined {
+export function webGpuPrerequisiteError(
+  env: WebGpuEnvironment = defaultEnvironment(),
+  dawnOptions: readonly string[] = [],
+): string | undefined {
   const missing = ['webgpu', '@tensorflow/tfjs-backend-webgpu'].filter((p) => !env.canResolve(p));
   if (missing.length > 0) return `WebGPU backend unavailable (${missing.join(' and ')} not found): ${INSTALL_HINT}`;
-  if (env.platform === 'linux') {
+  // Dawn on Linux runs on Vulkan unless told otherwise (backend=null is Dawn's no-op backend, for overhead tests).
+  const dawnBackend = dawnOptions.find((o) => o.startsWith('backend='));
+  if (env.platform === 'linux' && (dawnBackend === undefined || dawnBackend === 'backend=vulkan')) {
     try {
       env.dlopen('libvulkan.so.1');
     } catch (err) {
@@ -117,7 +122,7 @@ export async function initWebGpu(options: WebGpuOptions = {}): Promise<WebGpuInf
     await tf.setBackend('webgpu');
     return started;
   }
-  const prerequisite = webGpuPrerequisiteError();
+  const prerequisite = webGpuPrerequisiteError(defaultEnvironment(), options.dawnOptions);
   if (prerequisite) throw new GantryError(prerequisite);
 
   const { create, globals } = (await import('webgpu')) as unknown as {
@@ -158,8 +163,6 @@ export async function initWebGpu(options: WebGpuOptions = {}): Promise<WebGpuInf
     'maxBufferSize',
     'maxComputeWorkgroupSizeX',
     'maxComputeInvocationsPerWorkgroup',
-    // The fused Adam kernel binds 9 storage buffers; WebGPU's default is 8.
-    'maxStorageBuffersPerShaderStage',
   ]) {
     if (typeof limits[key] === 'number') requiredLimits[key] = limits[key];
   }
@@ -201,7 +204,7 @@ async function probeAdapterQuietly(): Promise<string | undefined> {
 
 /** For `auto` backend selection: starts WebGPU when it can, and says why not otherwise, without printing anything. */
 export async function tryWebGpu(options: WebGpuOptions = {}): Promise<WebGpuAttempt> {
-  const prerequisite = webGpuPrerequisiteError();
+  const prerequisite = webGpuPrerequisiteError(defaultEnvironment(), options.dawnOptions);
   if (prerequisite) return { ok: false, reason: prerequisite };
   if (!started) {
     const probe = await probeAdapterQuietly();
