@@ -16,6 +16,8 @@ export interface FrechetResult {
   dims: number;
   /** Eigenvalues at or below zero that were clipped (rank deficiency when N ≤ dims, or rounding). */
   clippedEigenvalues: number;
+  /** How Σ₁ was factored for the trace term: Cholesky (positive definite) or eigendecomposition. */
+  method: 'cholesky' | 'eigen';
   /** Conditions that make the number less trustworthy (e.g. fewer samples than feature dimensions). */
   warnings: string[];
 }
@@ -31,11 +33,16 @@ export function warnOnce(message: string): void {
 
 /**
  * Fréchet distance between two Gaussians fitted to feature sets (Heusel et al. 2017), all in float64. The trace
- * term comes from symmetric eigendecompositions (see traceSqrtProduct), with negative eigenvalues clipped to 0.
+ * term is Σ√λ over the eigenvalues of the symmetric matrix √Σ₁ Σ₂ √Σ₁ (up to an orthogonal change of basis; see
+ * traceSqrtProduct), negative eigenvalues clipped to 0. `method: 'eigen'` forces the eigendecomposition route.
  * When a set has fewer samples than feature dimensions its covariance is singular and the number is biased and
  * noisy; that case is reported in `warnings` and printed once unless `quiet`.
  */
-export function frechetDistance(a: FeatureMoments, b: FeatureMoments, options: { quiet?: boolean } = {}): FrechetResult {
+export function frechetDistance(
+  a: FeatureMoments,
+  b: FeatureMoments,
+  options: { quiet?: boolean; method?: 'auto' | 'eigen' } = {},
+): FrechetResult {
   if (a.dims !== b.dims) throw new FidError(`cannot compare ${a.dims}-dim features with ${b.dims}-dim features`);
   const d = a.dims;
   if (a.mean.length !== d || a.cov.length !== d * d || b.mean.length !== d || b.cov.length !== d * d) {
@@ -49,7 +56,7 @@ export function frechetDistance(a: FeatureMoments, b: FeatureMoments, options: {
     trace1 += a.cov[i * d + i];
     trace2 += b.cov[i * d + i];
   }
-  const sqrt = traceSqrtProduct(a.cov, b.cov, d);
+  const sqrt = traceSqrtProduct(a.cov, b.cov, d, { method: options.method });
   const covTerm = trace1 + trace2 - 2 * sqrt.trace;
   const warnings: string[] = [];
   const small = [a.n < d ? `N = ${a.n} (first set)` : '', b.n < d ? `N = ${b.n} (second set)` : ''].filter(Boolean);
@@ -69,6 +76,7 @@ export function frechetDistance(a: FeatureMoments, b: FeatureMoments, options: {
     n2: b.n,
     dims: d,
     clippedEigenvalues: sqrt.clippedEigenvalues,
+    method: sqrt.method,
     warnings,
   };
 }

@@ -107,38 +107,70 @@ export function symmetricEigen(S: Float64Array, n: number, withVectors = true): 
 }
 
 /**
- * Tr((Σ₁Σ₂)^½) for symmetric positive semi-definite Σ₁, Σ₂ (n×n), as Σ √λ over the eigenvalues λ of the symmetric
- * matrix √Σ₁ Σ₂ √Σ₁ (the same eigenvalues as Σ₁Σ₂). With Σ₁ = V Λ Vᵀ, √Σ₁ Σ₂ √Σ₁ = V (√Λ Vᵀ Σ₂ V √Λ) Vᵀ, so the
- * eigenvalues are those of √Λ Vᵀ Σ₂ V √Λ: one multiplication fewer than forming √Σ₁. Directions where Σ₁ has a
- * zero (or, from rounding, negative) eigenvalue contribute nothing and are dropped, which also makes N < dims fast.
+ * Upper-triangular R with S = RᵀR (Cholesky), row-major, or undefined when a pivot is not clearly positive (S singular
+ * or numerically indefinite, e.g. a feature with zero variance or fewer samples than dimensions). Right-looking, so
+ * every update runs along a contiguous row.
  */
-export function traceSqrtProduct(sigma1: Float64Array, sigma2: Float64Array, n: number): TraceSqrtResult {
-  const e1 = symmetricEigen(sigma1, n, true);
-  const keep: number[] = [];
-  for (let i = 0; i < n; i++) if (e1.values[i] > 0) keep.push(i);
-  const r = keep.length;
-  const clippedNegative = n - r;
-  if (r === 0) return { trace: 0, clippedEigenvalues: clippedNegative, minEigenvalue: 0 };
-  const Vt = new Float64Array(r * n);
-  const sqrtLambda = new Float64Array(r);
-  keep.forEach((src, dst) => {
-    Vt.set(e1.vectorsAsRows!.subarray(src * n, src * n + n), dst * n);
-    sqrtLambda[dst] = Math.sqrt(e1.values[src]);
-  });
-  // T = Vᵀ Σ₂ (r×n): row i of Vᵀ against row j of Σ₂ (symmetric, so its rows are its columns).
-  const T = gemmNT(Vt, r, sigma2, n, n, new Float64Array(r * n));
-  // M = T V = Vᵀ Σ₂ V (r×r), symmetric: upper triangle only.
-  const M = gemmNT(T, r, Vt, r, n, new Float64Array(r * r), { upper: true });
+export function choleskyUpper(S: Float64Array, n: number, relativeTolerance = 1e-12): Float64Array | undefined {
+  const a = Float64Array.from(S);
+  let maxDiagonal = 0;
+  for (let i = 0; i < n; i++) maxDiagonal = Math.max(maxDiagonal, a[i * n + i]);
+  const floor = relativeTolerance * maxDiagonal;
+  const R = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const rj = j * n;
+    const pivot = a[rj + j];
+    if (!(pivot > floor)) return undefined;
+    const r = Math.sqrt(pivot);
+    for (let k = j; k < n; k++) R[rj + k] = a[rj + k] / r;
+    for (let i = j + 1; i < n; i++) {
+      const ri = i * n;
+      const rji = R[rj + i];
+      for (let k = i; k < n; k++) a[ri + k] -= rji * R[rj + k];
+    }
+  }
+  return R;
+}
+
+/**
+ * Tr((Σ₁Σ₂)^½) for symmetric positive semi-definite Σ₁, Σ₂ (n×n), as Σ √λ over the eigenvalues λ of the symmetric
+ * PSD matrix √Σ₁ Σ₂ √Σ₁ (the eigenvalues of Σ₁Σ₂), negative ones (rounding) clipped to 0.
+ *
+ * Any factor Σ₁ = FᵀF gives F Σ₂ Fᵀ = U (√Σ₁ Σ₂ √Σ₁) Uᵀ with U orthogonal (F = U√Σ₁ by the polar decomposition), so the
+ * same eigenvalues. When Σ₁ is clearly positive definite F is its Cholesky factor (n³/3 operations, and only the
+ * eigenvalues of F Σ₂ Fᵀ are needed: no eigenvectors at all). Otherwise F = √Λ Vᵀ from the eigendecomposition
+ * Σ₁ = VΛVᵀ, keeping only the directions with λ > 0 (the others contribute nothing), which also makes N < dims cheap.
+ */
+export function traceSqrtProduct(sigma1: Float64Array, sigma2: Float64Array, n: number, options: { method?: 'auto' | 'eigen' } = {}): TraceSqrtResult {
+  let F: Float64Array | undefined = options.method === 'eigen' ? undefined : choleskyUpper(sigma1, n);
+  let r = n;
+  let clipped = 0;
+  const method: TraceSqrtResult['method'] = F ? 'cholesky' : 'eigen';
+  if (!F) {
+    const e1 = symmetricEigen(sigma1, n, true);
+    const keep: number[] = [];
+    for (let i = 0; i < n; i++) if (e1.values[i] > 0) keep.push(i);
+    r = keep.length;
+    clipped = n - r;
+    F = new Float64Array(r * n);
+    keep.forEach((src, dst) => {
+      const scale = Math.sqrt(e1.values[src]);
+      for (let k = 0; k < n; k++) F![dst * n + k] = scale * e1.vectorsAsRows![src * n + k];
+    });
+    if (r === 0) return { trace: 0, clippedEigenvalues: clipped, minEigenvalue: 0, method };
+  }
+  // T = F Σ₂ (r×n): row i of F against row j of Σ₂ (symmetric, so its rows are its columns).
+  const T = gemmNT(F, r, sigma2, n, n, new Float64Array(r * n));
+  // M = T Fᵀ = F Σ₂ Fᵀ (r×r), symmetric: upper triangle only.
+  const M = gemmNT(T, r, F, r, n, new Float64Array(r * r), { upper: true });
   symmetrizeFromUpper(M, r);
-  for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) M[i * r + j] *= sqrtLambda[i] * sqrtLambda[j];
   const e2 = symmetricEigen(M, r, false);
   let trace = 0;
-  let negative = 0;
   for (const v of e2.values) {
     if (v > 0) trace += Math.sqrt(v);
-    else if (v < 0) negative++;
+    else if (v < 0) clipped++;
   }
-  return { trace, clippedEigenvalues: clippedNegative + negative, minEigenvalue: e2.values[0] };
+  return { trace, clippedEigenvalues: clipped, minEigenvalue: e2.values[0], method };
 }
 
 export interface TraceSqrtResult {
@@ -147,4 +179,6 @@ export interface TraceSqrtResult {
   clippedEigenvalues: number;
   /** Smallest eigenvalue of √Σ₁ Σ₂ √Σ₁ before clipping (a large negative one means a broken covariance). */
   minEigenvalue: number;
+  /** How Σ₁ was factored: Cholesky (positive definite) or eigendecomposition (semi-definite). */
+  method: 'cholesky' | 'eigen';
 }
