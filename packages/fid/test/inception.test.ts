@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -110,6 +112,36 @@ describe('inceptionExtractor', () => {
     images.dispose();
     pooled.dispose();
     full.dispose();
+  });
+
+  it('loads layers and graph models from an http URL (a local server, no download)', async () => {
+    const server = createServer((req, res) => {
+      try {
+        const body = readFileSync(join(dir, decodeURIComponent(req.url!.slice(1))));
+        res.writeHead(200);
+        res.end(body);
+      } catch {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const images = grayImages();
+      const fromUrl = await inceptionExtractor({ model: `${base}/layers/model.json`, outputNode: 'pool3' });
+      const fromDisk = await inceptionExtractor({ model: join(dir, 'layers', 'model.json'), outputNode: 'pool3' });
+      expect(fromUrl.name).toBe(`inception-v3-pool3:${base}/layers/model.json#pool3`);
+      const [a, b] = [fromUrl.extract(images), fromDisk.extract(images)];
+      expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+      const graph = await inceptionExtractor({ model: `${base}/graph.json` });
+      expect(graph.dims).toBe(2);
+      await expect(inceptionExtractor({ model: `${base}/missing.json` })).rejects.toThrow(/cannot fetch model .*missing.json: HTTP 404/);
+      tf.dispose([images, a, b]);
+      [fromUrl, fromDisk, graph].forEach((x) => x.dispose());
+    } finally {
+      server.close();
+    }
   });
 
   it('names the missing file or layer in one line', async () => {
