@@ -223,6 +223,20 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     });
   });
 
+  it('one buffer used as the B operand under two shapes gives both right products', async () => {
+    await tf.setBackend(backend);
+    // wasm caches an XNNPACK operator per B buffer without its shape; a reshape shares the buffer.
+    const wv = randomValues(24, 31);
+    const av = randomValues(2 * 6, 32);
+    const cv = randomValues(3 * 8, 33);
+    const w = tf.tensor2d(wv, [6, 4]);
+    const first = tf.matMul(tf.tensor2d(av, [2, 6]), w);
+    const second = tf.matMul(tf.tensor2d(cv, [3, 8]), tf.reshape(w, [8, 3]));
+    expect(relativeError(first.dataSync(), referenceMatMul(av, [2, 6], wv, [6, 4], false, false).values)).toBeLessThan(1e-6);
+    expect(relativeError(second.dataSync(), referenceMatMul(cv, [3, 8], wv, [8, 3], false, false).values)).toBeLessThan(1e-6);
+    tf.dispose([w, first, second]);
+  });
+
   it('Tile and Identity keep values and dtypes', async () => {
     await tf.setBackend(backend);
     const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
@@ -239,6 +253,43 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     tf.dispose([x, clone]);
   });
 
+  it('LeakyRelu, and Sum and Mean over any axes, equal float64 references over any axes equal a float64 reduction', async () => {
+    await tf.setBackend(backend);
+    const shape = [3, 5, 4, 6];
+    const v = randomValues(3 * 5 * 4 * 6, 21);
+    const x = tf.tensor4d(v, shape as [number, number, number, number]);
+    const lrelu = tf.leakyRelu(x, 0.2);
+    // float32 rounding of α·x: at most one unit in the last place from the float64 product
+    expect(relativeError(lrelu.dataSync(), Float64Array.from(v, (a) => (a > 0 ? a : a * 0.2)))).toBeLessThan(1e-7);
+    const axesCases: (number[] | null)[] = [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [1, 2, 3], [2], [3, 1], null];
+    for (const axes of axesCases) {
+      for (const keepDims of [false, true]) {
+        const reduceAxes = axes ?? [0, 1, 2, 3];
+        const outShape = shape.map((d, i) => (reduceAxes.includes(i) ? 1 : d));
+        const ref = new Float64Array(outShape.reduce((p, d) => p * d, 1));
+        v.forEach((a, flat) => {
+          const idx = [flat / 120, (flat / 24) % 5, (flat / 6) % 4, flat % 6].map(Math.floor);
+          const o = idx.reduce((acc, ix, i) => acc * outShape[i] + (reduceAxes.includes(i) ? 0 : ix), 0);
+          ref[o] += a;
+        });
+        const count = reduceAxes.reduce((p, i) => p * shape[i], 1);
+        const sum = tf.sum(x, axes ?? undefined, keepDims);
+        const mean = tf.mean(x, axes ?? undefined, keepDims);
+        const expectedShape = keepDims ? outShape : shape.filter((_, i) => !reduceAxes.includes(i));
+        expect(sum.shape).toEqual(expectedShape);
+        expect(mean.shape).toEqual(expectedShape);
+        expect(relativeError(sum.dataSync(), ref)).toBeLessThan(1e-6);
+        expect(relativeError(mean.dataSync(), ref.map((a) => a / count))).toBeLessThan(1e-6);
+        tf.dispose([sum, mean]);
+      }
+    }
+    const ints = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    const intSum = tf.sum(ints, 0);
+    expect(intSum.dtype).toBe('int32');
+    expect(Array.from(intSum.dataSync())).toEqual([9, 12]);
+    tf.dispose([x, lrelu, ints, intSum]);
+  });
+
   it('releases every intermediate: tensor and backend buffer counts stay flat', async () => {
     await tf.setBackend(backend);
     const c: ConvCase = { B: 2, H: 9, W: 9, Ci: 3, Co: 5, KH: 4, KW: 4, strides: [2, 2], pad: 'same' };
@@ -251,6 +302,10 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
         backpropFilter(x, dy, c),
         backpropInput(dy, w, c),
         tf.matMul(tf.reshape(x, [c.B * c.H, c.W * c.Ci]), tf.reshape(x, [c.B * c.H, c.W * c.Ci]), true, false),
+        tf.leakyRelu(x, 0.2),
+        tf.sum(x, [0, 1, 2]),
+        tf.mean(x, [0, 1]),
+        tf.tile(x, [1, 2, 1, 1]),
       ]);
     };
     round();

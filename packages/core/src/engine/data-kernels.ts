@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { withRunner } from './kernel-runner.js';
 
 type Typed = Float32Array | Int32Array | Uint8Array;
 
@@ -67,4 +68,69 @@ export function identityConfig(stock: tf.KernelConfig): tf.KernelConfig {
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     },
   };
+}
+
+/**
+ * wasm's LeakyRelu takes ~9 ms on 800k values where Relu takes 0.6 ms; x · step(x, α) (Step, Multiply) gives the same
+ * values (x·1 = x; x·α is the same product) in ~1.3 ms.
+ */
+export function leakyReluConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: tf.LeakyRelu,
+    backendName: stock.backendName,
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    kernelFunc: (args) => {
+      const x = args.inputs.x!;
+      if (x.dtype !== 'float32') return stock.kernelFunc(args);
+      const { alpha } = args.attrs as unknown as tf.LeakyReluAttrs;
+      return withRunner(args.backend as tf.KernelBackend, stock.backendName, (r) =>
+        r.run('Multiply', { a: x, b: r.run('Step', { x }, { alpha }) }),
+      );
+    },
+  };
+}
+
+/** Number of leading axes when `axes` (sorted, deduplicated) is exactly 0..k-1; 0 otherwise. */
+function leadingAxes(axes: number[]): number {
+  for (let i = 0; i < axes.length; i++) if (axes[i] !== i) return 0;
+  return axes.length;
+}
+
+/**
+ * Sum or mean over leading axes (bias gradients and batch-norm moments reduce [B, H, W] of NHWC tensors) as a
+ * product ones[1, outer] · x[outer, inner]: wasm's reduction first transposes the reduced axes innermost (2.4 ms for
+ * [64,14,14,64] vs 0.4 ms). Other reductions go to the stock kernel.
+ */
+function reduceLeadingConfig(stock: tf.KernelConfig, mean: boolean): tf.KernelConfig {
+  return {
+    kernelName: stock.kernelName,
+    backendName: stock.backendName,
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    kernelFunc: (args) => {
+      const x = args.inputs.x!;
+      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+      const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((a, b) => a - b);
+      const k = leadingAxes(axes);
+      const outer = x.shape.slice(0, k).reduce((p, d) => p * d, 1);
+      if (x.dtype !== 'float32' || k === 0 || outer < 2) return stock.kernelFunc(args);
+      const inner = x.shape.slice(k).reduce((p, d) => p * d, 1);
+      const outShape = keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+      return withRunner(args.backend as tf.KernelBackend, stock.backendName, (r) => {
+        const ones = r.fromValues(new Float32Array(outer).fill(1), [1, 1, outer]);
+        const total = r.run('BatchMatMul', { a: ones, b: r.reshape(x, [1, outer, inner]) }, { transposeA: false, transposeB: false });
+        const reduced = mean ? r.run('RealDiv', { a: total, b: r.fromValues(new Float32Array([outer]), []) }) : total;
+        return r.reshape(reduced, outShape);
+      });
+    },
+  };
+}
+
+export function sumConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return reduceLeadingConfig(stock, false);
+}
+
+export function meanConfig(stock: tf.KernelConfig): tf.KernelConfig {
+  return reduceLeadingConfig(stock, true);
 }

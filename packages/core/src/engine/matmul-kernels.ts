@@ -11,6 +11,36 @@ type Info = tf.TensorInfo;
  */
 const MIN_MACS_FOR_REWRITE = 1 << 16;
 
+/**
+ * wasm caches one XNNPACK fully-connected operator per weight buffer (the B operand), keyed by the buffer's id but not
+ * its shape. A buffer seen again under another shape (a reshape shares the buffer) would reuse an operator built for
+ * other sizes and read or write out of bounds; such a B is copied to a fresh buffer first.
+ */
+const xnnWeightShapes = new WeakMap<object, string>();
+
+function xnnSafeWeights(r: KernelRunner, b: Info): Info {
+  const key = b.shape.slice(-2).join('x');
+  const seen = xnnWeightShapes.get(b.dataId);
+  if (seen === undefined) {
+    xnnWeightShapes.set(b.dataId, key);
+    return b;
+  }
+  if (seen === key) return b;
+  return r.fromValues(r.values(b).slice(), b.shape);
+}
+
+/** True when the stock kernel will use XNNPACK (and its operator cache) for these operands. */
+function takesXnnPath(a: Info, b: Info, transposeA: boolean, transposeB: boolean): boolean {
+  const batch = (x: Info) => x.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+  return !transposeA && !transposeB && batch(a) === 1 && batch(b) === 1;
+}
+
+function runStock(r: KernelRunner, stock: tf.KernelFunc, inputs: Record<string, Info>, attrs: tf.NamedAttrMap): Info {
+  const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+  const b = takesXnnPath(inputs.a!, inputs.b!, transposeA, transposeB) ? xnnSafeWeights(r, inputs.b!) : inputs.b!;
+  return r.runFunc(stock, { ...inputs, b }, attrs);
+}
+
 function swapLastTwo(r: KernelRunner, x: Info): Info {
   const rank = x.shape.length;
   const perm = [...Array(rank).keys()];
@@ -37,12 +67,12 @@ function fastBatchMatMul(r: KernelRunner, stock: tf.KernelFunc, a: Info, b: Info
   const simpleBroadcast = batchA === batchB || batchA === 1 || batchB === 1;
   // Matrix-vector products are memory-bound: the stock loop is as fast as a transpose pass.
   if (M * N * K < MIN_MACS_FOR_REWRITE || N === 1 || M === 1 || !simpleBroadcast) {
-    return r.runFunc(stock, { a, b }, { transposeA, transposeB });
+    return runStock(r, stock, { a, b }, { transposeA, transposeB });
   }
   const a2 = transposeA ? swapLastTwo(r, a) : a;
   const b2 = transposeB ? swapLastTwo(r, b) : b;
   const plain = { transposeA: false, transposeB: false };
-  if (batch === 1) return r.runFunc(stock, { a: a2, b: b2 }, plain);
+  if (batch === 1) return runStock(r, stock, { a: a2, b: b2 }, plain);
   const outShape = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB).concat([M, N]);
   const a3 = r.reshape(a2, [batchA, M, K]);
   const b3 = r.reshape(b2, [batchB, K, N]);
@@ -50,7 +80,7 @@ function fastBatchMatMul(r: KernelRunner, stock: tf.KernelFunc, a: Info, b: Info
   for (let i = 0; i < batch; i++) {
     const ai = batchA === 1 ? a3 : r.slice(a3, [i, 0, 0], [1, M, K]);
     const bi = batchB === 1 ? b3 : r.slice(b3, [i, 0, 0], [1, K, N]);
-    parts.push(r.runFunc(stock, { a: ai, b: bi }, plain));
+    parts.push(runStock(r, stock, { a: ai, b: bi }, plain));
   }
   return r.reshape(r.concat(parts, 0), outShape);
 }
@@ -81,11 +111,11 @@ export function fusedMatMulConfig(stock: tf.KernelConfig): tf.KernelConfig {
       const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
       const [a0, b0] = [inputs.a!, inputs.b!];
       const batched = a0.shape.length > 2 && (a0.shape[0] !== 1 || b0.shape[0] !== 1);
-      if ((!transposeA && !transposeB) || batched) return stock.kernelFunc({ inputs, backend, attrs });
+      if (batched) return stock.kernelFunc({ inputs, backend, attrs });
       return withRunner(backend as tf.KernelBackend, stock.backendName, (r) => {
         const a = transposeA ? swapLastTwo(r, a0) : a0;
         const b = transposeB ? swapLastTwo(r, b0) : b0;
-        return r.runFunc(stock.kernelFunc, { ...inputs, a, b }, { ...attrs, transposeA: false, transposeB: false });
+        return runStock(r, stock.kernelFunc, { ...inputs, a, b }, { ...attrs, transposeA: false, transposeB: false });
       });
     },
   };
