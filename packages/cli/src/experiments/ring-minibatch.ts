@@ -22,7 +22,8 @@ export function ringMinibatchDiscriminator(kernels = 8, dims = 4): tfl.LayersMod
 export default defineExperiment({
   name: 'ring-minibatch',
   description: 'The ring-gan setup (non-saturating, Adam 1e-4 β1 0.5) with minibatch discrimination (8 kernels × 4) in D',
-  defaults: { steps: 5000, batchSize: 512, sampleEvery: 500, checkpointEvery: 1000 },
+  // Batch 256, not ring-gan's 512: the layer costs O(N²) per batch.
+  defaults: { steps: 5000, batchSize: 256, sampleEvery: 500, checkpointEvery: 1000 },
   build: () => {
     const data = ring({ modes: 8, radius: 2, std: 0.02 });
     return {
