@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-kernels.js';
 import { withRunner } from './kernel-runner.js';
 import { batchMatMulConfig, fusedMatMulConfig } from './matmul-kernels.js';
-import { identityConfig, leakyReluConfig, meanConfig, sumConfig, tileConfig } from './data-kernels.js';
+import { identityConfig, leakyReluConfig, tileConfig } from './data-kernels.js';
 
 /** Backends for which Gantry has composite kernels. */
 export type EngineKernelBackend = 'wasm' | 'cpu';
@@ -70,15 +70,13 @@ const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
   [tf.Tile, tileConfig],
   [tf.Identity, identityConfig],
   [tf.LeakyRelu, leakyReluConfig],
-  [tf.Sum, sumConfig],
-  [tf.Mean, meanConfig],
 ];
 
 /**
  * Registers Gantry's composite kernels for `backendName` (idempotent; the first call per backend decides the set).
  * On wasm: Conv2DBackpropFilter (missing in stock), Conv2DBackpropInput (naive in stock), BatchMatMul/_FusedMatMul
- * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile, a shared-buffer Identity, and
- * LeakyRelu, Sum and Mean over leading axes from faster kernels.
+ * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile, a shared-buffer Identity and a
+ * LeakyRelu from Step and Multiply.
  * On cpu: the two conv gradients (the stock ones are loop nests with poor locality).
  */
 export function registerEngineKernels(backendName: EngineKernelBackend, set: EngineKernelSet = 'all'): EngineKernelReport {
