@@ -204,28 +204,11 @@ export interface RestoredState {
   plugins: Record<string, PluginStateSnapshot>;
 }
 
-/** Loads model and optimizer state into the given objects and returns the rest (step, RNG, plugin state). */
-export async function readCheckpoint(
-  path: string,
-  into: { generator: LayersModel; discriminator: LayersModel; optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer } },
-): Promise<RestoredState> {
+/** Reads a checkpoint's step, metadata and plugin state (the caller owns and disposes the plugin tensors). */
+export async function readCheckpointState(path: string): Promise<RestoredState> {
   const state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8'));
   if (state.format !== CHECKPOINT_FORMAT) {
     throw new GantryError(`Checkpoint ${path} has format ${state.format}; this version reads format ${CHECKPOINT_FORMAT}`);
-  }
-  await restoreModelWeights(into.generator, join(path, 'generator'), 'generator');
-  await restoreModelWeights(into.discriminator, join(path, 'discriminator'), 'discriminator');
-  for (const role of ['generator', 'discriminator'] as const) {
-    const optimizer = into.optimizers[role];
-    const tensors = await readTensors(path, `optimizer-${role}`);
-    const hidden = tensors.filter((t) => t.name.startsWith(HIDDEN_PREFIX));
-    // setWeights copies the tensors into the optimizer's new variables; dispose ours after.
-    await optimizer.setWeights(tensors.filter((t) => !t.name.startsWith(HIDDEN_PREFIX)));
-    for (const { name, tensor } of hidden) {
-      const variable = (optimizer as unknown as Record<string, unknown>)[name.slice(HIDDEN_PREFIX.length)];
-      if (variable instanceof tf.Variable) variable.assign(tensor);
-    }
-    tf.dispose(tensors.map((t) => t.tensor));
   }
   const pluginJson = JSON.parse(await readFile(join(path, 'plugins-state.json'), 'utf8')) as Record<
     string,
@@ -242,4 +225,25 @@ export async function readCheckpoint(
     plugins[plugin] = { json: entry.json, tensors };
   }
   return { step: state.step, meta: state, plugins };
+}
+
+/** Loads model weights and optimizer state from a checkpoint into already-built objects. */
+export async function restoreTrainingState(
+  path: string,
+  into: { generator: LayersModel; discriminator: LayersModel; optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer } },
+): Promise<void> {
+  await restoreModelWeights(into.generator, join(path, 'generator'), 'generator');
+  await restoreModelWeights(into.discriminator, join(path, 'discriminator'), 'discriminator');
+  for (const role of ['generator', 'discriminator'] as const) {
+    const optimizer = into.optimizers[role];
+    const tensors = await readTensors(path, `optimizer-${role}`);
+    const hidden = tensors.filter((t) => t.name.startsWith(HIDDEN_PREFIX));
+    // setWeights copies the tensors into the optimizer's new variables; dispose ours after.
+    await optimizer.setWeights(tensors.filter((t) => !t.name.startsWith(HIDDEN_PREFIX)));
+    for (const { name, tensor } of hidden) {
+      const variable = (optimizer as unknown as Record<string, unknown>)[name.slice(HIDDEN_PREFIX.length)];
+      if (variable instanceof tf.Variable) variable.assign(tensor);
+    }
+    tf.dispose(tensors.map((t) => t.tensor));
+  }
 }

@@ -87,7 +87,7 @@ export type HookName = keyof Hooks;
 
 /**
  * A plugin's checkpointed state: JSON plus named tensors. On save the core only reads the tensors (the plugin keeps
- * ownership); on load the plugin receives new tensors and owns them.
+ * ownership); on load the snapshot's tensors are the core's and are disposed after `load` returns.
  */
 export interface PluginStateSnapshot {
   json?: unknown;
@@ -96,7 +96,11 @@ export interface PluginStateSnapshot {
 
 export interface PluginState {
   save(): PluginStateSnapshot | Promise<PluginStateSnapshot>;
-  load(snapshot: PluginStateSnapshot): void | Promise<void>;
+  /**
+   * Called by `trainer.restore()` before model weights are loaded, so a plugin may swap the models first. Copy what
+   * you keep (tf.clone or variable.assign): the core disposes the snapshot's tensors after all plugins loaded.
+   */
+  load(snapshot: PluginStateSnapshot, trainer: Trainer): void | Promise<void>;
 }
 
 export type EventListeners = {

@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { readCheckpoint, resolveCheckpointDir, writeCheckpoint, type CheckpointContents } from './checkpoint.js';
+import {
+  readCheckpointState,
+  resolveCheckpointDir,
+  restoreTrainingState,
+  writeCheckpoint,
+  type CheckpointContents,
+} from './checkpoint.js';
 import { isDataSource, type Batch, type DataInput } from './data.js';
 import { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
 import { EventBus, type EventName, type GantryEvents, type Listener } from './events.js';
@@ -261,6 +267,11 @@ export class Trainer {
     return shapeOf(this.gen, 'output').slice(1) as number[];
   }
 
+  /** The real batch of the current step's last D phase (after transformBatch); owned by the trainer. */
+  get currentBatch(): Batch | undefined {
+    return this.lastBatch;
+  }
+
   /** Steps completed so far (including those before a resume). */
   get step(): number {
     return this.completed;
@@ -501,7 +512,8 @@ export class Trainer {
         }
       }
     }
-    optimizer.applyGradients(current_grads);
+    // An empty map means "skip this update" (adaptive balancing): applying it would still advance Adam's step count.
+    if (Object.keys(current_grads).length > 0) optimizer.applyGradients(current_grads);
     tf.dispose(Object.values(current_grads));
   }
 
@@ -512,7 +524,11 @@ export class Trainer {
    * One discriminator update on `batch`: loss + loss terms, gradients, apply. With `runHooks` false it skips
    * transformGrads/afterApply, which is what an unrolling plugin wants for its lookahead updates.
    */
-  discriminatorUpdate(batch: Batch, options: { step?: number; criticIndex?: number; scalars?: StepScalars; runHooks?: boolean } = {}): void {
+  discriminatorUpdate(
+    batch: Batch,
+    options: { step?: number; criticIndex?: number; scalars?: StepScalars; runHooks?: boolean; optimizer?: tf.Optimizer } = {},
+  ): void {
+    const optimizer = options.optimizer ?? this.optimizers.discriminator;
     const step = options.step ?? this.completed + 1;
     const scalars = options.scalars ?? new StepScalars();
     const current = { plugin: 'core' };
@@ -521,7 +537,7 @@ export class Trainer {
     const fake = tf.tidy(() => this.gen.apply(this.modelInputs(this.gen, z, batch.labels), { training: true }) as tf.Tensor);
     try {
       if (this.needsShapeCheck) this.checkShapes(batch.x, fake);
-      const { value, grads } = this.optimizers.discriminator.computeGradients(() => {
+      const { value, grads } = optimizer.computeGradients(() => {
         const realLogits = this.discriminate(batch.x, batch.labels);
         const fakeLogits = this.discriminate(fake, batch.labels);
         const base = this.loss.discriminatorLoss(realLogits, fakeLogits);
@@ -540,7 +556,7 @@ export class Trainer {
         return this.addLossTerms(base, lossCtx, scalars, current);
       }, this.trainableVariables(this.disc));
       value.dispose();
-      this.applyGrads(this.optimizers.discriminator, grads, ctx, current, options.runHooks !== false);
+      this.applyGrads(optimizer, grads, ctx, current, options.runHooks !== false);
     } finally {
       z.dispose();
       fake.dispose();
@@ -730,15 +746,17 @@ export class Trainer {
   async restore(dir: string): Promise<string> {
     if (this.running) throw new GantryError('restore() cannot run while training');
     const path = await resolveCheckpointDir(dir);
-    const state = await readCheckpoint(path, {
-      generator: this.gen,
-      discriminator: this.disc,
-      optimizers: this.optimizers,
-    });
-    for (const plugin of this.plugins) {
-      const snapshot = state.plugins[plugin.name];
-      if (plugin.state && snapshot) await plugin.state.load(snapshot);
+    const state = await readCheckpointState(path);
+    try {
+      // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.
+      for (const plugin of this.plugins) {
+        const snapshot = state.plugins[plugin.name];
+        if (plugin.state && snapshot) await plugin.state.load(snapshot, this);
+      }
+    } finally {
+      for (const snapshot of Object.values(state.plugins)) tf.dispose(Object.values(snapshot.tensors ?? {}));
     }
+    await restoreTrainingState(path, { generator: this.gen, discriminator: this.disc, optimizers: this.optimizers });
     this.rng.setState(state.meta.rng);
     this.completed = state.step;
     this.batchesConsumed = state.meta.batchesConsumed;

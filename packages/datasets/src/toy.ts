@@ -20,9 +20,13 @@ function mixture(name: string, centers: [number, number][], std: number): Mixtur
       for (let b = start; ; b++) {
         yield {
           x: tf.tidy(() => {
-            const which = tf.cast(
-              tf.floor(tf.randomUniform([batchSize], 0, centers.length, 'float32', (seed ^ Math.imul(b, 0x9e3779b1)) >>> 0)),
-              'int32',
+            // float32 rounding can turn a draw just below `modes` into `modes`; clamp to the last index.
+            const which = tf.minimum(
+              tf.cast(
+                tf.floor(tf.randomUniform([batchSize], 0, centers.length, 'float32', (seed ^ Math.imul(b, 0x9e3779b1)) >>> 0)),
+                'int32',
+              ),
+              tf.scalar(centers.length - 1, 'int32'),
             );
             const noise = tf.randomNormal([batchSize, 2], 0, std, 'float32', (seed + b * 7919 + 1) >>> 0);
             return tf.add(tf.gather(tf.tensor2d(centers), which), noise);

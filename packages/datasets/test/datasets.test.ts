@@ -113,3 +113,4 @@ describe('image folder', () => {
     tf.dispose([batch.x, batch.labels!]);
   });
 });
+

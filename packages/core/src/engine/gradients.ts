@@ -71,10 +71,36 @@ export function registerZeroGradients(): void {
   registerLeakyReluGradient();
 }
 
-/** Only what nested gradients cannot do without (comparison zeros, Conv2DBackpropFilter); tfjs's own leaky ReLU. */
+/**
+ * tfjs 4.22 differentiates tanh, sigmoid, exp and elu through their saved *outputs*, and a saved output is detached
+ * from the tape: the second derivative silently loses a term (d/da[d/dw tanh(w·a)] comes out as 1 − t² alone). These
+ * gradients recompute the factor from the saved input instead, so nested gradients (gradient penalty, R1, unrolling)
+ * through such activations are exact. One extra elementwise op per backward pass.
+ */
+function registerInputSavingGradients(): void {
+  const unary = (kernelName: string, factor: (x: tf.Tensor) => tf.Tensor) =>
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['x'],
+      gradFunc: (dy, saved) => ({ x: () => tf.mul(dy as tf.Tensor, factor(saved[0])) }),
+    });
+  unary(tf.Tanh, (x) => tf.sub(1, tf.square(tf.tanh(x))));
+  unary(tf.Sigmoid, (x) => {
+    const s = tf.sigmoid(x);
+    return tf.mul(s, tf.sub(1, s));
+  });
+  unary(tf.Exp, (x) => tf.exp(x));
+  unary(tf.Elu, (x) => tf.where(tf.greater(x, 0), tf.onesLike(x), tf.exp(x)));
+}
+
+/**
+ * Only what nested gradients cannot do without (comparison zeros, Conv2DBackpropFilter, input-saving activation
+ * gradients); tfjs's own leaky ReLU.
+ */
 export function registerRequiredGradients(): void {
   if (registered) return;
   registered = true;
+  registerInputSavingGradients();
   for (const kernelName of PIECEWISE_CONSTANT_BINARY) {
     if (tf.getGradient(kernelName) != null) continue;
     tf.registerGradient({
