@@ -4,11 +4,13 @@
  *
  *   node .gpu/bench.mjs --variant stock|gantry [--flags K=V,...] [--losses nonsat,wgangp] [--batches 64,256,1024]
  *        [--steps 20] [--warmup 3] [--trace] [--profile] [--sync] [--fallback] [--dawn backend=null] [--gpu-rng]
+ *        [--skip upload,layouts,filterGrad,adam,gradients,rng]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { registerZeroGradients } from '../../packages/core/src/engine/gradients.js';
 import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
+import type { WebGpuPart } from '../../packages/core/src/engine/webgpu-kernels.js';
 import { makeRig, type BenchLoss } from './models.js';
 
 interface Args {
@@ -24,6 +26,7 @@ interface Args {
   fallback: boolean;
   kernels?: boolean;
   gpuRng: boolean;
+  skip: WebGpuPart[];
   /** Dawn options, e.g. backend=null: no GPU work at all, so a step costs what the host side costs. */
   dawn: string[];
 }
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): Args {
     kernels: kernels === undefined ? undefined : kernels === 'true',
     dawn: (get('dawn') ?? '').split(',').filter(Boolean),
     gpuRng: argv.includes('--gpu-rng'),
+    skip: (get('skip') ?? '').split(',').filter(Boolean) as WebGpuPart[],
   };
 }
 
@@ -120,6 +124,7 @@ async function measure(args: Args, loss: BenchLoss, batch: number, trace: DawnTr
     trace?.reset();
     let last: tf.Scalar | undefined;
     let issueMs = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < args.steps; i++) {
       const ti = performance.now();
@@ -130,6 +135,7 @@ async function measure(args: Args, loss: BenchLoss, batch: number, trace: DawnTr
     }
     const value = (await last!.data())[0];
     const total = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     last!.dispose();
     const msPerStep = total / args.steps;
     emit({
@@ -137,12 +143,15 @@ async function measure(args: Args, loss: BenchLoss, batch: number, trace: DawnTr
       variant: args.variant,
       flags: args.flags,
       gpu_rng: args.gpuRng,
+      skip: args.skip,
       loss,
       batch,
       steps: args.steps,
       sync: args.sync,
       ms_per_step: +msPerStep.toFixed(2),
       issue_ms_per_step: +(issueMs / args.steps).toFixed(2),
+      // Host CPU time of the whole process (all threads) per step: robust to a loaded machine, unlike wall time.
+      cpu_ms_per_step: +((cpu.user + cpu.system) / 1000 / args.steps).toFixed(2),
       images_per_s: Math.round((batch * 1000) / msPerStep),
       d_loss: value,
       tensor_leak: tf.memory().numTensors - tensorsBefore,
@@ -188,6 +197,7 @@ async function main(): Promise<void> {
     allowFallbackAdapter: args.fallback,
     timestampQuery: args.profile,
     dawnOptions: args.dawn,
+    skip: args.skip,
   });
   registerZeroGradients();
   emit({ kind: 'init', variant: args.variant, ms: Math.round(performance.now() - t0), ...info, tfjs: tf.version_core });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (through the device `run` tool), from the repository root, with .gl and .gpu carried:
 #   bash scripts/gpu/device.sh PHASE...
-# Phases: setup (always first), check, stock, flags, gantry, profile, cpuprof, submit, torch, tb.
+# Phases: setup (always first), check, stock, flags, gantry, profile, cpuprof, submit, sync, host, torch, tb;
+# for a short lease: setup checkfast fast torchfast tb (about 80 s of command time on an H100).
 # Everything lands in $OUT: results.jsonl (one JSON line per measurement), env.txt, log.txt, *.cpuprofile.
 set -u
 OUT=${OUT:-/tmp/gantry-out}
@@ -79,6 +80,9 @@ phase() {
     checkfast)
       note check
       timeout 40 $NODE .gpu/check.mjs --quick 2>>"$LOG" | tee -a "$R" ;;
+    host)
+      note host
+      NODE=$NODE timeout 300 bash scripts/gpu/host-bench.sh 2>>"$LOG" | tee -a "$R" ;;
     sync) bench gantry-sync 200 --variant gantry --sync --batches "$BATCHES" --steps "$STEPS" ;;
     torch)
       note torch
@@ -96,7 +100,7 @@ note done
 $NODE -e '
 const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
 for (const r of lines) {
-  if (r.kind === "step" || r.kind === "torch") console.log([r.label ?? "torch-" + r.precision, r.loss, r.batch, r.ms_per_step, r.issue_ms_per_step ?? "", r.images_per_s].join("\t"));
+  if (r.kind === "step" || r.kind === "torch") console.log([r.label ?? "torch-" + r.precision, r.loss, r.batch, r.ms_per_step, r.issue_ms_per_step ?? "", r.cpu_ms_per_step ?? "", r.images_per_s].join("\t"));
   else if (r.kind === "check" && !r.ok) console.log("CHECK FAILED", JSON.stringify(r));
   else if (r.kind === "check-summary" || r.kind === "tensorboard" || r.kind === "error" || r.kind === "fatal" || r.kind === "init") console.log(JSON.stringify(r).slice(0, 400));
 }' "$R"

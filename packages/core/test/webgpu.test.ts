@@ -3,11 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { GantryError } from '../src/errors.js';
 import { initWebGpu, tryWebGpu, webGpuPrerequisiteError, type WebGpuEnvironment } from '../src/engine/webgpu.js';
 import {
-  encodeUniforms,
   installFusedAdam,
   planFilterGradSplits,
   registerBroadcastReduceGradients,
-  type UniformData,
 } from '../src/engine/webgpu-kernels.js';
 import { cpu } from './helpers.js';
 
@@ -124,46 +122,6 @@ describe('fused Adam patch', () => {
     expect((await opt.getWeights()).map((w) => w.name)).toEqual(['iter', 'fusedAdamTestX/m', 'fusedAdamTestX/v']);
     opt.dispose();
     x.dispose();
-  });
-});
-
-describe('encodeUniforms', () => {
-  it('writes the same bytes as tfjs-backend-webgpu makeUniforms for every shape of block it builds', async () => {
-    // The stock method only needs a buffer pool and a queue; capture what it writes.
-    (globalThis as Record<string, unknown>).GPUBufferUsage ??= { COPY_DST: 8, UNIFORM: 64 };
-    const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-    let written: ArrayBuffer | undefined;
-    const fake = {
-      bufferManager: { acquireBuffer: () => ({}) },
-      queue: {
-        writeBuffer: (_b: unknown, _o: number, data: ArrayBuffer, dataOffset: number, size: number) => {
-          written = data.slice(dataOffset, dataOffset + size);
-        },
-      },
-      uniformPendingDisposal: [] as unknown[],
-    };
-    const makeUniforms = (WebGPUBackend.prototype as unknown as { makeUniforms: (u: UniformData[]) => unknown })
-      .makeUniforms;
-    let state = 7;
-    const next = () => (state = (state * 48271) % 2147483647);
-    const types = ['int32', 'float32', 'uint32'] as const;
-    for (let trial = 0; trial < 300; trial++) {
-      const block: UniformData[] = [];
-      const members = 1 + (next() % 9);
-      for (let m = 0; m < members; m++) {
-        const length = next() % 7; // 0 (tfjs writes [1]) to 6
-        const type = types[next() % 3];
-        const data = Array.from({ length }, () => (type === 'float32' ? (next() % 2000) / 7 - 100 : next() % 5000));
-        block.push({ type, data });
-      }
-      if (trial === 0) block.unshift({ type: 'float32', data: [NaN] }, { type: 'float32', data: [Infinity] });
-      makeUniforms.call(
-        fake,
-        block.map((u) => ({ ...u, data: [...u.data] })),
-      );
-      const ours = new Uint8Array(encodeUniforms(block));
-      expect(ours).toEqual(new Uint8Array(written!));
-    }
   });
 });
 

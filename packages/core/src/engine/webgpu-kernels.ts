@@ -11,7 +11,7 @@ import { GantryError } from '../errors.js';
 
 type Info = tf.TensorInfo;
 type NamedTensor = { name: string; tensor: tf.Tensor };
-export type UniformData = { type: 'int32' | 'float32' | 'uint32'; data: number[] };
+type UniformData = { type: 'int32' | 'float32' | 'uint32'; data: number[] };
 
 /** What runWebGPUProgram reads from a program object (tfjs-backend-webgpu's WebGPUProgram). */
 interface WebGpuProgram {
@@ -118,112 +118,6 @@ function installUploadFix(backend: WebGpuBackendInternals): void {
   };
 }
 
-
-/**
- * Uniform blocks by content. tfjs writes a fresh uniform buffer for every dispatch (shapes, strides, sizes), but a
- * training step repeats the same few hundred blocks every step. Each distinct block is written once into a buffer
- * that is kept (never returned to the pool, so never rewritten), which also keeps bind groups repeatable below.
- * Bounded: past MAX_UNIFORM_BLOCKS distinct blocks new ones take the stock path.
- */
-const MAX_UNIFORM_BLOCKS = 4096;
-const GPU_BUFFER_USAGE_UNIFORM = 0x0040;
-
-/** Byte layout of tfjs's uniform block: WGSL alignment of i32/f32/u32 scalars and vectors, vec5/vec6 as 16-aligned. */
-function uniformLayout(uniforms: UniformData[]): { offsets: number[]; size: number } {
-  let offset = 0;
-  let previousLength = 0;
-  let maxAlign = 1;
-  const offsets: number[] = [];
-  for (const u of uniforms) {
-    const length = u.data.length === 0 ? 1 : u.data.length;
-    let align = length === 1 ? 4 : length === 2 ? 8 : 16;
-    if (length > 6) throw new Error(`Gantry webgpu: unsupported ${length}-element uniform`);
-    // A member after a vec5/vec6 struct starts on a 16-byte boundary (tfjs inserts @align(16)).
-    if (previousLength === 5 || previousLength === 6) align = 16;
-    maxAlign = Math.max(maxAlign, align);
-    offset = Math.ceil(offset / align) * align;
-    offsets.push(offset);
-    offset += length * 4;
-    previousLength = length;
-  }
-  return { offsets, size: Math.ceil(offset / maxAlign) * maxAlign };
-}
-
-/** The bytes of a tfjs uniform block (what WebGPUBackend.makeUniforms writes). */
-export function encodeUniforms(uniforms: UniformData[]): ArrayBuffer {
-  const { offsets, size } = uniformLayout(uniforms);
-  const bytes = new ArrayBuffer(size);
-  const i32 = new Int32Array(bytes);
-  const u32 = new Uint32Array(bytes);
-  const f32 = new Float32Array(bytes);
-  uniforms.forEach((u, i) => {
-    const data = u.data.length === 0 ? [1] : u.data;
-    const view = u.type === 'int32' ? i32 : u.type === 'uint32' ? u32 : f32;
-    view.set(data, offsets[i] / 4);
-  });
-  return bytes;
-}
-
-function installUniformCache(backend: WebGpuBackendInternals): void {
-  const stock = backend.makeUniforms.bind(backend);
-  const device = (backend as unknown as { device: { createBuffer(d: object): unknown } }).device;
-  const blocks = new Map<string, { offset: number; size: number; buffer: unknown }>();
-  backend.makeUniforms = function makeUniforms(uniforms: UniformData[]) {
-    const bytes = encodeUniforms(uniforms);
-    const size = bytes.byteLength;
-    const i32 = new Int32Array(bytes);
-    // The key is the bytes themselves (as int32 words), so NaN and -0 in float fields are kept apart exactly.
-    const key = `${size}:${i32.join(',')}`;
-    let block = blocks.get(key);
-    if (block === undefined) {
-      if (blocks.size >= MAX_UNIFORM_BLOCKS) return stock(uniforms);
-      const buffer = device.createBuffer({ size, usage: GPU_BUFFER_USAGE_UNIFORM | GPU_BUFFER_USAGE_COPY_DST });
-      backend.queue.writeBuffer(buffer, 0, bytes, 0, size);
-      block = { offset: 0, size, buffer };
-      blocks.set(key, block);
-    }
-    return block;
-  };
-}
-
-/**
- * Bind groups by layout and buffers. tfjs creates one per dispatch; Dawn's createBindGroup is the costliest call
- * of a dispatch (descriptor conversion and validation: ~90 us on Dawn's null backend). The buffers a step uses
- * come from tfjs's pool in the same order every step and the uniform blocks are cached above, so most bind groups
- * repeat. Pooled buffers are never destroyed while the backend lives, so a cached group stays valid.
- */
-const MAX_BIND_GROUPS = 16384;
-
-function installBindGroupCache(backend: WebGpuBackendInternals): void {
-  const device = (backend as unknown as { device: Record<string, unknown> }).device;
-  const stock = (device.createBindGroup as (d: object) => unknown).bind(device);
-  const ids = new WeakMap<object, number>();
-  let nextId = 1;
-  const idOf = (o: object) => {
-    let id = ids.get(o);
-    if (id === undefined) ids.set(o, (id = nextId++));
-    return id;
-  };
-  let groups = new Map<string, unknown>();
-  device.createBindGroup = function createBindGroup(descriptor: {
-    layout: object;
-    entries: { binding: number; resource: { buffer?: object; offset?: number; size?: number } }[];
-  }): unknown {
-    let key = `${idOf(descriptor.layout)}`;
-    for (const entry of descriptor.entries) {
-      const r = entry.resource;
-      if (r == null || r.buffer == null) return stock(descriptor); // textures and the like: not cached
-      key += `|${entry.binding}:${idOf(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
-    }
-    let group = groups.get(key);
-    if (group === undefined) {
-      if (groups.size >= MAX_BIND_GROUPS) groups = new Map();
-      group = stock(descriptor);
-      groups.set(key, group);
-    }
-    return group;
-  };
-}
 
 /**
  * tfjs reads GPU data synchronously through an OffscreenCanvas, which Node lacks ("OffscreenCanvas is not defined").
@@ -837,43 +731,55 @@ let fixedBackend: object | undefined;
  * Registers Gantry's webgpu kernels (idempotent) and installs the backend fixes on the active webgpu backend.
  * Returns the names of what it installed, for the start-up report.
  */
-export function registerWebGpuKernels(): string[] {
+/** Parts of registerWebGpuKernels that can be left out (for measuring each one's effect). */
+export const WEBGPU_PARTS = ['upload', 'readSync', 'layouts', 'filterGrad', 'adam', 'gradients', 'rng'] as const;
+export type WebGpuPart = (typeof WEBGPU_PARTS)[number];
+
+export function registerWebGpuKernels(skip: readonly WebGpuPart[] = []): string[] {
   const backend = tf.findBackend('webgpu');
   if (!internalsPresent(backend)) return [];
+  const on = (part: WebGpuPart) => !skip.includes(part);
   const installed: string[] = [];
   if (fixedBackend !== backend) {
-    installUploadFix(backend);
-    installReadSyncMessage(backend);
-    installBindGroupLayoutCache();
-    installUniformCache(backend);
-    installBindGroupCache(backend);
+    if (on('upload')) installUploadFix(backend);
+    if (on('readSync')) installReadSyncMessage(backend);
+    if (on('layouts')) installBindGroupLayoutCache();
     fixedBackend = backend;
-    installed.push('upload:writeBuffer', 'bindGroupLayout:cache', 'uniforms:cache', 'bindGroups:cache');
   }
-  replaceKernel(tf.Conv2DBackpropFilter, (stock) => (args) => {
-    const { x, dy } = args.inputs as { x: Info; dy: Info };
-    const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-    if (attrs.dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') {
-      if (!stock) throw new Error('Gantry webgpu: no stock Conv2DBackpropFilter to fall back to');
-      return stock(args);
-    }
-    return conv2dBackpropFilterWebGpu(args.backend as WebGpuBackendInternals, x, dy, attrs);
-  });
-  installed.push(tf.Conv2DBackpropFilter);
-  if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) {
-    tf.registerKernel({ kernelName: GANTRY_ADAM, backendName: 'webgpu', kernelFunc: adamKernel as unknown as tf.KernelFunc });
-  }
-  installFusedAdam();
-  installed.push('AdamOptimizer:fused');
-  registerBroadcastReduceGradients();
-  installed.push('Sum/Mean gradients:broadcast');
-  if (tf.getKernel(GANTRY_RANDOM_NORMAL, 'webgpu') == null) {
-    tf.registerKernel({
-      kernelName: GANTRY_RANDOM_NORMAL,
-      backendName: 'webgpu',
-      kernelFunc: randomNormalKernel as unknown as tf.KernelFunc,
+  if (on('upload')) installed.push('upload:writeBuffer');
+  if (on('layouts')) installed.push('bindGroupLayout:cache');
+  if (on('filterGrad')) {
+    replaceKernel(tf.Conv2DBackpropFilter, (stock) => (args) => {
+      const { x, dy } = args.inputs as { x: Info; dy: Info };
+      const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+      if (attrs.dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') {
+        if (!stock) throw new Error('Gantry webgpu: no stock Conv2DBackpropFilter to fall back to');
+        return stock(args);
+      }
+      return conv2dBackpropFilterWebGpu(args.backend as WebGpuBackendInternals, x, dy, attrs);
     });
+    installed.push(tf.Conv2DBackpropFilter);
   }
-  installed.push(GANTRY_RANDOM_NORMAL);
+  if (on('adam')) {
+    if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) {
+      tf.registerKernel({ kernelName: GANTRY_ADAM, backendName: 'webgpu', kernelFunc: adamKernel as unknown as tf.KernelFunc });
+    }
+    installFusedAdam();
+    installed.push('AdamOptimizer:fused');
+  }
+  if (on('gradients')) {
+    registerBroadcastReduceGradients();
+    installed.push('Sum/Mean gradients:broadcast');
+  }
+  if (on('rng')) {
+    if (tf.getKernel(GANTRY_RANDOM_NORMAL, 'webgpu') == null) {
+      tf.registerKernel({
+        kernelName: GANTRY_RANDOM_NORMAL,
+        backendName: 'webgpu',
+        kernelFunc: randomNormalKernel as unknown as tf.KernelFunc,
+      });
+    }
+    installed.push(GANTRY_RANDOM_NORMAL);
+  }
   return installed;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError } from '../errors.js';
 import { canResolve, nodeRequire } from './node-require.js';
-import { registerWebGpuKernels } from './webgpu-kernels.js';
+import { registerWebGpuKernels, type WebGpuPart } from './webgpu-kernels.js';
 
 /**
  * WebGPU in Node: Dawn (the `webgpu` package, Vulkan on Linux) under @tensorflow/tfjs-backend-webgpu, with the flags
@@ -19,8 +19,10 @@ export interface WebGpuOptions {
   flags?: Record<string, number | boolean>;
   /** Stock tfjs-backend-webgpu: no Gantry flags, no Gantry kernels (for comparisons). */
   stock?: boolean;
-  /** Register Gantry's WebGPU kernels (default true unless `stock`). */
+  /** Register Gantry's WebGPU kernels and fixes (default true unless `stock`). */
   kernels?: boolean;
+  /** Leave out some of them, to measure each one's effect (see WEBGPU_PARTS). */
+  skip?: WebGpuPart[];
   /** Accept a software adapter (llvmpipe, SwiftShader); default false, since it is slower than the wasm backend. */
   allowFallbackAdapter?: boolean;
   /** Ask the device for timestamp queries, so tf.profile/tf.time report kernel times (default false). */
@@ -175,7 +177,7 @@ export async function initWebGpu(options: WebGpuOptions = {}): Promise<WebGpuInf
   tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info), 3);
   if (!(await tf.setBackend('webgpu'))) throw new GantryError('WebGPU backend failed to initialise');
 
-  const kernels = (options.kernels ?? !options.stock) ? registerWebGpuKernels() : [];
+  const kernels = (options.kernels ?? !options.stock) ? registerWebGpuKernels(options.skip) : [];
   started = { adapter: name, fallback, kernels, flags };
   return started;
 }
