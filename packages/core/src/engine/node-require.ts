@@ -1,12 +1,16 @@
 import { createRequire } from 'node:module';
 
+let cached: NodeJS.Require | undefined;
+
 /**
- * A CommonJS `require` that works from the TypeScript source (vitest, tsx), the ESM build and the CJS build: used to
- * locate files inside installed packages (wasm binaries) and to probe optional peers.
+ * A CommonJS `require` anchored at this module, in the TypeScript source (vitest, tsx), the ESM build and the CJS
+ * build (tsup's shims provide `import.meta.url` there): used to locate files inside installed packages (wasm
+ * binaries) and to probe optional peers. Not the bare `require` identifier: bundlers replace it in ESM output with
+ * a stub that has no `resolve`.
  */
 export function nodeRequire(): NodeJS.Require {
-  if (typeof require === 'function') return require;
-  return createRequire(import.meta.url);
+  cached ??= createRequire(import.meta.url);
+  return cached;
 }
 
 /** True when `specifier` resolves from here; optional peers that are absent are skipped without a word. */
