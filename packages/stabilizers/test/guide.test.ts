@@ -143,7 +143,7 @@ describe('the guide examples', () => {
     expect((plugin as unknown as { sigma: number }).sigma).toBeCloseTo(0.15, 10);
     const saved = await plugin.state!.save();
     const copy = adaptiveNoise();
-    await copy.state!.load(saved);
+    await copy.state!.load(saved, trainer);
     expect((copy as unknown as { sigma: number }).sigma).toBeCloseTo(0.15, 10);
   });
 });
