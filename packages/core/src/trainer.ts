@@ -23,6 +23,8 @@ import {
   type Schedule,
 } from './plugin.js';
 import { Rng } from './random.js';
+import { registerZeroGradients } from './engine/gradients.js';
+import { registerEngineKernels } from './engine/register-kernels.js';
 
 export interface CheckpointOptions {
   /** Folder that holds `step-NNNNNN/` checkpoints and the `latest` pointer. */
@@ -641,6 +643,11 @@ export class Trainer {
   async setup(): Promise<void> {
     if (this.setupDone) return;
     this.setupDone = true;
+    // Users who set a backend with tf.setBackend instead of useBackend still get working nested gradients and the
+    // fast conv-gradient kernels (both idempotent).
+    registerZeroGradients();
+    const backend = tf.getBackend();
+    if (backend === 'wasm' || backend === 'cpu') registerEngineKernels(backend);
     for (const hook of this.hooks.get('setup') ?? []) {
       await this.callAsync(hook, 'setup', () => hook.handler(this));
     }

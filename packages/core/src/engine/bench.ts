@@ -219,13 +219,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   for (const loss of losses) {
     const parts = buildStep(loss, batch);
     try {
-      for (let i = 0; i < warmup; i++) tf.dispose(syncStep(parts));
+      for (let i = 0; i < warmup; i++) tf.dispose(await syncStep(parts));
       const times: number[] = [];
       const cpuTimes: number[] = [];
       for (let i = 0; i < steps; i++) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const out = syncStep(parts);
+        const out = await syncStep(parts);
         times.push(performance.now() - t0);
         const c = process.cpuUsage(c0);
         cpuTimes.push((c.user + c.system) / 1000);
@@ -256,8 +256,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
 }
 
 /** One step, waited for: reading the losses forces every queued kernel to finish on asynchronous backends. */
-function syncStep(parts: StepParts): tf.Tensor[] {
+async function syncStep(parts: StepParts): Promise<tf.Tensor[]> {
   const out = parts.run();
-  for (const t of out) t.dataSync();
+  // data(), not dataSync(): WebGPU in Node cannot read synchronously.
+  await Promise.all(out.map((t) => t.data()));
   return out;
 }

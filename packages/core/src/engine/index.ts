@@ -27,3 +27,5 @@ export {
   type BenchLoss,
   type KernelProfileRow,
 } from './bench.js';
+export { initWebGpu, GANTRY_WEBGPU_FLAGS, type WebGpuOptions, type WebGpuInfo } from './webgpu.js';
+export { randomNormalFast, WEBGPU_PARTS, type WebGpuPart } from './webgpu-kernels.js';
