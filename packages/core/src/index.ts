@@ -36,4 +36,4 @@ export {
   type CheckpointMeta,
 } from './checkpoint.js';
 export * from './engine/index.js';
-export { encodeNpy, decodeNpy } from './npy.js';
+export { encodeNpy, decodeNpy, npyHeader, writeNpy, readNpy, NpyRowWriter, type NpyArray } from './npy.js';

@@ -6,7 +6,7 @@ import { inceptionExtractor } from './extractors/inception.js';
 import { mnistExtractor } from './extractors/mnist-classifier.js';
 import type { FeatureExtractor } from './extractors/types.js';
 import type { KidOptions } from './kid.js';
-import { NpyRowWriter } from './npy.js';
+import { NpyRowWriter } from '@gantry/core';
 import { compareSets, extractFeatures, type MetricReport } from './pipeline.js';
 import type { PrdcOptions } from './prdc.js';
 import { mnistImages, pngFolderImages, type ImageSet } from './sources.js';

@@ -6,7 +6,7 @@ export { inceptionScore, type InceptionScoreOptions, type InceptionScoreResult }
 export { precisionRecallDensityCoverage, kNearestSquaredRadii, type PrdcOptions, type PrdcResult } from './prdc.js';
 export { toFeatureSet, type FeatureSet } from './features.js';
 export { gemmNT, traceSqrtProduct, symmetricEigen } from './linalg.js';
-export { writeNpy, readNpy, NpyRowWriter, type NpyArray } from './npy.js';
+export { writeNpy, readNpy, NpyRowWriter, type NpyArray } from '@gantry/core';
 export type { FeatureExtractor } from './extractors/types.js';
 export { prepareImages, describeResize, type InputSpec } from './extractors/preprocess.js';
 export { readModelFile, isGraphModel } from './extractors/model-files.js';

@@ -1,8 +1,7 @@
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError, Rng, Trainer, encodeNpy, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { GantryError, Rng, Trainer, useBackend, withSeed, writeNpy, type BackendName } from '@gantry/core';
 import { writeImageGrid } from '@gantry/monitor';
 import { experimentOfRun, readRunConfig } from '../run-config.js';
 import { positiveInt } from './train.js';
@@ -43,7 +42,7 @@ export async function sample(runDirArg: string, flags: SampleFlags): Promise<str
       await writeImageGrid(data, samples.shape as [number, number, number, number], out);
     } else {
       if (!out.endsWith('.npy')) throw new GantryError(`Vector samples are written as float32 .npy: --out must end in .npy (got ${flags.out})`);
-      await writeFile(out, encodeNpy(data, samples.shape));
+      writeNpy(out, data, samples.shape);
     }
   } finally {
     samples.dispose();
