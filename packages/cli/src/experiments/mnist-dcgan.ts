@@ -10,7 +10,8 @@ import { defineExperiment } from './types.js';
 export default defineExperiment({
   name: 'mnist-dcgan',
   description: 'DCGAN on MNIST with the non-saturating loss and Adam(2e-4, β1 0.5) for both networks',
-  defaults: { steps: 1500, batchSize: 64, sampleEvery: 100, checkpointEvery: 500 },
+  // 3000 steps (3.2 epochs): recognizable digits (README grid); about 0.75 s of CPU per step on wasm.
+  defaults: { steps: 3000, batchSize: 64, sampleEvery: 100, checkpointEvery: 500 },
   build: () => ({
     generator: referenceGenerator(),
     discriminator: referenceDiscriminator(),
