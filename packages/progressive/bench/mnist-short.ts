@@ -5,12 +5,7 @@
  *
  * GANTRY_SCHEDULE_SCALE=0.01 shrinks every phase (smoke test: 22 steps reach 32×32).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { nonSaturating } from '@gantry/core';
-import { mnist } from '@gantry/datasets';
-import { minibatchStdDev } from '@gantry/minibatch-disc';
-import { ema } from '@gantry/stabilizers';
-import { progressive, progressiveGan } from '../src/index.js';
+import { mnistProgressiveSetup } from '../../cli/src/experiments/mnist-progressive.js';
 
 const scale = Number(process.env.GANTRY_SCHEDULE_SCALE ?? '1');
 const scaled = (list: number[]) => list.map((n) => Math.round(n * scale));
@@ -20,22 +15,5 @@ export default {
   name: 'mnist-progressive-short',
   description: 'mnist-progressive with a 2200-step schedule',
   defaults: { steps: schedule.stableSteps.reduce((a, b) => a + b, 0) + schedule.fadeSteps.reduce((a, b) => a + b, 0), batchSize: 64, sampleEvery: 100, checkpointEvery: 1000 },
-  build: () => {
-    const gan = progressiveGan({
-      latentDim: 128,
-      channels: 1,
-      resolution: 32,
-      filters: [128, 64, 32, 16],
-      layersBeforeFinalBlock: () => [minibatchStdDev()],
-    });
-    const grow = progressive(gan, schedule);
-    return {
-      ...grow.modelsForStep(1),
-      data: mnist({ split: 'train', padTo: 32 }),
-      loss: nonSaturating(),
-      optimizers: { generator: tf.train.adam(2e-4, 0.5, 0.99), discriminator: tf.train.adam(2e-4, 0.5, 0.99) },
-      // β 0.995: ProGAN's EMA half-life of 10k images at batch 64 (0.5^(64/10000)).
-      plugins: [grow, ema({ beta: 0.995 })],
-    };
-  },
+  build: () => mnistProgressiveSetup(schedule),
 };

@@ -107,7 +107,9 @@ export function progressive(gan: ProgressiveGan, options: ProgressiveOptions): P
       return modelsFor(p);
     },
     hooks: {
-      setup: (trainer) => enter(trainer, trainer.step + 1),
+      // The stage of the last completed step (step 1's on a fresh run): on resume that is the checkpoint's stage, so
+      // plugins set up after this one (EMA) see the models they saved; beforeStep grows on schedule from there.
+      setup: (trainer) => enter(trainer, Math.max(1, trainer.step)),
       beforeStep: async (ctx) => {
         await enter(ctx.trainer, ctx.step);
         const p = phase!;

@@ -4,7 +4,7 @@ import { mnist } from '@gantry/datasets';
 import { progressive, progressiveGan } from '@gantry/progressive';
 import { minibatchStdDev } from '@gantry/minibatch-disc';
 import { ema } from '@gantry/stabilizers';
-import { defineExperiment } from './types.js';
+import { defineExperiment, type ExperimentSetup } from './types.js';
 
 /** Steps per stage at 4, 8, 16, 32 (stable phases) and fade-in lengths of the 8, 16 and 32 blocks. */
 export const MNIST_PROGRESSIVE_SCHEDULE = {
@@ -18,26 +18,29 @@ export const MNIST_PROGRESSIVE_SCHEDULE = {
  * optimizer state reset at each growth step and an EMA generator for samples. Resuming past the 4×4 stage needs the trainer built with
  * `grow.modelsForStep(checkpointStep)` (see @gantry/progressive's README).
  */
+/** The mnist-progressive setup for any growth schedule (benchmarks run it with shorter schedules). */
+export function mnistProgressiveSetup(schedule: Parameters<typeof progressive>[1]): ExperimentSetup {
+  const gan = progressiveGan({
+    latentDim: 128,
+    channels: 1,
+    resolution: 32,
+    filters: [128, 64, 32, 16],
+    layersBeforeFinalBlock: () => [minibatchStdDev()],
+  });
+  const grow = progressive(gan, schedule);
+  return {
+    ...grow.modelsForStep(1),
+    data: mnist({ split: 'train', padTo: 32 }),
+    loss: nonSaturating(),
+    optimizers: { generator: tf.train.adam(2e-4, 0.5, 0.99), discriminator: tf.train.adam(2e-4, 0.5, 0.99) },
+    // β 0.995: ProGAN's EMA half-life of 10k images at batch 64 (0.5^(64/10000)).
+    plugins: [grow, ema({ beta: 0.995 })],
+  };
+}
+
 export default defineExperiment({
   name: 'mnist-progressive',
   description: 'Progressive growing 4→8→16→32 on MNIST padded to 32×32: fade-ins, pixel norm, minibatch stddev, EMA generator',
   defaults: { steps: 6000, batchSize: 64, sampleEvery: 250, checkpointEvery: 1000 },
-  build: () => {
-    const gan = progressiveGan({
-      latentDim: 128,
-      channels: 1,
-      resolution: 32,
-      filters: [128, 64, 32, 16],
-      layersBeforeFinalBlock: () => [minibatchStdDev()],
-    });
-    const grow = progressive(gan, MNIST_PROGRESSIVE_SCHEDULE);
-    return {
-      ...grow.modelsForStep(1),
-      data: mnist({ split: 'train', padTo: 32 }),
-      loss: nonSaturating(),
-      optimizers: { generator: tf.train.adam(2e-4, 0.5, 0.99), discriminator: tf.train.adam(2e-4, 0.5, 0.99) },
-      // β 0.995: ProGAN's EMA half-life of 10k images at batch 64 (0.5^(64/10000)).
-      plugins: [grow, ema({ beta: 0.995 })],
-    };
-  },
+  build: () => mnistProgressiveSetup(MNIST_PROGRESSIVE_SCHEDULE),
 });

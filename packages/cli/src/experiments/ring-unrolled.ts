@@ -1,8 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { nonSaturating } from '@gantry/core';
-import { ring } from '@gantry/datasets';
 import { unrolled } from '@gantry/unrolled';
-import { ringDiscriminator, ringGenerator } from './ring-gan.js';
+import { ringGanSetup } from './ring-gan.js';
 import { defineExperiment } from './types.js';
 
 /**
@@ -14,12 +11,5 @@ export default defineExperiment({
   name: 'ring-unrolled',
   description: 'ring-gan with a 5-step unrolled discriminator (Metz et al. 2017), full second-order unrolling',
   defaults: { steps: 5000, batchSize: 512, sampleEvery: 500, checkpointEvery: 1000 },
-  build: () => ({
-    generator: ringGenerator(),
-    discriminator: ringDiscriminator(),
-    data: ring({ modes: 8, radius: 2, std: 0.02 }),
-    loss: nonSaturating(),
-    optimizers: { generator: tf.train.adam(1e-4, 0.5, 0.999), discriminator: tf.train.adam(1e-4, 0.5, 0.999) },
-    plugins: [unrolled({ steps: 5, mode: 'full' })],
-  }),
+  build: () => ({ ...ringGanSetup(), plugins: [unrolled({ steps: 5, mode: 'full' })] }),
 });
