@@ -15,8 +15,8 @@ export const MNIST_PROGRESSIVE_SCHEDULE = {
 /**
  * Progressive growing (Karras et al. 2018) on MNIST padded to 32×32: 4×4 → 8×8 → 16×16 → 32×32, each new block
  * fading in linearly, with ProGAN's pixel norm in the generator, its minibatch-stddev layer in the discriminator,
- * optimizer state reset at each growth step and an EMA generator for samples. Resuming past the 4×4 stage needs the trainer built with
- * `grow.modelsForStep(checkpointStep)` (see @gantry/progressive's README).
+ * optimizer state reset at each growth step and an EMA generator for samples. `--resume` works at any stage (the
+ * plugin swaps in the checkpoint's stage before weights are restored).
  */
 /** The mnist-progressive setup for any growth schedule (benchmarks run it with shorter schedules). */
 export function mnistProgressiveSetup(schedule: Parameters<typeof progressive>[1]): ExperimentSetup {
