@@ -71,14 +71,13 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
     const discriminator = trainer.discriminator;
     savedWeights = discriminator.weights.map((w) => tf.clone(w.read()));
     unrolledModel = discriminator;
-    const original = trainer.optimizers.discriminator;
-    const lookaheadOptimizer = await copyOptimizer(original);
-    // discriminatorUpdate uses trainer.optimizers.discriminator; the copy keeps the real optimizer state untouched.
-    trainer.optimizers.discriminator = lookaheadOptimizer;
+    // A copy of D's optimizer: the look-ahead updates leave the real optimizer state untouched.
+    const lookaheadOptimizer = await copyOptimizer(trainer.optimizers.discriminator);
     try {
-      for (let k = 0; k < steps; k++) trainer.discriminatorUpdate(current, { runHooks: false });
+      for (let k = 0; k < steps; k++) {
+        trainer.discriminatorUpdate(current, { runHooks: false, optimizer: lookaheadOptimizer });
+      }
     } finally {
-      trainer.optimizers.discriminator = original;
       lookaheadOptimizer.dispose();
     }
   }
