@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError } from '../errors.js';
+import { registerRequiredGradients } from './gradients.js';
 
 /**
  * Gantry's kernels and fixes for tfjs-backend-webgpu 4.22, registered by initWebGpu().
@@ -663,53 +664,6 @@ export function randomNormalFast(shape: number[], mean = 0, stdDev = 1, seed?: n
   return tf.engine().runKernel(GANTRY_RANDOM_NORMAL, {}, { shape, mean, stdDev, seed: s }) as tf.Tensor;
 }
 
-// ------------------------------------------------------------------------------------------------ gradients
-
-const GRADIENTS_PATCHED = Symbol.for('gantry.gradients.broadcastReduce');
-
-/**
- * Mean's and Sum's gradients without `ones(x.shape)`: tfjs builds that tensor in JavaScript and uploads it, which
- * for batchnorm's moments at batch 1024 (1024x14x14x64 values) is 51 MB filled and copied per call, twice per step,
- * and half of the host time of a step. Broadcasting dy does the same on the device. The values are identical
- * (dy times 1, divided by the count), and the gradient of the gradient still exists (broadcastTo is a Tile).
- * Registered for every backend, since gradients are not per backend.
- */
-export function registerBroadcastReduceGradients(): void {
-  const registry = globalThis as unknown as Record<symbol, boolean>;
-  if (registry[GRADIENTS_PATCHED]) return;
-  registry[GRADIENTS_PATCHED] = true;
-  const expanded = (dy: tf.Tensor, x: tf.Tensor, axis: number | number[]) => {
-    const axes = tf.util.parseAxisParam(axis, x.shape);
-    const shape = x.shape.slice();
-    for (const a of axes) shape[a] = 1;
-    return { axes, dy: tf.reshape(dy, shape) };
-  };
-  tf.registerGradient({
-    kernelName: tf.Sum,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
-      const { axis } = attrs as unknown as tf.SumAttrs;
-      return { x: () => tf.broadcastTo(expanded(dy as tf.Tensor, x, axis).dy, x.shape) };
-    },
-  });
-  tf.registerGradient({
-    kernelName: tf.Mean,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
-      const { axis } = attrs as unknown as tf.MeanAttrs;
-      return {
-        x: () => {
-          const e = expanded(dy as tf.Tensor, x, axis);
-          const count = tf.util.sizeFromShape(e.axes.map((a) => x.shape[a]));
-          return tf.div(tf.broadcastTo(e.dy, x.shape), count);
-        },
-      };
-    },
-  });
-}
-
 // ------------------------------------------------------------------------------------------------ registration
 
 const MARK = Symbol.for('gantry.webgpu.kernel');
@@ -768,7 +722,7 @@ export function registerWebGpuKernels(skip: readonly WebGpuPart[] = []): string[
     installed.push('AdamOptimizer:fused');
   }
   if (on('gradients')) {
-    registerBroadcastReduceGradients();
+    registerRequiredGradients();
     installed.push('Sum/Mean gradients:broadcast');
   }
   if (on('rng')) {
