@@ -43,10 +43,16 @@ describe('gantry train', () => {
     const part = join(root, 'part');
     await train('ring-gan', { ...quiet, steps: 6, out: whole, checkpointEvery: 3 });
     await train('ring-gan', { ...quiet, steps: 3, out: part, checkpointEvery: 3 });
-    await train(undefined, { backend: 'cpu', quiet: true, resume: part, steps: 6 });
+    // The checkpoint interval may change on resume (it does not change the training): 3 → 2 adds step 4's checkpoint.
+    await train(undefined, { backend: 'cpu', quiet: true, resume: part, steps: 6, checkpointEvery: 2 });
     const a = (await metrics(whole)).map((r) => [r.step, r.d_loss, r.g_loss]);
     const b = (await metrics(part)).map((r) => [r.step, r.d_loss, r.g_loss]);
     expect(b).toEqual(a);
+    expect((await readdir(join(part, 'checkpoints'))).filter((f) => f.startsWith('step-')).sort()).toEqual([
+      'step-000003',
+      'step-000004',
+      'step-000006',
+    ]);
   });
 
   it('refuses a resume that changes the seed, with one clear line', async () => {
@@ -78,10 +84,11 @@ describe('gantry sample', () => {
 });
 
 describe('the gantry binary', () => {
-  it('on SIGINT finishes the step, writes a checkpoint and exits 0', async () => {
+  it('on SIGINT finishes the step, writes a checkpoint and exits 0, also when the signal comes twice at once', async () => {
     const out = join(await tmp(), 'run');
     const bin = resolve(__dirname, '../src/bin.ts');
-    // node itself (not the tsx wrapper, which relays signals) so the signal reaches the CLI exactly once.
+    // node itself (not the tsx wrapper); the test sends the signal twice, 100 ms apart, as one Ctrl-C under `npm start`
+    // arrives (from the terminal and relayed by npm/tsx): that is still one interruption, not "again to abort".
     const child = spawn(process.execPath, [...nodeTs, bin, 'train', 'ring-gan', '--steps', '100000', '--batch', '16', '--backend', 'cpu', '--quiet', '--out', out], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -94,7 +101,10 @@ describe('the gantry binary', () => {
         if (existsSync(join(out, 'metrics.jsonl'))) {
           clearInterval(timer);
           child.kill('SIGINT');
-          done();
+          setTimeout(() => {
+            child.kill('SIGINT');
+            done();
+          }, 100);
         }
       }, 100);
     });

@@ -26,6 +26,8 @@ export const positiveInt = (name: string) => (value: string) => {
   return n;
 };
 
+const SECOND_SIGNAL_AFTER_MS = 1000;
+
 const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 
 /** Runs (or resumes) one training run into a run folder; returns the folder. */
@@ -43,7 +45,13 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     if (experimentArg && experimentArg !== saved.experiment && resolve(experimentArg) !== saved.experimentFile) {
       throw new GantryError(`--resume ${flags.resume} is a "${saved.experiment}" run, not "${experimentArg}"`);
     }
-    config = { ...saved, steps: flags.steps ?? saved.steps };
+    // Steps and the checkpoint/sample intervals may change on resume: they do not change the training math.
+    config = {
+      ...saved,
+      steps: flags.steps ?? saved.steps,
+      checkpointEvery: flags.checkpointEvery ?? saved.checkpointEvery,
+      sampleEvery: flags.sampleEvery ?? saved.sampleEvery,
+    };
   } else {
     if (!experimentArg) throw new GantryError('Name an experiment (e.g. gantry train mnist-dcgan) or pass --resume <run-dir>');
     const { experiment, file } = await loadExperiment(experimentArg);
@@ -102,11 +110,17 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
   }
 
-  // First Ctrl-C: finish the step, write a checkpoint, exit 0. Second: exit at once.
-  let signals = 0;
+  // First Ctrl-C: finish the step, write a checkpoint, exit 0. Second: exit at once. One Ctrl-C under `npm start`
+  // can arrive more than once (the terminal signals npm, tsx and node; the wrappers relay it) and, during a long
+  // step, all copies are handled together: only a signal a second or more after the first counts as "again".
+  let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) process.exit(130);
+    const now = Date.now();
+    if (firstSignalAt !== undefined) {
+      if (now - firstSignalAt >= SECOND_SIGNAL_AFTER_MS) process.exit(130);
+      return;
+    }
+    firstSignalAt = now;
     console.error(`\n${signal}: finishing this step and writing a checkpoint (again to abort)…`);
     trainer.stop();
   };
