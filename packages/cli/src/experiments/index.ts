@@ -5,7 +5,7 @@ import mnistSngan from './mnist-sngan.js';
 import mnistWganGp from './mnist-wgan-gp.js';
 import ringGan from './ring-gan.js';
 import ringMinibatch from './ring-minibatch.js';
-import ringUnrolled from './ring-unrolled.js';
+import ringUnrolled, { ringUnrolledFirstOrder } from './ring-unrolled.js';
 import ringWganGp from './ring-wgan-gp.js';
 import type { Experiment } from './types.js';
 
@@ -13,7 +13,7 @@ export { defineExperiment, type Experiment, type ExperimentContext, type Experim
 
 /** Built-in experiments by name. Packages add theirs here as they land. */
 export const experiments: Record<string, Experiment> = Object.fromEntries(
-  [mnistDcgan, mnistProgressive, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringWganGp].map((e) => [e.name, e]),
+  [mnistDcgan, mnistProgressive, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringUnrolledFirstOrder, ringWganGp].map((e) => [e.name, e]),
 );
 
 export function listExperiments(): Experiment[] {

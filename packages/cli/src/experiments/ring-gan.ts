@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { nonSaturating } from '@gantry/core';
-import { ring } from '@gantry/datasets';
+import { Rng, definePlugin, nonSaturating, type GantryPlugin } from '@gantry/core';
+import { countModes, ring, type Mixture2D } from '@gantry/datasets';
 import { defineExperiment, type ExperimentSetup } from './types.js';
 
 export const RING_LATENT_DIM = 256;
@@ -28,21 +28,62 @@ export function ringDiscriminator(): tfl.LayersModel {
   });
 }
 
-/** Networks, data, loss and optimizers of ring-gan; variants (unrolled, …) spread this and add plugins. */
-export function ringGanSetup(): ExperimentSetup {
+/**
+ * Every `every` steps, draws `samples` points from the sampling generator with fixed noise and emits an `eval` event
+ * with the mode coverage of the mixture: `modes_covered` (modes with ≥ 1% of the samples within 3σ), `high_quality`
+ * (fraction of samples within 3σ of a centre) and `mean_distance` (mean distance to the nearest centre, which shows
+ * progress before samples land within 3σ).
+ */
+export function modeCoverage(mix: Mixture2D, options: { every?: number; samples?: number } = {}): GantryPlugin {
+  const { every = 500, samples = 2500 } = options;
+  return definePlugin({
+    name: 'mode-coverage',
+    on: {
+      'step:end': {
+        every,
+        handler: async ({ step }, trainer) => {
+          // A private RNG: evaluating must not change the training stream.
+          const z = trainer.sampleLatent(samples, new Rng(0x5eed));
+          const points = trainer.generate(z);
+          const values = await points.data();
+          tf.dispose([z, points]);
+          const count = countModes(values, mix);
+          let distance = 0;
+          for (let i = 0; i < samples; i++) {
+            distance += Math.min(...mix.centers.map(([cx, cy]) => Math.hypot(values[2 * i] - cx, values[2 * i + 1] - cy)));
+          }
+          await trainer.emit('eval', {
+            step,
+            metrics: { modes_covered: count.covered, high_quality: count.highQuality, mean_distance: distance / samples },
+            meta: { perMode: count.perMode },
+          });
+        },
+      },
+    },
+  });
+}
+
+/**
+ * Networks, data, loss, optimizers and mode-coverage evaluation of ring-gan; the variants (unrolled, minibatch,
+ * WGAN-GP) start from this, replacing the discriminator or adding plugins.
+ */
+export function ringGanSetup(options: { discriminator?: () => tfl.LayersModel } = {}): ExperimentSetup & { data: Mixture2D } {
+  const data = ring({ modes: 8, radius: 2, std: 0.02 });
   return {
     generator: ringGenerator(),
-    discriminator: ringDiscriminator(),
-    data: ring({ modes: 8, radius: 2, std: 0.02 }),
+    discriminator: (options.discriminator ?? ringDiscriminator)(),
+    data,
     loss: nonSaturating(),
-    // Metz et al. 2017: Adam with lr 1e-4 for G and D, β1 0.5.
-    optimizers: { generator: tf.train.adam(1e-4, 0.5, 0.999), discriminator: tf.train.adam(1e-4, 0.5, 0.999) },
+    // Metz et al. 2017 used Adam(1e-4, β1 0.5) for tens of thousands of steps; at 1e-4 nothing has settled on a mode
+    // after 5000 steps (0–1 of 8 modes for every variant, seeds 1–3), at 1e-3 the variants separate within 2–3k steps.
+    optimizers: { generator: tf.train.adam(1e-3, 0.5, 0.999), discriminator: tf.train.adam(1e-3, 0.5, 0.999) },
+    plugins: [modeCoverage(data)],
   };
 }
 
 export default defineExperiment({
   name: 'ring-gan',
-  description: 'MLP GAN on a ring of 8 Gaussians (radius 2, σ 0.02); the classic mode-collapse testbed',
+  description: 'MLP GAN on a ring of 8 Gaussians (radius 2, σ 0.02), Adam(1e-3, 0.5); the classic mode-collapse testbed',
   defaults: { steps: 5000, batchSize: 512, sampleEvery: 500, checkpointEvery: 1000 },
-  build: ringGanSetup,
+  build: () => ringGanSetup(),
 });
