@@ -4,53 +4,30 @@
  *
  *   npx tsx --conditions=@gantry/source scripts/ring-modes.ts \
  *     --experiments ring-gan,ring-unrolled-first-order,ring-unrolled,ring-minibatch,ring-wgan-gp \
- *     --seeds 0,1,2 --steps 3000 [--every 500] [--backend wasm] [--threads 1]
+ *     --seeds 0,1,2 --steps 3000 [--backend wasm] [--threads 1]
  *
- * Counted on 2500 fixed-noise samples: `modes` = modes holding ≥ 1% of the samples within 3σ (0.06) of their centre
- * (datasets' countModes), `near` = the same within 0.3 (a fifth of the distance between neighbouring modes, which
- * shows the mass spreading over the modes before it tightens to 3σ), `hq` = fraction of samples within 3σ.
+ * The counts are the experiments' own `eval` events (ring-gan's modeCoverage, every 500 steps, 2500 fixed-noise
+ * samples): `modes` = modes holding ≥ 1% of the samples within 3σ (0.06) of their centre, `near` = the same within 0.3,
+ * `hq` = fraction of samples within 3σ.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
-import { Rng, Trainer, definePlugin, useBackend, withSeed, type BackendName, type GantryPlugin } from '@gantry/core';
-import { countModes, type Mixture2D } from '@gantry/datasets';
+import { Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
 import { builtinExperiment } from '../packages/cli/src/experiments/index.js';
 
 const opts = new Command()
   .option('--experiments <list>', 'built-in ring experiments', 'ring-gan,ring-unrolled-first-order,ring-unrolled')
   .option('--seeds <list>', 'seeds', '0,1,2')
   .option('--steps <n>', 'steps per run', '3000')
-  .option('--every <n>', 'count modes every n steps', '500')
   .option('--backend <name>', 'backend', 'wasm')
   .option('--threads <n>', 'wasm threads')
   .parse()
-  .opts<{ experiments: string; seeds: string; steps: string; every: string; backend: string; threads?: string }>();
+  .opts<{ experiments: string; seeds: string; steps: string; backend: string; threads?: string }>();
 
 interface Count {
   step: number;
   modes: number;
   near: number;
   hq: number;
-}
-
-function coverageProbe(mix: Mixture2D, every: number, counts: Count[]): GantryPlugin {
-  return definePlugin({
-    name: 'coverage-probe',
-    on: {
-      'step:end': {
-        every,
-        handler: async ({ step }, trainer) => {
-          const z = trainer.sampleLatent(2500, new Rng(0x5eed));
-          const points = trainer.generate(z);
-          const values = await points.data();
-          tf.dispose([z, points]);
-          const strict = countModes(values, mix);
-          const near = countModes(values, { centers: mix.centers, std: 0.1 });
-          counts.push({ step, modes: strict.covered, near: near.covered, hq: strict.highQuality });
-        },
-      },
-    },
-  });
 }
 
 await useBackend(opts.backend as BackendName, { quiet: true, ...(opts.threads ? { threads: Number(opts.threads) } : {}) });
@@ -63,12 +40,10 @@ for (const name of opts.experiments.split(',')) {
     const batchSize = experiment.defaults.batchSize;
     const setup = await withSeed(seed, () => experiment.build({ seed, batchSize, steps }));
     const counts: Count[] = [];
-    const trainer = new Trainer({
-      ...setup,
-      plugins: [...(setup.plugins ?? []), coverageProbe(setup.data as Mixture2D, Number(opts.every), counts)],
-      steps,
-      batchSize,
-      seed,
+    const trainer = new Trainer({ ...setup, steps, batchSize, seed });
+    // Every ring experiment evaluates itself (ring-gan's modeCoverage plugin, every 500 steps): collect its events.
+    trainer.on('eval', ({ step, metrics }) => {
+      counts.push({ step, modes: metrics.modes_covered, near: metrics.modes_near, hq: metrics.high_quality });
     });
     const started = performance.now();
     await trainer.train();
