@@ -85,38 +85,26 @@ function fastBatchMatMul(r: KernelRunner, stock: tf.KernelFunc, a: Info, b: Info
   return r.reshape(r.concat(parts, 0), outShape);
 }
 
-export function batchMatMulConfig(stock: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: tf.BatchMatMul,
-    backendName: stock.backendName,
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
-      return withRunner(backend as tf.KernelBackend, stock.backendName, (r) =>
-        fastBatchMatMul(r, stock.kernelFunc, inputs.a!, inputs.b!, transposeA, transposeB),
-      );
-    },
+export function batchMatMulKernel(stock: tf.KernelConfig): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+    return withRunner(backend as tf.KernelBackend, stock.backendName, (r) =>
+      fastBatchMatMul(r, stock.kernelFunc, inputs.a!, inputs.b!, transposeA, transposeB),
+    );
   };
 }
 
 /** _FusedMatMul (dense layers) with transposed operands: transpose first, then the XNNPACK path with bias+activation. */
-export function fusedMatMulConfig(stock: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: tf._FusedMatMul,
-    backendName: stock.backendName,
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
-      const [a0, b0] = [inputs.a!, inputs.b!];
-      const batched = a0.shape.length > 2 && (a0.shape[0] !== 1 || b0.shape[0] !== 1);
-      if (batched) return stock.kernelFunc({ inputs, backend, attrs });
-      return withRunner(backend as tf.KernelBackend, stock.backendName, (r) => {
-        const a = transposeA ? swapLastTwo(r, a0) : a0;
-        const b = transposeB ? swapLastTwo(r, b0) : b0;
-        return runStock(r, stock.kernelFunc, { ...inputs, a, b }, { ...attrs, transposeA: false, transposeB: false });
-      });
-    },
+export function fusedMatMulKernel(stock: tf.KernelConfig): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
+    const [a0, b0] = [inputs.a!, inputs.b!];
+    const batched = a0.shape.length > 2 && (a0.shape[0] !== 1 || b0.shape[0] !== 1);
+    if (batched) return stock.kernelFunc({ inputs, backend, attrs });
+    return withRunner(backend as tf.KernelBackend, stock.backendName, (r) => {
+      const a = transposeA ? swapLastTwo(r, a0) : a0;
+      const b = transposeB ? swapLastTwo(r, b0) : b0;
+      return runStock(r, stock.kernelFunc, { ...inputs, a, b }, { ...attrs, transposeA: false, transposeB: false });
+    });
   };
 }

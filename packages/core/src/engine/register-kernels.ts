@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-kernels.js';
 import { withRunner } from './kernel-runner.js';
-import { batchMatMulConfig, fusedMatMulConfig } from './matmul-kernels.js';
-import { identityConfig, leakyReluConfig, tileConfig } from './data-kernels.js';
+import { batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels.js';
+import { identityKernel, leakyReluKernel, tileKernel } from './data-kernels.js';
 
 /** Backends for which Gantry has composite kernels. */
 export type EngineKernelBackend = 'wasm' | 'cpu';
@@ -63,13 +63,13 @@ function convKernels(backendName: string): tf.KernelConfig[] {
   ];
 }
 
-/** Stock kernels wrapped by Gantry on wasm, with the wrapper builder. */
-const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelConfig][] = [
-  [tf.BatchMatMul, batchMatMulConfig],
-  [tf._FusedMatMul, fusedMatMulConfig],
-  [tf.Tile, tileConfig],
-  [tf.Identity, identityConfig],
-  [tf.LeakyRelu, leakyReluConfig],
+/** Stock kernels wrapped by Gantry on wasm: each builder returns a kernel function that may fall back to the stock one. */
+const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelFunc][] = [
+  [tf.BatchMatMul, batchMatMulKernel],
+  [tf._FusedMatMul, fusedMatMulKernel],
+  [tf.Tile, tileKernel],
+  [tf.Identity, identityKernel],
+  [tf.LeakyRelu, leakyReluKernel],
 ];
 
 /**
@@ -89,7 +89,8 @@ export function registerEngineKernels(backendName: EngineKernelBackend, set: Eng
   if (backendName === 'wasm' && set === 'all') {
     for (const [name, wrap] of WASM_WRAPPERS) {
       const stock = tf.getKernel(name, 'wasm');
-      if (stock) install(report, wrap(stock));
+      // The stock config's name, backend and setup/dispose functions stay; only the kernel function is replaced.
+      if (stock) install(report, { ...stock, kernelFunc: wrap(stock) });
     }
   }
   registeredFor.set(backendName, report);
