@@ -69,40 +69,31 @@ interface ConvCase {
   pad: 'same' | 'valid';
 }
 
-async function checkFilterGrad(c: ConvCase, seed: number): Promise<void> {
+/**
+ * One convolution gradient kernel on webgpu against cpu: the filter gradient from (x, dy), or the input gradient from
+ * (dy, filter). dy is drawn from seed + 1, the other operand from seed.
+ */
+async function checkConvGrad(kernel: typeof tf.Conv2DBackpropFilter | typeof tf.Conv2DBackpropInput, c: ConvCase, seed: number): Promise<void> {
   const info = tf.backend_util.computeConv2DInfo([c.b, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.s, 1, c.pad);
-  const xv = rand(c.b * c.h * c.w * c.ci, seed);
-  const dyv = rand(c.b * info.outHeight * info.outWidth * c.co, seed + 1);
-  const run = () =>
-    tf.engine().runKernel(
-      tf.Conv2DBackpropFilter,
-      {
-        x: tf.tensor4d(xv, [c.b, c.h, c.w, c.ci]),
-        dy: tf.tensor4d(dyv, [c.b, info.outHeight, info.outWidth, c.co]),
-      },
-      { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.k, c.k, c.ci, c.co] } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor;
+  const xShape: [number, number, number, number] = [c.b, c.h, c.w, c.ci];
+  const filterShape: [number, number, number, number] = [c.k, c.k, c.ci, c.co];
+  const dyShape: [number, number, number, number] = [c.b, info.outHeight, info.outWidth, c.co];
+  const forFilter = kernel === tf.Conv2DBackpropFilter;
+  const otherShape = forFilter ? xShape : filterShape;
+  const otherValues = rand(tf.util.sizeFromShape(otherShape), seed);
+  const dyValues = rand(tf.util.sizeFromShape(dyShape), seed + 1);
+  const common = { strides: c.s, pad: c.pad, dataFormat: 'NHWC' };
+  const run = () => {
+    const dy = tf.tensor4d(dyValues, dyShape);
+    const other = tf.tensor4d(otherValues, otherShape);
+    const [inputs, attrs] = forFilter
+      ? [{ x: other, dy }, { ...common, filterShape }]
+      : [{ dy, filter: other }, { ...common, inputShape: xShape }];
+    return tf.engine().runKernel(kernel, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  };
   const gpu = await onBackend('webgpu', () => tf.tidy(run));
   const cpu = await onBackend('cpu', () => tf.tidy(run));
-  report({ kernel: 'Conv2DBackpropFilter', ...c }, relErr(gpu, cpu), 1e-4);
-}
-
-async function checkInputGrad(c: ConvCase, seed: number): Promise<void> {
-  const info = tf.backend_util.computeConv2DInfo([c.b, c.h, c.w, c.ci], [c.k, c.k, c.ci, c.co], c.s, 1, c.pad);
-  const wv = rand(c.k * c.k * c.ci * c.co, seed);
-  const dyv = rand(c.b * info.outHeight * info.outWidth * c.co, seed + 1);
-  const run = () =>
-    tf.engine().runKernel(
-      tf.Conv2DBackpropInput,
-      {
-        dy: tf.tensor4d(dyv, [c.b, info.outHeight, info.outWidth, c.co]),
-        filter: tf.tensor4d(wv, [c.k, c.k, c.ci, c.co]),
-      },
-      { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: [c.b, c.h, c.w, c.ci] } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor;
-  const gpu = await onBackend('webgpu', () => tf.tidy(run));
-  const cpu = await onBackend('cpu', () => tf.tidy(run));
-  report({ kernel: 'Conv2DBackpropInput', ...c }, relErr(gpu, cpu), 1e-4);
+  report({ kernel, ...c }, relErr(gpu, cpu), 1e-4);
 }
 
 /** Moments of the GPU normal generator, and reproducibility by seed. */
@@ -192,8 +183,8 @@ async function main(): Promise<void> {
   ];
   let seed = 11;
   const chosen = stepsOnly || rngOnly ? [] : quick ? cases.slice(0, 3) : cases;
-  for (const c of chosen) await checkFilterGrad(c, (seed += 7));
-  for (const c of chosen) await checkInputGrad(c, (seed += 7));
+  for (const c of chosen) await checkConvGrad(tf.Conv2DBackpropFilter, c, (seed += 7));
+  for (const c of chosen) await checkConvGrad(tf.Conv2DBackpropInput, c, (seed += 7));
   await checkRandomNormal();
   registerZeroGradients();
   if (!rngOnly) for (const loss of ['nonsat', 'wgangp'] as const) await checkSteps(loss);
