@@ -45,4 +45,21 @@ describe('broadcast gradients of Sum and Mean', () => {
     Array.from(g3).forEach((v, i) => expect(v).toBeCloseTo((36 * xv[i] ** 3) / n ** 2, 5));
     tf.dispose([x, c]);
   });
+
+  it('broadcast back over merged axis runs at rank 5 (minibatch stddev shapes), equal to c / count', async () => {
+    const shape = [2, 3, 2, 2, 2];
+    const size = 48;
+    const cv = Array.from({ length: size }, (_, i) => ((i * 7) % 11) - 5);
+    const c = tf.tensor(cv, shape);
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 3);
+    // Each axis set: every element's gradient of sum(mean(x * c, axes)) is c / (product of the reduced sizes).
+    for (const axes of [[0], [1, 2], [0, 2, 4], [0, 1, 2, 3, 4], [3, 4]]) {
+      const count = axes.reduce((p, a) => p * shape[a], 1);
+      const g = await tf.grad((t: tf.Tensor) => tf.sum(tf.mean(tf.mul(t, c), axes)))(x).data();
+      Array.from(g).forEach((v, i) => expect(v).toBeCloseTo(cv[i] / count, 6));
+      const s = await tf.grad((t: tf.Tensor) => tf.sum(tf.sum(tf.mul(t, c), axes, true)))(x).data();
+      expect(Array.from(s)).toEqual(cv);
+    }
+    tf.dispose([x, c]);
+  });
 });

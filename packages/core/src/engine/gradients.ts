@@ -101,11 +101,27 @@ function registerInputSavingGradients(): void {
  * Part of the required set: gradients are not per backend, so this must not depend on whether WebGPU started.
  */
 function registerBroadcastReduceGradients(): void {
-  const expanded = (dy: tf.Tensor, x: tf.Tensor, axis: number | number[]) => {
-    const axes = tf.util.parseAxisParam(axis, x.shape);
-    const shape = x.shape.slice();
-    for (const a of axes) shape[a] = 1;
-    return { axes, dy: tf.reshape(dy, shape) };
+  const axesOf = (x: tf.Tensor, axis: number | number[]) => tf.util.parseAxisParam(axis, x.shape);
+  /**
+   * dy (x's shape with the reduced axes removed) broadcast back to x's shape. Runs of neighbouring axes that are all
+   * reduced or all kept are merged first, so the Tile has the fewest dimensions: WebGPU's Tile runs on the CPU from
+   * rank 5 on (minibatch stddev's [group, n, h, w, c] mean), which cannot read GPU data in Node.
+   */
+  const broadcastBack = (dy: tf.Tensor, x: tf.Tensor, axes: number[]): tf.Tensor => {
+    const reduced = new Set(axes);
+    const from: number[] = [];
+    const to: number[] = [];
+    x.shape.forEach((size, a) => {
+      const isReduced = reduced.has(a);
+      const sameRun = a > 0 && reduced.has(a - 1) === isReduced;
+      if (!sameRun) {
+        from.push(1);
+        to.push(1);
+      }
+      to[to.length - 1] *= size;
+      if (!isReduced) from[from.length - 1] *= size;
+    });
+    return tf.reshape(tf.broadcastTo(tf.reshape(dy, from), to), x.shape);
   };
   tf.registerGradient({
     kernelName: tf.Sum,
@@ -113,7 +129,7 @@ function registerBroadcastReduceGradients(): void {
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved;
       const { axis } = attrs as unknown as tf.SumAttrs;
-      return { x: () => tf.broadcastTo(expanded(dy as tf.Tensor, x, axis).dy, x.shape) };
+      return { x: () => broadcastBack(dy as tf.Tensor, x, axesOf(x, axis)) };
     },
   });
   tf.registerGradient({
@@ -124,9 +140,9 @@ function registerBroadcastReduceGradients(): void {
       const { axis } = attrs as unknown as tf.MeanAttrs;
       return {
         x: () => {
-          const e = expanded(dy as tf.Tensor, x, axis);
-          const count = tf.util.sizeFromShape(e.axes.map((a) => x.shape[a]));
-          return tf.div(tf.broadcastTo(e.dy, x.shape), count);
+          const axes = axesOf(x, axis);
+          const count = tf.util.sizeFromShape(axes.map((a) => x.shape[a]));
+          return tf.div(broadcastBack(dy as tf.Tensor, x, axes), count);
         },
       };
     },
