@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { GantryError } from '../src/errors.js';
 import { initWebGpu, tryWebGpu, webGpuPrerequisiteError, type WebGpuEnvironment } from '../src/engine/webgpu.js';
-import { installFusedAdam, planFilterGradSplits } from '../src/engine/webgpu-kernels.js';
+import { addNInChunks, installFusedAdam, planFilterGradSplits } from '../src/engine/webgpu-kernels.js';
 import { cpu } from './helpers.js';
 
 // Everything here runs on the CPU: the GPU path is measured and checked on a GPU machine by scripts/gpu/.
@@ -118,5 +118,38 @@ describe('fused Adam patch', () => {
     expect((await opt.getWeights()).map((w) => w.name)).toEqual(['iter', 'fusedAdamTestX/m', 'fusedAdamTestX/v']);
     opt.dispose();
     x.dispose();
+  });
+});
+
+describe('addNInChunks', () => {
+  it('sums 20 inputs with at most 7 per call, frees every partial sum, and equals one AddN', async () => {
+    const inputs = Array.from({ length: 20 }, (_, i) => tf.tensor1d([i, 2 * i + 0.5, -i]));
+    const chunkSizes: number[] = [];
+    const partials: tf.Tensor[] = [];
+    const before = tf.memory().numTensors;
+    const sum = addNInChunks(
+      inputs,
+      7,
+      (chunk) => {
+        chunkSizes.push(chunk.length);
+        const t = tf.addN(chunk as tf.Tensor[]);
+        partials.push(t);
+        return t;
+      },
+      (t) => (t as tf.Tensor).dispose(),
+    ) as tf.Tensor;
+    // 20 → chunks of 7, 7, 6 → one final call over the 3 partial sums.
+    expect(chunkSizes).toEqual([7, 7, 6, 3]);
+    expect(partials.slice(0, 3).every((t) => t.isDisposed)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    // Closed form: Σi = 190, Σ(2i + 0.5) = 390, Σ(−i) = −190.
+    expect(Array.from(await sum.data())).toEqual([190, 390, -190]);
+    // 43 inputs at 3 per call take three levels (15 → 5 → 2 → final); one input needs no partial.
+    const many = Array.from({ length: 43 }, () => tf.scalar(1));
+    const calls: number[] = [];
+    const total = addNInChunks(many, 3, (c) => (calls.push(c.length), tf.addN(c as tf.Tensor[])), (t) => (t as tf.Tensor).dispose()) as tf.Tensor;
+    expect(await total.data()).toEqual(new Float32Array([43]));
+    expect(calls.filter((n) => n > 3)).toEqual([]);
+    tf.dispose([sum, total, ...inputs, ...many]);
   });
 });

@@ -36,7 +36,10 @@ interface TensorData {
 
 /** The parts of tfjs-backend-webgpu's WebGPUBackend that Gantry uses (checked at start-up: see `internalsPresent`). */
 export interface WebGpuBackendInternals extends tf.KernelBackend {
-  device: { queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBufferView): void } };
+  device: {
+    queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBufferView): void };
+    limits: { maxStorageBuffersPerShaderStage: number };
+  };
   queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBuffer, dataOffset: number, size: number): void };
   tensorMap: { get(dataId: object): TensorData };
   bufferManager: { acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): unknown };
@@ -664,6 +667,32 @@ export function randomNormalFast(shape: number[], mean = 0, stdDev = 1, seed?: n
   return tf.engine().runKernel(GANTRY_RANDOM_NORMAL, {}, { shape, mean, stdDev, seed: s }) as tf.Tensor;
 }
 
+/**
+ * AddN over any number of inputs with a kernel that takes at most `maxInputs`: stock WebGPU AddN binds every input as
+ * a storage buffer and fails validation past the device's per-stage limit (gradients summed from 8+ consumers, as in
+ * progressive growing's fade-in). Partial sums are freed once the final sum is enqueued.
+ */
+export function addNInChunks(inputs: Info[], maxInputs: number, add: (chunk: Info[]) => Info, free: (t: Info) => void): Info {
+  const partials: Info[] = [];
+  let level = inputs;
+  while (level.length > maxInputs) {
+    const next: Info[] = [];
+    for (let i = 0; i < level.length; i += maxInputs) {
+      const chunk = level.slice(i, i + maxInputs);
+      if (chunk.length === 1) next.push(chunk[0]);
+      else {
+        const partial = add(chunk);
+        partials.push(partial);
+        next.push(partial);
+      }
+    }
+    level = next;
+  }
+  const sum = add(level);
+  for (const partial of partials) free(partial);
+  return sum;
+}
+
 // ------------------------------------------------------------------------------------------------ registration
 
 const MARK = Symbol.for('gantry.webgpu.kernel');
@@ -686,7 +715,7 @@ let fixedBackend: object | undefined;
  * Returns the names of what it installed, for the start-up report.
  */
 /** Parts of registerWebGpuKernels that can be left out (for measuring each one's effect). */
-export const WEBGPU_PARTS = ['upload', 'readSync', 'layouts', 'filterGrad', 'adam', 'gradients', 'rng'] as const;
+export const WEBGPU_PARTS = ['upload', 'readSync', 'layouts', 'filterGrad', 'addN', 'adam', 'gradients', 'rng'] as const;
 export type WebGpuPart = (typeof WEBGPU_PARTS)[number];
 
 export function registerWebGpuKernels(skip: readonly WebGpuPart[] = []): string[] {
@@ -713,6 +742,16 @@ export function registerWebGpuKernels(skip: readonly WebGpuPart[] = []): string[
       return conv2dBackpropFilterWebGpu(args.backend as WebGpuBackendInternals, x, dy, attrs);
     });
     installed.push(tf.Conv2DBackpropFilter);
+  }
+  if (on('addN')) {
+    replaceKernel(tf.AddN, (stock) => (args) => {
+      if (!stock) throw new Error('Gantry webgpu: no stock AddN to chunk');
+      const gpu = args.backend as WebGpuBackendInternals;
+      // One storage buffer per input plus the output; stock AddN binds them all at once.
+      const maxInputs = Math.max(2, gpu.device.limits.maxStorageBuffersPerShaderStage - 1);
+      return addNInChunks(args.inputs as unknown as Info[], maxInputs, (chunk) => stock({ ...args, inputs: chunk as unknown as tf.NamedTensorInfoMap }) as Info, (t) => gpu.disposeData(t.dataId));
+    });
+    installed.push(`${tf.AddN}:chunked`);
   }
   if (on('adam')) {
     if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) {

@@ -10,8 +10,8 @@ import { registerWebGpuKernels, type WebGpuPart } from './webgpu-kernels.js';
 
 /** Flags Gantry sets before the backend starts (measured on an H100; see ENGINE.md, "GPU"). */
 export const GANTRY_WEBGPU_FLAGS: Readonly<Record<string, number | boolean>> = {
-  // The matmul-based conv2dTranspose (Conv2DBackpropInput) beats the naive one by a wide margin on every size measured.
-  WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE: false,
+  // None at present. WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE=false (the matmul conv2dTranspose) was one, until an H100
+  // profile showed its Conv2DBackpropInput 2.5x slower than the naive one (69 vs 27 ms per WGAN-GP step at batch 1024).
 };
 
 export interface WebGpuOptions {
@@ -165,6 +165,7 @@ export async function initWebGpu(options: WebGpuOptions = {}): Promise<WebGpuInf
     'maxBufferSize',
     'maxComputeWorkgroupSizeX',
     'maxComputeInvocationsPerWorkgroup',
+    'maxStorageBuffersPerShaderStage',
   ]) {
     if (typeof limits[key] === 'number') requiredLimits[key] = limits[key];
   }
