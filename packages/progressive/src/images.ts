@@ -29,10 +29,9 @@ export function downsample(x: tf.Tensor4D, size: number): tf.Tensor4D {
 
 /** Nearest-neighbour 2× upsampling (each pixel becomes a 2×2 block), as UpSampling2D does. */
 export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  return tf.tidy(() =>
-    tf.reshape(tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]), [n, 2 * h, 2 * w, c]) as tf.Tensor4D,
-  );
+  const [, h, w] = x.shape;
+  // Not a rank-6 tile: WebGPU's Tile falls back to the CPU from rank 5 on, which cannot read GPU data in Node.
+  return tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]);
 }
 
 /**
