@@ -4,7 +4,9 @@ import { createRequire } from 'node:module';
 export const GANTRY_VERSION: string = (() => {
   try {
     const require = createRequire(import.meta.url);
-    return (require('../package.json') as { version: string }).version;
+    // A bundle (scripts/gpu) may find another package.json here, one without a version.
+    const { version } = require('../package.json') as { version?: unknown };
+    return typeof version === 'string' ? version : '0.0.0';
   } catch {
     return '0.0.0';
   }
