@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-layers';
 import { registerZeroGradients } from '../../packages/core/src/engine/gradients.js';
 import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
 import { randomNormalFast } from '../../packages/core/src/engine/webgpu-kernels.js';
+import { upsample2x } from '../../packages/progressive/src/images.js';
 import { makeRig, type BenchLoss } from './models.js';
 
 const fallback = process.argv.includes('--fallback');
@@ -94,6 +95,25 @@ async function checkConvGrad(kernel: typeof tf.Conv2DBackpropFilter | typeof tf.
   const gpu = await onBackend('webgpu', () => tf.tidy(run));
   const cpu = await onBackend('cpu', () => tf.tidy(run));
   report({ kernel, ...c }, relErr(gpu, cpu), 1e-4);
+}
+
+/**
+ * What mnist-progressive needed on the GPU: AddN over more inputs than the per-stage storage-buffer limit (chunked),
+ * the gradient of a rank-5 mean (minibatch stddev's shape; Tile of rank >= 5 would run on the CPU) and the
+ * nearest-neighbour upsampling of real images, each against the CPU.
+ */
+async function checkProgressiveOps(): Promise<void> {
+  const parts = Array.from({ length: 40 }, (_, i) => rand(6 * 5, 500 + i));
+  const addN = () => tf.addN(parts.map((v) => tf.tensor2d(v, [6, 5])));
+  report({ kernel: 'AddN', inputs: parts.length }, relErr(await onBackend('webgpu', () => tf.tidy(addN)), await onBackend('cpu', () => tf.tidy(addN))), 1e-6);
+  const shape = [4, 8, 4, 4, 3];
+  const xv = rand(tf.util.sizeFromShape(shape), 900);
+  const cv = rand(xv.length, 901);
+  const meanGrad = () => tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.mean(tf.mul(x, tf.tensor(cv, shape)), 0))))(tf.tensor(xv, shape));
+  report({ kernel: 'MeanGrad', shape }, relErr(await onBackend('webgpu', () => tf.tidy(meanGrad)), await onBackend('cpu', () => tf.tidy(meanGrad))), 1e-5);
+  const img = rand(2 * 8 * 8 * 1, 902);
+  const up = () => upsample2x(tf.tensor4d(img, [2, 8, 8, 1]));
+  report({ kernel: 'upsample2x' }, relErr(await onBackend('webgpu', () => tf.tidy(up)), await onBackend('cpu', () => tf.tidy(up))), 0);
 }
 
 /** Moments of the GPU normal generator, and reproducibility by seed. */
@@ -186,6 +206,7 @@ async function main(): Promise<void> {
   for (const c of chosen) await checkConvGrad(tf.Conv2DBackpropFilter, c, (seed += 7));
   for (const c of chosen) await checkConvGrad(tf.Conv2DBackpropInput, c, (seed += 7));
   await checkRandomNormal();
+  if (!rngOnly) await checkProgressiveOps();
   registerZeroGradients();
   if (!rngOnly) for (const loss of ['nonsat', 'wgangp'] as const) await checkSteps(loss);
   process.stdout.write(JSON.stringify({ kind: 'check-summary', failures }) + '\n');
