@@ -33,7 +33,7 @@ export {
   type RealSide,
 } from './pipeline.js';
 export { fid, type FidPluginOptions } from './plugin.js';
-export { mnistImages, pngFolderImages, listPngFiles, type ImageSet } from './sources.js';
+export { mnistImages, pngFolderImages, listPngFiles, centerCrop, type ImageSet } from './sources.js';
 export {
   parseImageSource,
   loadExtractor,

@@ -36,6 +36,33 @@ export function mnistImages(split: MnistSplit, n?: number): ImageSet {
   };
 }
 
+/**
+ * The centre size × size window of every image of a set that is larger than that (smaller ones pass unchanged), e.g.
+ * 28 for MNIST padded to 32: the classifier then sees digits at their own scale, where resizing 32 → 28 would shrink
+ * them by an eighth and move the FID.
+ */
+export function centerCrop(set: ImageSet, size: number): ImageSet {
+  const [h, w, c] = set.imageShape;
+  if (!Number.isInteger(size) || size < 1) throw new FidError(`crop size must be a positive integer, got ${size}`);
+  if (h <= size && w <= size) return set;
+  const height = Math.min(h, size);
+  const width = Math.min(w, size);
+  const top = Math.floor((h - height) / 2);
+  const left = Math.floor((w - width) / 2);
+  return {
+    label: `${set.label}, centre ${height}×${width} crop`,
+    count: set.count,
+    imageShape: [height, width, c],
+    async *batches(batchSize?: number) {
+      for await (const batch of set.batches(batchSize)) {
+        const cropped = tf.slice(batch, [0, top, left, 0], [-1, height, width, -1]);
+        batch.dispose();
+        yield cropped;
+      }
+    },
+  };
+}
+
 /** PNG files of a folder (sorted by name), or of its subfolders when the folder itself holds none. */
 export function listPngFiles(dir: string): string[] {
   const entries = readdirSync(dir).sort();

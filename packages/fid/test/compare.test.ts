@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  centerCrop,
   compareImageSets,
   featureMoments,
   formatReport,
@@ -107,5 +108,40 @@ describe('image sources and compareImageSets', () => {
     expect(Object.keys(json)).toEqual(expect.arrayContaining(['fid', 'kid', 'n_real', 'n_fake', 'dims', 'extractor']));
     expect(formatReport(report)).toMatch(/FID \d+\.\d{4} {2}\(N real 300, N fake 200\)/);
     expect(formatReport(report)).toMatch(/KID .* \(5 subsets of 100; N real 300, N fake 200\)/);
+  });
+});
+
+describe('centerCrop', () => {
+  it('keeps the centre window of each image, for every batch, and frees the uncropped batches', async () => {
+    // 3 images of 6×6×1 with pixel value = 100·image + 10·row + column.
+    const values = (i: number) => Array.from({ length: 36 }, (_, k) => 100 * i + 10 * Math.floor(k / 6) + (k % 6));
+    const source: ImageSet = {
+      label: 'grid',
+      count: 3,
+      imageShape: [6, 6, 1],
+      async *batches(batchSize = 2) {
+        for (let start = 0; start < 3; start += batchSize) {
+          const ids = [start, start + 1, start + 2].slice(0, Math.min(batchSize, 3 - start));
+          yield tf.tensor4d(ids.flatMap(values), [ids.length, 6, 6, 1]);
+        }
+      },
+    };
+    const cropped = centerCrop(source, 4);
+    expect(cropped.imageShape).toEqual([4, 4, 1]);
+    expect(cropped.label).toBe('grid, centre 4×4 crop');
+    const before = tf.memory().numTensors;
+    const seen: number[][] = [];
+    for await (const batch of cropped.batches(2)) {
+      expect(batch.shape.slice(1)).toEqual([4, 4, 1]);
+      seen.push(...(await batch.array()).map((img) => (img as number[][][]).flat(2)));
+      batch.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    // Rows and columns 1..4 of each image.
+    const expected = (i: number) => [1, 2, 3, 4].flatMap((r) => [1, 2, 3, 4].map((c) => 100 * i + 10 * r + c));
+    expect(seen).toEqual([expected(0), expected(1), expected(2)]);
+    // Images no larger than the window pass through as the same set.
+    expect(centerCrop(source, 6)).toBe(source);
+    expect(() => centerCrop(source, 0)).toThrow('crop size must be a positive integer');
   });
 });

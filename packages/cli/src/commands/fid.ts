@@ -4,6 +4,7 @@ import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, Rng, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
 import {
+  centerCrop,
   compareImageSets,
   formatReport,
   loadExtractor,
@@ -31,6 +32,7 @@ export interface FidFlags {
   seed: number;
   backend: string;
   quiet?: boolean;
+  crop?: number;
 }
 
 /** Samples a run folder generates when no count is given. */
@@ -77,8 +79,8 @@ export async function runFolderImages(runDir: string, n: number, seed: number): 
 
 async function resolveSource(spec: string, flags: FidFlags, channels: 1 | 3): Promise<ImageSet> {
   const parsed = parseImageSource(spec, { n: flags.n, channels });
-  if (parsed.kind === 'images') return parsed.set;
-  return runFolderImages(parsed.dir, parsed.n ?? DEFAULT_RUN_SAMPLES, flags.seed);
+  const set = parsed.kind === 'images' ? parsed.set : await runFolderImages(parsed.dir, parsed.n ?? DEFAULT_RUN_SAMPLES, flags.seed);
+  return flags.crop ? centerCrop(set, flags.crop) : set;
 }
 
 /** Computes FID (and KID, optionally precision/recall, IS) between two image sources; prints text or JSON. */
@@ -141,6 +143,7 @@ export function registerFid(program: Command): void {
     .option('--kid-subset-size <n>', 'KID subset size (default min(1000, N))', countArg('--kid-subset-size'))
     .option('--prdc', 'also precision/recall (k = 3) and density/coverage (k = 5)')
     .option('--is', 'also the Inception Score of the fake set (classifier extractors)')
+    .option('--crop <px>', 'centre-crop larger images to px×px first (28 for MNIST padded to 32)', countArg('--crop'))
     .option('--batch <n>', 'images per extractor call', countArg('--batch'), 250)
     .option('--seed <n>', 'seed of generated latents and KID subsets', (v) => {
       const n = Number(v);
