@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, checkOptions, definePlugin, type GantryPlugin } from '@gantry/core';
 
 export interface AdaptiveBalanceOptions {
-  /** The discriminator update is skipped while its loss (the GAN loss, before plugin terms) is below this. */
+  /** A step's discriminator updates are skipped while the last step's D loss (the GAN loss) is below this. */
   threshold: number;
 }
 
@@ -12,10 +12,13 @@ export interface AdaptiveBalancePlugin extends GantryPlugin {
 }
 
 /**
- * Adaptive D/G balancing: when the discriminator is already winning (its loss below `threshold`), its update is
- * skipped so the generator can catch up. The decision uses this phase's own loss, which is read from the device
- * once per discriminator phase (a sync). Skipping hands the optimizer an empty gradient map, so no weight moves;
- * Adam's step counter still advances. Reports `adaptive-balance/skipped` (the fraction of D phases skipped).
+ * Adaptive D/G balancing: when the discriminator is already winning (the last step's `d_loss`, the GAN loss before
+ * plugin terms averaged over that step's critic phases, below `threshold`), this step's discriminator updates are
+ * skipped so the generator can catch up. The decision reads the number the trainer already reads at each step's end
+ * (`step:end`), so it costs no device read of its own and works where reads must be asynchronous (WebGPU); the
+ * first step (and the first after a resume without saved state) never skips. Skipping hands the optimizer an empty
+ * gradient map, so no weight moves and Adam's state stays as it was. Reports `adaptive-balance/skipped` (the fraction
+ * of D phases skipped).
  */
 export function adaptiveBalance(options: AdaptiveBalanceOptions): AdaptiveBalancePlugin {
   checkOptions('adaptiveBalance', options, ['threshold']);
@@ -23,32 +26,37 @@ export function adaptiveBalance(options: AdaptiveBalanceOptions): AdaptiveBalanc
   if (typeof threshold !== 'number' || Number.isNaN(threshold)) {
     throw new GantryError(`adaptiveBalance threshold must be a number, got ${threshold}`);
   }
-  let skipThisPhase = false;
+  let lastDLoss: number | undefined;
   let skipped = 0;
+  const skipNow = () => lastDLoss !== undefined && lastDLoss < threshold;
   return definePlugin({
     name: 'adaptive-balance',
     get skipped() {
       return skipped;
     },
-    hooks: {
-      beforePhase: { phase: 'D', handler: () => void (skipThisPhase = false) },
-      lossTerms: {
-        phase: 'D',
-        handler: (ctx) => {
-          if (!ctx.realLogits) return;
-          const loss = ctx.trainer.loss.discriminatorLoss(ctx.realLogits, ctx.fakeLogits);
-          skipThisPhase = loss.dataSync()[0] < threshold;
-          loss.dispose();
-        },
+    on: {
+      'step:end': (e) => {
+        if (e.scalars.d_loss !== undefined) lastDLoss = e.scalars.d_loss;
       },
+    },
+    hooks: {
       transformGrads: {
         phase: 'D',
         handler: (grads, ctx) => {
-          tf.tidy(() => ctx.report('skipped', tf.scalar(skipThisPhase ? 1 : 0)));
-          if (!skipThisPhase) return;
+          const skip = skipNow();
+          tf.tidy(() => ctx.report('skipped', tf.scalar(skip ? 1 : 0)));
+          if (!skip) return;
           skipped += 1;
           return {};
         },
+      },
+    },
+    state: {
+      save: () => ({ json: { lastDLoss: lastDLoss ?? null, skipped } }),
+      load: (snapshot) => {
+        const saved = snapshot.json as { lastDLoss?: number | null; skipped?: number } | undefined;
+        lastDLoss = saved?.lastDLoss ?? undefined;
+        skipped = saved?.skipped ?? 0;
       },
     },
   });
