@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .gpu/node_modules/webgpu
 banner="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
-for pair in bench-webgpu:bench check-kernels:check; do
+for pair in bench-webgpu:bench check-kernels:check convt-shapes:convt; do
   npx esbuild "scripts/gpu/${pair%%:*}.ts" --bundle --platform=node --format=esm --target=node20 \
     --outfile=".gpu/${pair##*:}.mjs" --external:webgpu --external:node-fetch --conditions=@gantry/source \
     --banner:js="$banner" --ignore-annotations --log-level=warning
