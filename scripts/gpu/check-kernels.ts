@@ -40,6 +40,13 @@ async function onBackend(name: string, f: () => tf.Tensor): Promise<Float32Array
   return v;
 }
 
+/** Relative error of `f` computed on webgpu against the same computation on cpu (`f` builds its own inputs). */
+async function webgpuVsCpu(f: () => tf.Tensor): Promise<number> {
+  const gpu = await onBackend('webgpu', () => tf.tidy(f));
+  const cpu = await onBackend('cpu', () => tf.tidy(f));
+  return relErr(gpu, cpu);
+}
+
 function relErr(a: Float32Array, b: Float32Array): number {
   let num = 0;
   let den = 0;
@@ -92,9 +99,7 @@ async function checkConvGrad(kernel: typeof tf.Conv2DBackpropFilter | typeof tf.
       : [{ dy, filter: other }, { ...common, inputShape: xShape }];
     return tf.engine().runKernel(kernel, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
   };
-  const gpu = await onBackend('webgpu', () => tf.tidy(run));
-  const cpu = await onBackend('cpu', () => tf.tidy(run));
-  report({ kernel, ...c }, relErr(gpu, cpu), 1e-4);
+  report({ kernel, ...c }, await webgpuVsCpu(run), 1e-4);
 }
 
 /**
@@ -105,15 +110,15 @@ async function checkConvGrad(kernel: typeof tf.Conv2DBackpropFilter | typeof tf.
 async function checkProgressiveOps(): Promise<void> {
   const parts = Array.from({ length: 40 }, (_, i) => rand(6 * 5, 500 + i));
   const addN = () => tf.addN(parts.map((v) => tf.tensor2d(v, [6, 5])));
-  report({ kernel: 'AddN', inputs: parts.length }, relErr(await onBackend('webgpu', () => tf.tidy(addN)), await onBackend('cpu', () => tf.tidy(addN))), 1e-6);
+  report({ kernel: 'AddN', inputs: parts.length }, await webgpuVsCpu(addN), 1e-6);
   const shape = [4, 8, 4, 4, 3];
   const xv = rand(tf.util.sizeFromShape(shape), 900);
   const cv = rand(xv.length, 901);
   const meanGrad = () => tf.grad((x: tf.Tensor) => tf.sum(tf.square(tf.mean(tf.mul(x, tf.tensor(cv, shape)), 0))))(tf.tensor(xv, shape));
-  report({ kernel: 'MeanGrad', shape }, relErr(await onBackend('webgpu', () => tf.tidy(meanGrad)), await onBackend('cpu', () => tf.tidy(meanGrad))), 1e-5);
+  report({ kernel: 'MeanGrad', shape }, await webgpuVsCpu(meanGrad), 1e-5);
   const img = rand(2 * 8 * 8 * 1, 902);
   const up = () => upsample2x(tf.tensor4d(img, [2, 8, 8, 1]));
-  report({ kernel: 'upsample2x' }, relErr(await onBackend('webgpu', () => tf.tidy(up)), await onBackend('cpu', () => tf.tidy(up))), 0);
+  report({ kernel: 'upsample2x' }, await webgpuVsCpu(up), 0);
 }
 
 /** Moments of the GPU normal generator, and reproducibility by seed. */
