@@ -20,6 +20,8 @@ export {
   nonSaturating,
   hinge,
   leastSquares,
+  rpgan,
+  relativisticAverage,
   bceWithLogits,
   standardLosses,
   type GanLoss,

@@ -58,4 +58,55 @@ export function leastSquares(): GanLoss {
   };
 }
 
-export const standardLosses = { minimax, nonSaturating, hinge, leastSquares } as const;
+/**
+ * Relativistic pairing GAN (RpGAN; Jolicoeur-Martineau 2019, the loss R3GAN builds on): each real sample is paired
+ * with the generated sample at the same batch index. D: E[softplus(D(G(zᵢ)) − D(xᵢ))], G: E[softplus(D(xᵢ) − D(G(zᵢ)))]
+ * (−log σ(a) = softplus(−a)). The generator loss needs D(real), which the trainer computes because `generatorLoss`
+ * declares that parameter. Real and fake batches must have the same size.
+ */
+export function rpgan(): GanLoss {
+  const pairedSoftplus = (winner: tf.Tensor, loser: tf.Tensor) =>
+    tf.tidy(() => {
+      checkPaired(winner, loser);
+      return tf.mean(softplus(tf.sub(loser, winner))) as tf.Scalar;
+    });
+  return {
+    name: 'rpgan',
+    discriminatorLoss: (r, f) => pairedSoftplus(r, f),
+    generatorLoss: (f, r) => pairedSoftplus(f, requireReal('rpgan', r)),
+  };
+}
+
+/**
+ * Relativistic average GAN (RaSGAN; Jolicoeur-Martineau 2019): each output is compared with the mean output of the
+ * other kind. D: E[softplus(−(D(x) − E D(G(z))))] + E[softplus(D(G(z)) − E D(x))]; G: the same with real and fake
+ * swapped, so the generator also gets gradient through the real term's mean.
+ */
+export function relativisticAverage(): GanLoss {
+  const averaged = (winner: tf.Tensor, loser: tf.Tensor) =>
+    tf.tidy(
+      () =>
+        tf.add(
+          tf.mean(softplus(tf.neg(tf.sub(winner, tf.mean(loser))))),
+          tf.mean(softplus(tf.sub(loser, tf.mean(winner)))),
+        ) as tf.Scalar,
+    );
+  return {
+    name: 'relativistic-average',
+    discriminatorLoss: (r, f) => averaged(r, f),
+    generatorLoss: (f, r) => averaged(f, requireReal('relativistic-average', r)),
+  };
+}
+
+function requireReal(loss: string, realLogits: tf.Tensor | undefined): tf.Tensor {
+  if (!realLogits) throw new Error(`${loss}: the generator loss needs D(real); pass the real logits as the second argument`);
+  return realLogits;
+}
+
+function checkPaired(a: tf.Tensor, b: tf.Tensor): void {
+  if (a.shape.join() !== b.shape.join()) {
+    throw new Error(`rpgan pairs real and fake samples one to one, but D(real) is [${a.shape}] and D(fake) is [${b.shape}]`);
+  }
+}
+
+export const standardLosses = { minimax, nonSaturating, hinge, leastSquares, rpgan, relativisticAverage } as const;

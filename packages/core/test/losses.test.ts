@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bceWithLogits, hinge, leastSquares, minimax, nonSaturating } from '../src/losses.js';
+import { bceWithLogits, hinge, leastSquares, minimax, nonSaturating, relativisticAverage, rpgan } from '../src/losses.js';
 import { cpu } from './helpers.js';
 
 beforeAll(cpu);
@@ -43,5 +43,63 @@ describe('standard losses from logits', () => {
     const big = tf.tensor1d([100, -100]);
     expect(val(bceWithLogits(big, 1))).toBeCloseTo(50, 3); // softplus(-100)≈0, softplus(100)=100 → mean 50
     big.dispose();
+  });
+});
+
+describe('relativistic losses from hand-computed logits', () => {
+  const rv = [2, -1, 0.5];
+  const fv = [-3, 0, 1];
+  const n = rv.length;
+  const sp = (x: number) => Math.log1p(Math.exp(x));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+  /** The loss value and its gradients with respect to both logit vectors. */
+  function lossAndGrads(loss: (r: tf.Tensor, f: tf.Tensor) => tf.Scalar) {
+    const r = tf.tensor1d(rv);
+    const f = tf.tensor1d(fv);
+    const { value, grads } = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor) => loss(a, b))([r, f]);
+    const out = { value: val(value), dr: Array.from(grads[0].dataSync()), df: Array.from(grads[1].dataSync()) };
+    tf.dispose([r, f, ...grads]);
+    return out;
+  }
+
+  it('RpGAN D: mean softplus(fᵢ − rᵢ); ∂/∂rᵢ = −σ(fᵢ − rᵢ)/N, ∂/∂fᵢ = σ(fᵢ − rᵢ)/N', () => {
+    const { value, dr, df } = lossAndGrads((r, f) => rpgan().discriminatorLoss(r, f));
+    // pairs: (2, −3) → softplus(−5), (−1, 0) → softplus(1), (0.5, 1) → softplus(0.5)
+    expect(value).toBeCloseTo((sp(-5) + sp(1) + sp(0.5)) / 3, 6);
+    rv.forEach((r, i) => expect(dr[i]).toBeCloseTo(-sig(fv[i] - r) / n, 6));
+    fv.forEach((f, i) => expect(df[i]).toBeCloseTo(sig(f - rv[i]) / n, 6));
+  });
+
+  it('RpGAN G: mean softplus(rᵢ − fᵢ), gradient through D(fake) only when D(real) is constant', () => {
+    const { value, df } = lossAndGrads((r, f) => rpgan().generatorLoss(f, r));
+    expect(value).toBeCloseTo((sp(5) + sp(-1) + sp(-0.5)) / 3, 6);
+    fv.forEach((f, i) => expect(df[i]).toBeCloseTo(-sig(rv[i] - f) / n, 6));
+  });
+
+  it('RaGAN D and G: softplus of each output against the mean of the other kind; gradients in closed form', () => {
+    const mr = mean(rv);
+    const mf = mean(fv);
+    const d = lossAndGrads((r, f) => relativisticAverage().discriminatorLoss(r, f));
+    expect(d.value).toBeCloseTo(mean(rv.map((r) => sp(mf - r))) + mean(fv.map((f) => sp(f - mr))), 6);
+    const sumFake = sum(fv.map((f) => sig(f - mr)));
+    const sumReal = sum(rv.map((r) => sig(mf - r)));
+    rv.forEach((r, i) => expect(d.dr[i]).toBeCloseTo(-sig(mf - r) / n - sumFake / n ** 2, 6));
+    fv.forEach((f, i) => expect(d.df[i]).toBeCloseTo(sumReal / n ** 2 + sig(f - mr) / n, 6));
+    // G swaps the roles: the value is the D loss with real and fake exchanged.
+    const g = lossAndGrads((r, f) => relativisticAverage().generatorLoss(f, r));
+    expect(g.value).toBeCloseTo(mean(fv.map((f) => sp(mr - f))) + mean(rv.map((r) => sp(r - mf))), 6);
+    const sumRealG = sum(rv.map((r) => sig(r - mf)));
+    fv.forEach((f, i) => expect(g.df[i]).toBeCloseTo(-sig(mr - f) / n - sumRealG / n ** 2, 6));
+  });
+
+  it('generator losses declare D(real) (the trainer computes it only then) and refuse to run without it', () => {
+    expect(rpgan().generatorLoss.length).toBe(2);
+    expect(relativisticAverage().generatorLoss.length).toBe(2);
+    const f = tf.tensor1d(fv);
+    expect(() => rpgan().generatorLoss(f)).toThrow(/needs D\(real\)/);
+    expect(() => rpgan().discriminatorLoss(tf.tensor1d([1, 2]), f)).toThrow(/pairs real and fake/);
+    f.dispose();
   });
 });

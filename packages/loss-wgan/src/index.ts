@@ -11,3 +11,13 @@ export {
   type GradientPenaltyOptions,
   type GradientRegularizerOptions,
 } from './penalties.js';
+export {
+  r3ganDefaults,
+  r3ganSchedule,
+  cosineSchedule,
+  emaBetaForHalfLife,
+  R3GAN_SMALL_IMAGES,
+  type R3ganOptions,
+  type R3ganPreset,
+  type CosineSchedule,
+} from './r3gan.js';

@@ -15,3 +15,4 @@ export {
   type FeatureMatchingOptions,
 } from './feature-matching.js';
 export { adaptiveBalance, type AdaptiveBalanceOptions, type AdaptiveBalancePlugin } from './adaptive-balance.js';
+export { lecam, type LecamOptions, type LecamPlugin } from './lecam.js';

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GantryError, checkOptions, definePlugin, type GantryPlugin, type LossContext } from '@gantry/core';
+
+export interface LecamOptions {
+  /**
+   * λ, the regularizer's weight. No universal default: the authors use 0.2–0.3 for BigGAN on CIFAR (hinge loss) and
+   * 1e-6 / 3e-7 for StyleGAN2 on CIFAR / FFHQ, whose logits are far larger.
+   */
+  lambda: number;
+  /** Decay of the anchors' moving averages. Default 0.99 (the authors' StyleGAN2 code). */
+  decay?: number;
+}
+
+export interface LecamPlugin extends GantryPlugin {
+  /** The current anchors (α_R, α_F), bias-corrected; undefined before the first discriminator phase. */
+  anchors(): { real: number; fake: number } | undefined;
+}
+
+/**
+ * LeCam regularization (Tseng et al. 2021) for training with limited data: λ·(E[relu(D(x) − α_F)²] +
+ * E[relu(α_R − D(G(z)))²]), where α_R and α_F are exponential moving averages of the mean D(real) and D(fake). It keeps
+ * D's outputs for real data from drifting far above those for fakes. The relu (only outputs past the other kind's
+ * anchor are pulled back) and the bias-corrected average (α = v / (1 − decayⁿ) after n updates) follow the authors'
+ * StyleGAN2 code. The anchors move once per discriminator phase, before the term is computed, from the batch's
+ * outputs (no gradient flows into them); they live on the device (no read per step) and are checkpointed with the
+ * update count, so a resumed run continues exactly. Reports `lecam/anchor_real` and `lecam/anchor_fake`.
+ */
+export function lecam(options: LecamOptions): LecamPlugin {
+  checkOptions('lecam', options, ['lambda', 'decay']);
+  const { lambda } = options;
+  const decay = options.decay ?? 0.99;
+  if (typeof lambda !== 'number' || !(lambda >= 0) || !Number.isFinite(lambda)) {
+    throw new GantryError(`lecam: lambda is required and must be ≥ 0 (e.g. lecam({ lambda: 0.3 })), got ${lambda}`);
+  }
+  if (!(decay >= 0 && decay < 1)) throw new GantryError(`lecam: decay must be in [0, 1), got ${decay}`);
+
+  let sums: { real: tf.Variable; fake: tf.Variable } | undefined;
+  let updates = 0;
+  const ensure = () => (sums ??= { real: tf.variable(tf.scalar(0), false), fake: tf.variable(tf.scalar(0), false) });
+
+  return definePlugin({
+    name: 'lecam',
+    anchors() {
+      if (!sums || updates === 0) return undefined;
+      const correction = 1 - decay ** updates;
+      return { real: sums.real.dataSync()[0] / correction, fake: sums.fake.dataSync()[0] / correction };
+    },
+    hooks: {
+      lossTerms: {
+        phase: 'D',
+        handler: (ctx: LossContext) => {
+          if (!ctx.realLogits) throw new GantryError('lecam: the discriminator phase has no D(real)');
+          const { real, fake } = ensure();
+          const realLogits = ctx.realLogits;
+          tf.tidy(() => {
+            real.assign(tf.add(tf.mul(real, decay), tf.mul(tf.mean(realLogits), 1 - decay)));
+            fake.assign(tf.add(tf.mul(fake, decay), tf.mul(tf.mean(ctx.fakeLogits), 1 - decay)));
+          });
+          updates += 1;
+          const correction = 1 - decay ** updates;
+          return tf.tidy(() => {
+            // Reading the variables detaches the anchors from the tape: D's gradient comes only through its outputs.
+            const anchorReal = tf.div(real, correction) as tf.Scalar;
+            const anchorFake = tf.div(fake, correction) as tf.Scalar;
+            ctx.report('anchor_real', anchorReal);
+            ctx.report('anchor_fake', anchorFake);
+            const realTerm = tf.mean(tf.square(tf.relu(tf.sub(realLogits, anchorFake))));
+            const fakeTerm = tf.mean(tf.square(tf.relu(tf.sub(anchorReal, ctx.fakeLogits))));
+            return tf.mul(lambda, tf.add(realTerm, fakeTerm)) as tf.Scalar;
+          });
+        },
+      },
+    },
+    state: {
+      save: () => {
+        const tensors: Record<string, tf.Tensor> = sums ? { real: sums.real, fake: sums.fake } : {};
+        return { json: { updates, decay }, tensors };
+      },
+      load(snapshot) {
+        const json = (snapshot.json ?? {}) as { updates?: number };
+        updates = json.updates ?? 0;
+        const tensors = snapshot.tensors ?? {};
+        const { real, fake } = ensure();
+        if (tensors.real) real.assign(tensors.real);
+        if (tensors.fake) fake.assign(tensors.fake);
+      },
+    },
+  });
+}

@@ -1,0 +1,84 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { unpackScheduled, type LossContext } from '@gantry/core';
+import { lecam } from '../src/index.js';
+import { expectFlat, tinyTrainer, trainCountingTensors, useCpu } from './helpers.js';
+
+beforeAll(useCpu);
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const relu = (x: number) => Math.max(0, x);
+
+/** Calls the plugin's lossTerms with given logits, returning the term, its gradients and the reports. */
+function termOf(plugin: ReturnType<typeof lecam>, realValues: number[], fakeValues: number[]) {
+  const handler = unpackScheduled(plugin.hooks!.lossTerms!).handler as (ctx: LossContext) => tf.Scalar;
+  const reports: Record<string, number> = {};
+  const real = tf.tensor2d(realValues, [realValues.length, 1]);
+  const fake = tf.tensor2d(fakeValues, [fakeValues.length, 1]);
+  const { value, grads } = tf.valueAndGrads((r: tf.Tensor, f: tf.Tensor) =>
+    handler({ realLogits: r, fakeLogits: f, report: (name: string, v: tf.Scalar) => (reports[name] = v.dataSync()[0]) } as never),
+  )([real, fake]);
+  const out = { value: value.dataSync()[0], dr: Array.from(grads[0].dataSync()), df: Array.from(grads[1].dataSync()), reports };
+  tf.dispose([real, fake, value, ...grads]);
+  return out;
+}
+
+describe('lecam', () => {
+  it('anchors are bias-corrected EMAs of the mean logits; the term and its gradients match the closed form', () => {
+    const decay = 0.9;
+    const lambda = 0.5;
+    const plugin = lecam({ lambda, decay });
+    // Step 1: the corrected anchor is the batch mean itself.
+    const r1 = [1, 3];
+    const f1 = [-2, 0];
+    const first = termOf(plugin, r1, f1);
+    expect(first.reports.anchor_real).toBeCloseTo(2, 6);
+    expect(first.reports.anchor_fake).toBeCloseTo(-1, 6);
+    // relu(D(x) − α_F)²: (1+1)², (3+1)²; relu(α_R − D(G(z)))²: (2+2)², (2−0)²
+    expect(first.value).toBeCloseTo(lambda * (mean([4, 16]) + mean([16, 4])), 5);
+    // ∂/∂rᵢ = λ·2·relu(rᵢ − α_F)/N; ∂/∂fᵢ = −λ·2·relu(α_R − fᵢ)/N; anchors carry no gradient.
+    expect(first.dr).toEqual([lambda * 2 * 2 / 2, lambda * 2 * 4 / 2].map((v) => expect.closeTo(v, 5)));
+    expect(first.df).toEqual([-lambda * 2 * 4 / 2, -lambda * 2 * 2 / 2].map((v) => expect.closeTo(v, 5)));
+    // Step 2: v = 0.9·v₁ + 0.1·m₂ with v₁ = 0.1·m₁, corrected by 1 − 0.9² = 0.19.
+    const r2 = [0, -4];
+    const f2 = [5, 1];
+    const anchorReal = (0.9 * 0.1 * 2 + 0.1 * -2) / 0.19;
+    const anchorFake = (0.9 * 0.1 * -1 + 0.1 * 3) / 0.19;
+    const second = termOf(plugin, r2, f2);
+    expect(second.reports.anchor_real).toBeCloseTo(anchorReal, 5);
+    expect(second.reports.anchor_fake).toBeCloseTo(anchorFake, 5);
+    const expected = lambda * (mean(r2.map((r) => relu(r - anchorFake) ** 2)) + mean(f2.map((f) => relu(anchorReal - f) ** 2)));
+    expect(second.value).toBeCloseTo(expected, 5);
+    expect(plugin.anchors()!.real).toBeCloseTo(anchorReal, 5);
+  });
+
+  it('trains leak-free and resumes exactly: anchors and losses after restore equal the uninterrupted run', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gantry-lecam-'));
+    try {
+      const straight = tinyTrainer([lecam({ lambda: 0.3 })], { steps: 6 });
+      const losses: number[] = [];
+      straight.on('step:end', (e) => void losses.push(e.scalars['D/lecam']));
+      expectFlat(await trainCountingTensors(straight));
+
+      await tinyTrainer([lecam({ lambda: 0.3 })], { steps: 3, checkpoint: { dir } }).train();
+      const plugin = lecam({ lambda: 0.3 });
+      const resumed = tinyTrainer([plugin], { steps: 6 });
+      await resumed.restore(dir);
+      const after: number[] = [];
+      resumed.on('step:end', (e) => void after.push(e.scalars['D/lecam']));
+      await resumed.train();
+      expect(after).toEqual(losses.slice(3));
+      expect(plugin.anchors()).toEqual((straight.plugins[0] as ReturnType<typeof lecam>).anchors());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('needs λ', () => {
+    expect(() => lecam({} as never)).toThrow(/lambda is required/);
+    expect(() => lecam({ lambda: 1, decay: 1 })).toThrow(/decay/);
+  });
+});
