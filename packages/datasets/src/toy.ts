@@ -60,23 +60,32 @@ export function grid(options: { size?: number; spacing?: number; std?: number } 
 }
 
 export interface ModeCount {
-  /** Modes with at least `minCount` high-quality samples. */
+  /** Modes holding at least `minCount` high-quality samples (default 1% of N: the strict count). */
   covered: number;
+  /**
+   * Modes holding at least one high-quality sample: "the number of mixture components whose mean is nearest to at
+   * least one high quality sample" (Srivastava et al. 2017, VEEGAN; PacGAN counts the same way).
+   */
+  coveredByAny: number;
   modes: number;
   /** Fraction of samples within 3σ of their nearest centre ("high-quality samples", Srivastava et al. 2017). */
   highQuality: number;
   /** High-quality samples per mode. */
   perMode: number[];
+  /** The per-mode count a mode needed for `covered`. */
+  minCount: number;
 }
 
 /**
- * Counts covered modes: each sample goes to its nearest centre if it lies within 3σ of it; a mode is covered when it
- * holds at least `minCount` samples (default: 1% of N, at least 1).
+ * Counts covered modes: each sample goes to its nearest centre if it lies within 3σ of it (a high-quality sample);
+ * a mode is `covered` when it holds at least `minCount` of them (default: 1% of N, at least 1) and `coveredByAny`
+ * when it holds at least one (VEEGAN's count: with 2500 samples one stray sample counts a mode).
  */
 export function countModes(samples: ArrayLike<number>, mix: Pick<Mixture2D, 'centers' | 'std'>, minCount?: number): ModeCount {
+  if (samples.length % 2 !== 0) throw new GantryError(`countModes: expected [x, y] pairs, got ${samples.length} values`);
   const n = samples.length / 2;
   const threshold = minCount ?? Math.max(1, Math.ceil(0.01 * n));
-  const perMode = new Array(mix.centers.length).fill(0);
+  const perMode = new Array<number>(mix.centers.length).fill(0);
   let good = 0;
   for (let i = 0; i < n; i++) {
     const x = samples[2 * i];
@@ -92,5 +101,12 @@ export function countModes(samples: ArrayLike<number>, mix: Pick<Mixture2D, 'cen
       good += 1;
     }
   }
-  return { covered: perMode.filter((c) => c >= threshold).length, modes: mix.centers.length, highQuality: n ? good / n : 0, perMode };
+  return {
+    covered: perMode.filter((c) => c >= threshold).length,
+    coveredByAny: perMode.filter((c) => c > 0).length,
+    modes: mix.centers.length,
+    highQuality: n ? good / n : 0,
+    perMode,
+    minCount: threshold,
+  };
 }

@@ -93,6 +93,54 @@ describe('2-D mixtures', () => {
   });
 });
 
+describe('countModes: the VEEGAN count and the ≥ 1% count on constructed samples', () => {
+  // 2500 samples (the papers' N): 24 on mode 0, 25 on mode 1, one on mode 2 at 2.99σ, one beside mode 3 at 3.01σ,
+  // the rest at the origin (distance 2 from every ring centre: never high quality).
+  const r = ring();
+  const n = 2500;
+  const samples = new Float64Array(2 * n);
+  let i = 0;
+  const put = (x: number, y: number, times: number) => {
+    for (let k = 0; k < times; k++, i++) [samples[2 * i], samples[2 * i + 1]] = [x, y];
+  };
+  const [c0, c1, c2, c3] = r.centers;
+  put(c0[0], c0[1], 24);
+  put(c1[0], c1[1], 25);
+  put(c2[0] + 2.99 * r.std, c2[1], 1);
+  put(c3[0], c3[1] + 3.01 * r.std, 1);
+
+  it('strict count: a mode needs ⌈1% of N⌉ = 25 high-quality samples', () => {
+    const count = countModes(samples, r);
+    expect(count.minCount).toBe(25);
+    expect(count.covered).toBe(1);
+    expect(count.perMode).toEqual([24, 25, 1, 0, 0, 0, 0, 0]);
+  });
+
+  it('VEEGAN count: one sample within 3σ covers a mode; high quality = 50 / 2500', () => {
+    const count = countModes(samples, r);
+    expect(count.coveredByAny).toBe(3);
+    expect(count.highQuality).toBe(50 / 2500);
+  });
+
+  it('an explicit minCount replaces 1% of N', () => {
+    expect(countModes(samples, r, 24).covered).toBe(2);
+    expect(countModes(samples, r, 1).covered).toBe(3);
+  });
+
+  it('grid: a sample between two centres goes to the nearer one only if within 3σ of it', () => {
+    const g = grid({ std: 0.05 });
+    // (−4 + 0.1, −4) is 2σ from (−4, −4): high quality there; (−3, −4) is midway, 20σ from both: not.
+    const count = countModes([-3.9, -4, -3, -4], g);
+    expect(count.perMode[0]).toBe(1);
+    expect(count.coveredByAny).toBe(1);
+    expect(count.highQuality).toBe(0.5);
+  });
+
+  it('rejects an odd number of values', () => {
+    expect(() => countModes([1, 2, 3], r)).toThrow(/pairs, got 3 values/);
+  });
+});
+
 describe('image folder', () => {
   it('loads PNGs (class subfolders → labels) into [-1, 1]', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gantry-img-'));

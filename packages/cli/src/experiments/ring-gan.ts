@@ -30,7 +30,8 @@ export function ringDiscriminator(): tfl.LayersModel {
 
 /**
  * Every `every` steps, draws `samples` points from the sampling generator with fixed noise and emits an `eval` event
- * with the mode coverage of the mixture: `modes_covered` (modes with ≥ 1% of the samples within 3σ), `modes_near`
+ * with the mode coverage of the mixture: `modes_covered` (modes with ≥ 1% of the samples within 3σ), `modes_any`
+ * (modes with at least one sample within 3σ: VEEGAN's count), `modes_near`
  * (the same within 0.3, a fifth of the distance between neighbouring ring modes: mass spreading over the modes before
  * it tightens to 3σ), `high_quality` (fraction of samples within 3σ of a centre) and `mean_distance` (mean distance
  * to the nearest centre).
@@ -58,6 +59,7 @@ export function modeCoverage(mix: Mixture2D, options: { every?: number; samples?
             step,
             metrics: {
               modes_covered: count.covered,
+              modes_any: count.coveredByAny,
               modes_near: near.covered,
               high_quality: count.highQuality,
               mean_distance: distance / samples,
