@@ -73,6 +73,13 @@ export interface Hooks {
    * that the new one no longer holds are disposed by the core.
    */
   transformBatch?: MaybeScheduled<(batch: Batch, ctx: HookContext) => Batch | void>;
+  /**
+   * Waterfall over every image batch the discriminator sees in training: real and generated, in the D and the G phase,
+   * and what loss terms pass to `ctx.discriminate` (gradient penalties). Runs inside the gradient computation, so it
+   * must be synchronous and differentiable: the generator's gradient flows through it. Return the transformed batch
+   * or undefined; intermediate tensors belong to the phase's scope.
+   */
+  augment?: MaybeScheduled<(x: tf.Tensor, ctx: HookContext) => tf.Tensor | void>;
   /** Extra scalar terms added to the phase loss, inside the gradient computation (synchronous). */
   lossTerms?: MaybeScheduled<(ctx: LossContext) => tf.Scalar | Record<string, tf.Scalar> | void>;
   /** Waterfall over the gradients (variable name → gradient). Replaced tensors are disposed by the core. */
@@ -124,6 +131,7 @@ export function definePlugin<P extends GantryPlugin>(plugin: P): P {
     'beforeStep',
     'beforePhase',
     'transformBatch',
+    'augment',
     'lossTerms',
     'transformGrads',
     'afterApply',

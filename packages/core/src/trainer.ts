@@ -522,6 +522,21 @@ export class Trainer {
   private discriminate = (x: tf.Tensor, labels?: tf.Tensor): tf.Tensor =>
     this.disc.apply(this.modelInputs(this.disc, x, labels), { training: true }) as tf.Tensor;
 
+  /** `discriminate` behind the plugins' `augment` waterfall, for one phase. */
+  private augmentedDiscriminate(ctx: HookContext, current: { plugin: string }): (x: tf.Tensor, labels?: tf.Tensor) => tf.Tensor {
+    const hooks = this.active('augment', ctx.step, ctx.phase);
+    if (hooks.length === 0) return this.discriminate;
+    return (x, labels) => {
+      let input = x;
+      for (const hook of hooks) {
+        current.plugin = hook.plugin;
+        const next = this.call(hook, 'augment', () => hook.handler(input, ctx)) as tf.Tensor | void;
+        if (next) input = next;
+      }
+      return this.discriminate(input, labels);
+    };
+  }
+
   /**
    * One discriminator update on `batch`: loss + loss terms, gradients, apply. With `runHooks` false it skips
    * transformGrads/afterApply, which is what an unrolling plugin wants for its lookahead updates.
@@ -537,11 +552,12 @@ export class Trainer {
     const ctx = this.context(step, 'D', options.criticIndex ?? 0, scalars, () => current.plugin);
     const z = this.sampleLatent(batch.x.shape[0]);
     const fake = tf.tidy(() => this.gen.apply(this.modelInputs(this.gen, z, batch.labels), { training: true }) as tf.Tensor);
+    const discriminate = this.augmentedDiscriminate(ctx, current);
     try {
       if (this.needsShapeCheck) this.checkShapes(batch.x, fake);
       const { value, grads } = optimizer.computeGradients(() => {
-        const realLogits = this.discriminate(batch.x, batch.labels);
-        const fakeLogits = this.discriminate(fake, batch.labels);
+        const realLogits = discriminate(batch.x, batch.labels);
+        const fakeLogits = discriminate(fake, batch.labels);
         const base = this.loss.discriminatorLoss(realLogits, fakeLogits);
         scalars.add('d_loss', base);
         const lossCtx: LossContext = {
@@ -551,7 +567,7 @@ export class Trainer {
           labels: batch.labels,
           realLogits,
           fakeLogits,
-          discriminate: this.discriminate,
+          discriminate,
           generator: this.gen,
           discriminator: this.disc,
         };
@@ -601,22 +617,23 @@ export class Trainer {
     }
     const real = this.lastBatch!;
     const z = this.sampleLatent(real.x.shape[0]);
+    const discriminate = this.augmentedDiscriminate(ctx, current);
     try {
       const { value, grads } = this.optimizers.generator.computeGradients(() => {
         const fake = this.gen.apply(this.modelInputs(this.gen, z, real.labels), { training: true }) as tf.Tensor;
-        const fakeLogits = this.discriminate(fake, real.labels);
+        const fakeLogits = discriminate(fake, real.labels);
         const lossCtx: LossContext = {
           ...ctx,
           real: real.x,
           fake,
           labels: real.labels,
           fakeLogits,
-          discriminate: this.discriminate,
+          discriminate,
           generator: this.gen,
           discriminator: this.disc,
         };
         // Relativistic-style losses may want D(real); computed only when the loss declares the parameter.
-        const realLogits = this.loss.generatorLoss.length >= 2 ? this.discriminate(real.x, real.labels) : undefined;
+        const realLogits = this.loss.generatorLoss.length >= 2 ? discriminate(real.x, real.labels) : undefined;
         if (realLogits) lossCtx.realLogits = realLogits;
         const base = this.loss.generatorLoss(fakeLogits, realLogits);
         scalars.add('g_loss', base);

@@ -129,6 +129,36 @@ describe('Trainer', () => {
   });
 });
 
+describe('augment hook', () => {
+  it('transforms every batch D sees in both phases, inside the gradient: a constant image stops G learning', async () => {
+    const calls: string[] = [];
+    const constantImage = definePlugin({
+      name: 'constant',
+      hooks: {
+        augment: (x, ctx) => {
+          calls.push(`${ctx.phase}:${x.shape[0]}`);
+          // 0·x keeps the tape connected, so a zero gradient reaches G only if the hook is in the gradient path.
+          return tf.add(tf.mul(x, 0), 0.25);
+        },
+      },
+    });
+    const t = trainer({ steps: 2, plugins: [constantImage], optimizers: { discriminator: tf.train.sgd(0.1), generator: tf.train.sgd(0.1) } });
+    const gBefore = t.generator.getWeights().map((w) => Array.from(w.dataSync()));
+    const dBefore = t.discriminator.getWeights().map((w) => Array.from(w.dataSync()));
+    const probe = tf.fill([1, 2], 0.25);
+    const logit = t.discriminator.predict(probe) as tf.Tensor;
+    const l = logit.dataSync()[0];
+    tf.dispose([probe, logit]);
+    const trace = await lossTrace(t);
+    // Per step: D(real) and D(fake) in the D phase, D(fake) in the G phase.
+    expect(calls).toEqual(['D:16', 'D:16', 'G:16', 'D:16', 'D:16', 'G:16']);
+    expect(t.generator.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(gBefore);
+    expect(t.discriminator.getWeights().map((w) => Array.from(w.dataSync()))).not.toEqual(dBefore);
+    // Step 1: D(real) = D(fake) = l = D(0.25) before any update, so the D loss is softplus(−l) + softplus(l).
+    expect(trace[0][0]).toBeCloseTo(Math.log1p(Math.exp(-l)) + Math.log1p(Math.exp(l)), 5);
+  });
+});
+
 describe('Trainer input errors (one line each)', () => {
   it('rejects unknown options', () => {
     expect(() => trainer({ stepz: 3 } as never)).toThrow('Unknown option "stepz" for Trainer');
