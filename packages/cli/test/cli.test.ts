@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { decodeNpy } from '@gantry/core';
 import { sample, train } from '../src/index.js';
@@ -80,6 +81,34 @@ describe('gantry sample', () => {
     // Same seed, same samples.
     const again = await sample(out, { n: 50, out: join(root, 'again.npy'), seed: 1, backend: 'cpu', quiet: true });
     expect(Array.from(decodeNpy(new Uint8Array(await readFile(again))).data)).toEqual(Array.from(data));
+  });
+});
+
+describe('gantry sample, conditional runs', () => {
+  const fixture = resolve(__dirname, 'fixtures/label-only-experiment.ts');
+  /** Pixel (x, y) of a grayscale grid PNG, as the byte written. */
+  const pixel = (png: PNG, x: number, y: number) => png.data[(y * png.width + x) * 4];
+
+  it('one row per class by default, one class with --class K; bad classes get one line', async () => {
+    const root = await tmp();
+    const out = join(root, 'run');
+    await train(fixture, { backend: 'cpu', quiet: true, out });
+    // 9 samples of 3 classes: 3 per row; class values −0.5, 0, 0.5 are written as bytes 64, 128, 191.
+    const rows = PNG.sync.read(await readFile(await sample(out, { n: 9, out: join(root, 'rows.png'), seed: 0, backend: 'cpu', quiet: true })));
+    expect([rows.width, rows.height]).toEqual([3 * 4 + 4 * 2, 3 * 4 + 4 * 2]);
+    for (const [row, byte] of [64, 128, 191].entries()) {
+      for (let col = 0; col < 3; col++) expect(pixel(rows, 2 + col * 6 + 1, 2 + row * 6 + 1)).toBe(byte);
+    }
+    const one = PNG.sync.read(await readFile(await sample(out, { n: 4, out: join(root, 'two.png'), seed: 0, backend: 'cpu', quiet: true, class: 2 })));
+    for (let k = 0; k < 4; k++) expect(pixel(one, 2 + (k % 2) * 6 + 1, 2 + Math.floor(k / 2) * 6 + 1)).toBe(191);
+    await expect(sample(out, { n: 4, out: join(root, 'x.png'), seed: 0, backend: 'cpu', quiet: true, class: 3 })).rejects.toThrow(
+      '--class 3 is out of range: the run has classes 0–2',
+    );
+    const ring = join(root, 'ring');
+    await train('ring-gan', { ...quiet, steps: 1, out: ring });
+    await expect(sample(ring, { n: 4, out: join(root, 'r.npy'), seed: 0, backend: 'cpu', quiet: true, class: 0 })).rejects.toThrow(
+      /--class needs a conditional run/,
+    );
   });
 });
 

@@ -32,7 +32,7 @@ export {
   type MetricReport,
   type RealSide,
 } from './pipeline.js';
-export { fid, type FidPluginOptions } from './plugin.js';
+export { fid, ClassAgreement, type FidPluginOptions } from './plugin.js';
 export { mnistImages, pngFolderImages, listPngFiles, centerCrop, type ImageSet } from './sources.js';
 export {
   parseImageSource,

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Rng, Trainer, withSeed, type Batch, type DataSource, type GantryEvents } from '@gantry/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compareSets, extractFeatures, fid, frechetDistance, type FeatureExtractor } from '../src/index.js';
+import { ClassAgreement, compareSets, extractFeatures, fid, frechetDistance, type FeatureExtractor } from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -106,5 +106,76 @@ describe('fid plugin', () => {
     const a = { n: 2, dims: 1, mean: Float64Array.of(0), cov: Float64Array.of(1), extractor: 'a', resize: 'none' };
     const fake = { stats: null as never, n: 2, dims: 1, extractor: 'b', resize: 'none' };
     expect(() => compareSets(a, fake)).toThrow(/cannot compare features from "a" with features from "b"/);
+  });
+});
+
+describe('class accuracy of a conditional generator', () => {
+  /** classify: softmax over the first 3 pixels of a 4×4 image. */
+  const firstPixels: FeatureExtractor = {
+    ...flatExtractor,
+    name: 'first-pixels',
+    classify: (images) => tf.tidy(() => tf.softmax(tf.slice(tf.reshape(images, [images.shape[0], 16]), [0, 0], [-1, 3]))) as tf.Tensor2D,
+  };
+
+  it('ClassAgreement counts, per requested class, how often the classifier agrees', async () => {
+    const acc = new ClassAgreement(3);
+    // Images whose brightest of the first 3 pixels is 0, 1, 1, 2, 0.
+    const brightest = [0, 1, 1, 2, 0];
+    const images = tf.tensor4d(brightest.flatMap((k) => Array.from({ length: 16 }, (_, p) => (p === k ? 0.9 : -0.5))), [5, 4, 4, 1]);
+    acc.add(firstPixels, images, [0, 1, 2, 2, 1]);
+    images.dispose();
+    // class 0: 1/1, class 1: 1/2 (second asked-for 1 came out 0), class 2: 1/2; overall 3/5.
+    expect(await acc.read()).toEqual({ class_acc: 3 / 5, class_acc_0: 1, class_acc_1: 0.5, class_acc_2: 0.5 });
+  });
+
+  it('the fid plugin adds class_acc and class_acc_k to the eval row of a conditional run', async () => {
+    const { generator, discriminator } = withSeed(5, () => {
+      const z = tfl.input({ shape: [4] });
+      const label = tfl.input({ shape: [3] });
+      const image = tfl.layers.dense({ units: 16, activation: 'tanh', useBias: false, name: 'from_label' }).apply(label) as tfl.SymbolicTensor;
+      // z enters with zero weight so the class alone decides the image.
+      const noise = tfl.layers.dense({ units: 16, useBias: false, kernelInitializer: 'zeros', name: 'from_z' }).apply(z) as tfl.SymbolicTensor;
+      const sum = tfl.layers.add().apply([image, noise]) as tfl.SymbolicTensor;
+      const g = tfl.model({ inputs: [z, label], outputs: tfl.layers.reshape({ targetShape: [4, 4, 1] }).apply(sum) as tfl.SymbolicTensor });
+      const x = tfl.input({ shape: [4, 4, 1] });
+      const dLabel = tfl.input({ shape: [3] });
+      const flat = tfl.layers.flatten().apply(x) as tfl.SymbolicTensor;
+      const d = tfl.model({ inputs: [x, dLabel], outputs: tfl.layers.dense({ units: 1 }).apply(tfl.layers.concatenate().apply([flat, dLabel])) as tfl.SymbolicTensor });
+      return { generator: g, discriminator: d };
+    });
+    // Class 0 → pixel 0 bright, class 1 → pixel 1, class 2 → pixel 0 too (a generator that gets class 2 wrong).
+    const kernel = new Float32Array(3 * 16).fill(-2);
+    kernel[0 * 16 + 0] = 3;
+    kernel[1 * 16 + 1] = 3;
+    kernel[2 * 16 + 0] = 3;
+    generator.getLayer('from_label').setWeights([tf.tensor2d(kernel, [3, 16])]);
+    const labelled: DataSource = {
+      ...tinyImages(),
+      numClasses: 3,
+      *batches(options) {
+        const images = tinyImages().batches(options) as Iterator<Batch>;
+        for (let i = options.start; ; i++) {
+          const { x } = images.next().value as Batch;
+          yield { x, labels: tf.tensor1d(Array.from({ length: options.batchSize }, (_, k) => (i + k) % 3), 'int32') };
+        }
+      },
+    };
+    const plugin = fid({ every: 1, samples: 30, real: labelled, realSamples: 30, extractor: firstPixels, batchSize: 10 });
+    const trainer = new Trainer({
+      generator,
+      discriminator,
+      data: labelled,
+      steps: 1,
+      batchSize: 6,
+      plugins: [plugin],
+      optimizers: { generator: tf.train.sgd(1e-6), discriminator: tf.train.sgd(1e-6) },
+    });
+    const evals: GantryEvents['eval'][] = [];
+    trainer.on('eval', (e) => void evals.push(e));
+    await trainer.train();
+    expect(evals[0].metrics).toMatchObject({ class_acc: 2 / 3, class_acc_0: 1, class_acc_1: 1, class_acc_2: 0 });
+    expect(Number.isFinite(evals[0].metrics.fid)).toBe(true);
+    generator.dispose();
+    discriminator.dispose();
   });
 });

@@ -57,6 +57,24 @@ describe('sampleGrid', () => {
     }
   });
 
+  it('one row per class by default: 3 classes give a 3×10 grid', async () => {
+    const dir = tmpDir();
+    const trainer = new Trainer({
+      ...labelOnlyModels([-0.5, 0, 0.5]),
+      data: imageSource(3),
+      steps: 1,
+      batchSize: 6,
+      optimizers: { generator: tf.train.sgd(0), discriminator: tf.train.sgd(0.1) },
+      plugins: [sampleGrid({ dir, every: 1 })],
+    });
+    await trainer.train();
+    const img = PNG.sync.read(fs.readFileSync(path.join(dir, 'step-000001.png')));
+    expect([img.width, img.height]).toEqual([10 * 4 + 11 * 2, 3 * 4 + 4 * 2]);
+    for (const [row, byte] of [64, 128, 191].entries()) {
+      expect(img.data[((2 + row * 6 + 1) * img.width + 2 + 9 * 6 + 1) * 4]).toBe(byte);
+    }
+  });
+
   it('draws 2-D data as a scatter plot and leaves no tensors behind', async () => {
     const dir = tmpDir();
     const trainer = new Trainer({ ...tinyPointModels(), data: pointSource(), steps: 10, batchSize: 16, plugins: [sampleGrid({ dir, every: 5 })] });

@@ -16,3 +16,4 @@ export {
 } from './feature-matching.js';
 export { adaptiveBalance, type AdaptiveBalanceOptions, type AdaptiveBalancePlugin } from './adaptive-balance.js';
 export { lecam, type LecamOptions, type LecamPlugin } from './lecam.js';
+export { auxiliaryClassifier, classCrossEntropy, type AuxiliaryClassifierOptions } from './auxiliary-classifier.js';

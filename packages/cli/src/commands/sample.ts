@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, Rng, Trainer, useBackend, withSeed, writeNpy, type BackendName } from '@gantry/core';
-import { writeImageGrid } from '@gantry/monitor';
+import { gridLabels, writeImageGrid } from '@gantry/monitor';
 import { experimentOfRun, readRunConfig } from '../run-config.js';
 import { positiveInt } from './train.js';
 
@@ -12,6 +12,8 @@ export interface SampleFlags {
   seed: number;
   backend: string;
   quiet?: boolean;
+  /** Conditional runs: only this class (default: one row per class). */
+  class?: number;
 }
 
 /**
@@ -28,10 +30,18 @@ export async function sample(runDirArg: string, flags: SampleFlags): Promise<str
   await trainer.restore(runDir);
   await trainer.setup();
   const out = resolve(flags.out);
+  const classes = trainer.conditional ? trainer.numClasses : undefined;
+  if (flags.class !== undefined) {
+    if (!classes) throw new GantryError(`--class needs a conditional run; ${runDir} trains an unconditional generator`);
+    if (flags.class >= classes) throw new GantryError(`--class ${flags.class} is out of range: the run has classes 0–${classes - 1}`);
+  }
   const rng = new Rng(flags.seed);
   const z = trainer.sampleLatent(flags.n, rng);
-  const classes = trainer.numClasses;
-  const labels = trainer.conditional && classes ? tf.tensor1d(Array.from({ length: flags.n }, (_, i) => i % classes), 'int32') : undefined;
+  // One row per class, or every sample of the requested class.
+  const cols = classes && flags.class === undefined ? Math.ceil(flags.n / classes) : undefined;
+  const labels = classes
+    ? tf.tensor1d(flags.class !== undefined ? new Int32Array(flags.n).fill(flags.class) : gridLabels(flags.n, cols!, classes), 'int32')
+    : undefined;
   const samples = trainer.generate(z, labels);
   z.dispose();
   labels?.dispose();
@@ -39,7 +49,7 @@ export async function sample(runDirArg: string, flags: SampleFlags): Promise<str
     const data = (await samples.data()) as Float32Array;
     if (samples.rank === 4) {
       if (!out.endsWith('.png')) throw new GantryError(`Image samples are written as a PNG grid: --out must end in .png (got ${flags.out})`);
-      await writeImageGrid(data, samples.shape as [number, number, number, number], out);
+      await writeImageGrid(data, samples.shape as [number, number, number, number], out, { cols });
     } else {
       if (!out.endsWith('.npy')) throw new GantryError(`Vector samples are written as float32 .npy: --out must end in .npy (got ${flags.out})`);
       writeNpy(out, data, samples.shape);
@@ -59,6 +69,7 @@ export function registerSample(program: Command): void {
     .option('--n <n>', 'number of samples', positiveInt('--n'), 64)
     .requiredOption('--out <file>', 'output file (.png or .npy)')
     .option('--seed <n>', 'latent seed', positiveInt('--seed'), 0)
+    .option('--class <k>', 'conditional runs: samples of class k only (default: one row per class)', positiveInt('--class'))
     .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
     .option('--quiet', 'print nothing but errors')
     .action(async (runDir: string, flags: SampleFlags) => {

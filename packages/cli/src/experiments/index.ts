@@ -1,6 +1,9 @@
 import { GantryError } from '@gantry/core';
+import mnistCgan from './mnist-cgan.js';
 import mnistDcgan from './mnist-dcgan.js';
+import { mnistLimited, mnistLimitedAda, mnistLimitedDiffAugment } from './mnist-limited.js';
 import mnistProgressive from './mnist-progressive.js';
+import mnistR3gan from './mnist-r3gan.js';
 import mnistSngan from './mnist-sngan.js';
 import mnistWganGp from './mnist-wgan-gp.js';
 import ringGan from './ring-gan.js';
@@ -13,7 +16,7 @@ export { defineExperiment, type Experiment, type ExperimentContext, type Experim
 
 /** Built-in experiments by name. Packages add theirs here as they land. */
 export const experiments: Record<string, Experiment> = Object.fromEntries(
-  [mnistDcgan, mnistProgressive, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringUnrolledFirstOrder, ringWganGp].map((e) => [e.name, e]),
+  [mnistCgan, mnistDcgan, mnistLimited, mnistLimitedAda, mnistLimitedDiffAugment, mnistProgressive, mnistR3gan, mnistSngan, mnistWganGp, ringGan, ringMinibatch, ringUnrolled, ringUnrolledFirstOrder, ringWganGp].map((e) => [e.name, e]),
 );
 
 export function listExperiments(): Experiment[] {

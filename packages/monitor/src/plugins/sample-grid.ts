@@ -24,7 +24,8 @@ export function gridLabels(count: number, cols: number, numClasses: number): Int
 
 /**
  * Renders the generator's output for fixed noise every N steps: image data ([h, w, c], c = 1 or 3, values in
- * [-1, 1]) as a grid PNG, 2-D vector data as a scatter plot. Conditional generators get labels cycling by row.
+ * [-1, 1]) as a grid PNG, 2-D vector data as a scatter plot. Conditional generators get one row per class (row k
+ * shows class k), 10 samples a class unless `count` says otherwise.
  * Emits `monitor:samples` so other plugins (TensorBoard, W&B, the report) reuse the image.
  */
 export function sampleGrid(options: SampleGridOptions) {
@@ -81,14 +82,17 @@ export function sampleGrid(options: SampleGridOptions) {
       'run:start': ({ trainer }) => {
         release();
         const isVector = trainer.dataShape.length === 1;
-        const count = options.count ?? (isVector ? 1024 : 64);
+        let count = options.count ?? (isVector ? 1024 : 64);
         cols = Math.ceil(Math.sqrt(count));
-        z = trainer.sampleLatent(count, new Rng(options.seed ?? 1234));
-        if (trainer.conditional) {
-          const n = trainer.numClasses;
-          if (!n) throw new GantryError('sampleGrid: the generator is conditional but the number of classes is unknown');
-          labels = tf.tensor1d(gridLabels(count, cols, n), 'int32');
+        const n = trainer.conditional ? trainer.numClasses : undefined;
+        if (trainer.conditional && !n) throw new GantryError('sampleGrid: the generator is conditional but the number of classes is unknown');
+        if (n) {
+          // One row per class: 10 samples a class by default, or `count` spread over the classes.
+          cols = options.count ? Math.ceil(options.count / n) : 10;
+          count = n * cols;
         }
+        z = trainer.sampleLatent(count, new Rng(options.seed ?? 1234));
+        if (n) labels = tf.tensor1d(gridLabels(count, cols, n), 'int32');
         lastWritten = -1;
       },
       'step:end': { every: options.every, handler: ({ step }, trainer) => write(trainer, step) },
