@@ -237,7 +237,7 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     tf.dispose([w, first, second]);
   });
 
-  it('Tile and Identity keep values and dtypes', async () => {
+  it('Tile, Identity and Cast keep values and dtypes', async () => {
     await tf.setBackend(backend);
     const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
     const tiled = tf.tile(x, [2, 3, 1]);
@@ -247,10 +247,16 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     expect(Array.from(tf.tile(tf.tensor1d([1, 2], 'int32'), [3]).dataSync())).toEqual([1, 2, 1, 2, 1, 2]);
     expect(Array.from(tf.tile(tf.tensor2d([true, false], [2, 1], 'bool'), [1, 2]).dataSync())).toEqual([1, 1, 0, 0]);
     const clone = tf.clone(tiled);
+    const sameCast = tf.cast(tiled, 'float32');
     tiled.dispose();
     // A shared buffer outlives the original's disposal.
     expect(Array.from(clone.dataSync())).toEqual(Array.from(expected.values));
-    tf.dispose([x, clone]);
+    expect(Array.from(sameCast.dataSync())).toEqual(Array.from(expected.values));
+    // Casts that change the dtype still convert.
+    const ints = tf.cast(tf.tensor1d([1.7, -2.2, 0]), 'int32');
+    expect(ints.dtype).toBe('int32');
+    expect(Array.from(ints.dataSync())).toEqual([1, -2, 0]);
+    tf.dispose([x, clone, sameCast, ints]);
   });
 
   it('LeakyRelu, and Sum and Mean over any axes, equal float64 references over any axes equal a float64 reduction', async () => {

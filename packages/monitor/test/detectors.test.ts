@@ -6,7 +6,9 @@ import {
   GradNormRatioDetector,
   ModeCollapseDetector,
   OscillationDetector,
+  VanishingGradientDetector,
 } from '../src/diagnostics/detectors.js';
+import { adviceFor, type RunFacts } from '../src/diagnostics/advice.js';
 
 const run = <A extends unknown[]>(update: (step: number, ...a: A) => unknown, inputs: A[]) =>
   inputs.map((a, i) => [i + 1, update(i + 1, ...a)] as const).filter(([, f]) => f).map(([step, f]) => ({ step, ...(f as object) }));
@@ -30,8 +32,8 @@ describe('DiscriminatorOverpowerDetector', () => {
 });
 
 describe('GradNormRatioDetector', () => {
-  it('fires when the median ratio over 20 steps exceeds 5, re-arms below 4', () => {
-    const d = new GradNormRatioDetector(T);
+  it('fires when the median ratio over 20 steps exceeds the threshold (5 here), re-arms below 80% of it', () => {
+    const d = new GradNormRatioDetector({ ...T, gradRatio: 5 });
     const inputs: [number, number][] = [];
     for (let i = 0; i < 19; i++) inputs.push([6, 1]); // window not full yet
     inputs.push([6, 1]); // step 20: median 6 > 5
@@ -40,7 +42,15 @@ describe('GradNormRatioDetector', () => {
     const found = run((s, dn: number, gn: number) => d.update(s, dn, gn), inputs);
     // Step 31: eleven 3s of twenty, median 3 < 4, re-armed. Step 50: ten 3s and ten 10s, median 6.5 > 5.
     expect(found.map((f) => f.step)).toEqual([20, 50]);
-    expect(found[0]).toMatchObject({ kind: 'grad_norm_ratio', value: 6, threshold: 5 });
+    expect(found[0]).toMatchObject({ kind: 'grad_norm_ratio', severity: 'info', value: 6, threshold: 5 });
+  });
+
+  it('default threshold 20: quiet at the ratios of healthy runs (up to 15), info above', () => {
+    const d = new GradNormRatioDetector(T);
+    for (let s = 1; s <= 60; s++) expect(d.update(s, 15, 1)).toBeUndefined();
+    const e = new GradNormRatioDetector(T);
+    const found = run((s, dn: number) => e.update(s, dn, 1), Array.from({ length: 20 }, () => [21] as [number]));
+    expect(found).toEqual([expect.objectContaining({ step: 20, severity: 'info', threshold: 20 })]);
   });
 
   it('is quiet for balanced or occasionally spiky norms', () => {
@@ -100,5 +110,64 @@ describe('OscillationDetector', () => {
     const d = new OscillationDetector({ ...T, oscillationWindow: 50 });
     // Period 80: reversals 40 steps apart, never 4 within 50 steps.
     square(80, 1, 600).forEach((v, i) => expect(d.update(i + 1, v)).toBeUndefined());
+  });
+});
+
+describe('VanishingGradientDetector', () => {
+  it('fires when the 20-step median ‖∇G‖ falls below 1% of its peak; re-arms above 10× that level', () => {
+    const d = new VanishingGradientDetector(T);
+    const inputs: [number][] = [];
+    for (let i = 0; i < 20; i++) inputs.push([1]); // steps 1–20: median 1 = peak
+    for (let i = 0; i < 20; i++) inputs.push([0.005]); // from step 21
+    for (let i = 0; i < 20; i++) inputs.push([0.5]); // from step 41: recovers
+    for (let i = 0; i < 20; i++) inputs.push([0.001]); // from step 61
+    const found = run((s, g: number) => d.update(s, g), inputs);
+    // Step 31: eleven of twenty are 0.005, median 0.005 < 0.01 · 1. Step 71: eleven 0.001, nine 0.5: median 0.001.
+    expect(found.map((f) => f.step)).toEqual([31, 71]);
+    expect(found[0]).toMatchObject({ kind: 'vanishing_g_gradient', severity: 'warning', value: 0.005, threshold: 0.01 });
+  });
+
+  it('is quiet for norms that drift down by less than 100× or are noisy around a level', () => {
+    const d = new VanishingGradientDetector(T);
+    for (let s = 1; s <= 400; s++) expect(d.update(s, 2 * Math.exp(-s / 100) * (s % 3 ? 1 : 0.2))).toBeUndefined();
+  });
+});
+
+describe('adviceFor: remedies that fit the run', () => {
+  const facts = (over: Partial<RunFacts> = {}): RunFacts => ({
+    plugins: new Set(),
+    lossName: 'non-saturating',
+    discriminatorLayers: new Set(['Dense']),
+    learningRates: { generator: 2e-4, discriminator: 2e-4 },
+    nCritic: 1,
+    ...over,
+  });
+
+  it('a plain run gets every remedy', () => {
+    expect(adviceFor('grad_norm_ratio', facts())).toBe('Try TTUR learning rates, a gradient penalty or spectral normalization on D.');
+  });
+
+  it('a gradient penalty, TTUR and spectral norm in use are named as active, not suggested', () => {
+    const wganGp = facts({ plugins: new Set(['gradient-penalty']), learningRates: { generator: 1e-4, discriminator: 4e-4 } });
+    expect(adviceFor('grad_norm_ratio', wganGp)).toBe(
+      'Try spectral normalization on D. Already active: separate learning rates (G 0.0001, D 0.0004), a gradient penalty.',
+    );
+    const sn = facts({ discriminatorLayers: new Set(['SpectralNormalization', 'Dense']), plugins: new Set(['r1']) });
+    expect(adviceFor('oscillation', sn)).toBe('Try lower learning rates. Already active: a gradient penalty.');
+    expect(adviceFor('grad_norm_ratio', sn)).toContain('Already active: a gradient penalty, spectral normalization on D.');
+  });
+
+  it('fewer critic steps only with several, the non-saturating loss only under minimax', () => {
+    expect(adviceFor('d_overpowering', facts())).not.toContain('critic');
+    expect(adviceFor('d_overpowering', facts({ nCritic: 5 }))).toContain('fewer critic steps');
+    expect(adviceFor('vanishing_g_gradient', facts())).not.toContain('non-saturating');
+    expect(adviceFor('vanishing_g_gradient', facts({ lossName: 'minimax' }))).toMatch(/^Try the non-saturating generator loss, /);
+  });
+
+  it('mode collapse: unrolling, packing and minibatch features in use are not suggested again', () => {
+    const f = facts({ plugins: new Set(['unrolled', 'pacgan']), discriminatorLayers: new Set(['MinibatchStdDev']) });
+    expect(adviceFor('mode_collapse', f)).toBe(
+      'Try a lower G learning rate. Already active: minibatch features in D, unrolled D steps, PacGAN packing.',
+    );
   });
 });

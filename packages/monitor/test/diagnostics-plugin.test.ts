@@ -34,10 +34,37 @@ describe('diagnostics plugin: synthetic step:end payloads', () => {
     expect(alerts).toEqual([expect.objectContaining({ step: 7, kind: 'd_overpowering', severity: 'warning', threshold: 0.1 })]);
   });
 
-  it('flags unbalanced gradient norms reported by any plugin', async () => {
+  it('flags unbalanced gradient norms reported by any plugin (info)', async () => {
     const { alerts, step } = await synthetic();
-    for (let s = 1; s <= 25; s++) await step(s, { d_loss: 0.7, 'clip/grad_norm/D': 12, 'clip/grad_norm/G': 2 });
-    expect(alerts).toEqual([expect.objectContaining({ step: 20, kind: 'grad_norm_ratio', value: 6, threshold: 5 })]);
+    for (let s = 1; s <= 25; s++) await step(s, { d_loss: 0.7, 'clip/grad_norm/D': 50, 'clip/grad_norm/G': 2 });
+    expect(alerts).toEqual([expect.objectContaining({ step: 20, kind: 'grad_norm_ratio', severity: 'info', value: 25, threshold: 20 })]);
+    // The tiny trainer has no penalty, equal learning rates and no spectral norm: all three are suggested.
+    expect(alerts[0].message).toMatch(/Try TTUR learning rates, a gradient penalty or spectral normalization on D\.$/);
+  });
+
+  it('does not suggest a gradient penalty that is active, and says it is', async () => {
+    const penalty = definePlugin({ name: 'gradient-penalty' });
+    const trainer = new Trainer({
+      ...tinyImageModels(),
+      data: imageSource(),
+      steps: 1000,
+      optimizers: { generator: tf.train.adam(1e-4), discriminator: tf.train.adam(4e-4) },
+      plugins: [diagnostics({ gradNorms: false, thresholds: { collapseEvery: 0 } }), penalty],
+    });
+    const alerts = collectAlerts(trainer);
+    await trainer.bus.emit('run:start', { trainer, startStep: 0, totalSteps: 1000 });
+    for (let s = 1; s <= 20; s++) await trainer.bus.emit('step:end', { step: s, scalars: { 'clip/grad_norm/D': 50, 'clip/grad_norm/G': 2 }, stepMs: 1 });
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0].message).toMatch(
+      /Try spectral normalization on D\. Already active: separate learning rates \(G 0\.0001, D 0\.0004\), a gradient penalty\.$/,
+    );
+    expect(alerts[0].message).not.toMatch(/Try[^.]*gradient penalty/);
+  });
+
+  it('flags vanishing generator gradients', async () => {
+    const { alerts, step } = await synthetic();
+    for (let s = 1; s <= 40; s++) await step(s, { d_loss: 0.7, 'clip/grad_norm/D': 0.01, 'clip/grad_norm/G': s <= 20 ? 2 : 0.001 });
+    expect(alerts).toEqual([expect.objectContaining({ step: 31, kind: 'vanishing_g_gradient', severity: 'warning' })]);
   });
 
   it('flags oscillating losses, with configurable thresholds', async () => {

@@ -72,3 +72,18 @@ export function leakyReluKernel(stock: tf.KernelConfig): tf.KernelFunc {
     );
   };
 }
+
+/**
+ * The gradient of every clone tfjs saves for the backward pass is a Cast to float32 of a float32 tensor, and wasm's
+ * Cast copies even then. A same-dtype Cast shares the data like the Identity above (second-order gradients, as in
+ * full unrolling, run hundreds of them per step); other casts go to the stock kernel.
+ */
+export function castKernel(stock: tf.KernelConfig): tf.KernelFunc {
+  return (args) => {
+    const x = args.inputs.x!;
+    const { dtype } = args.attrs as unknown as tf.CastAttrs;
+    if (x.dtype !== dtype || dtype === 'string' || dtype === 'complex64') return stock.kernelFunc(args);
+    (args.backend as tf.KernelBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype };
+  };
+}

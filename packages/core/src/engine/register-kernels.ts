@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-kernels.js';
 import { withRunner } from './kernel-runner.js';
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels.js';
-import { identityKernel, leakyReluKernel, tileKernel } from './data-kernels.js';
+import { castKernel, identityKernel, leakyReluKernel, tileKernel } from './data-kernels.js';
 
 /** Backends for which Gantry has composite kernels. */
 export type EngineKernelBackend = 'wasm' | 'cpu';
@@ -69,14 +69,15 @@ const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelFunc][] = [
   [tf._FusedMatMul, fusedMatMulKernel],
   [tf.Tile, tileKernel],
   [tf.Identity, identityKernel],
+  [tf.Cast, castKernel],
   [tf.LeakyRelu, leakyReluKernel],
 ];
 
 /**
  * Registers Gantry's composite kernels for `backendName` (idempotent; the first call per backend decides the set).
  * On wasm: Conv2DBackpropFilter (missing in stock), Conv2DBackpropInput (naive in stock), BatchMatMul/_FusedMatMul
- * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile, a shared-buffer Identity and a
- * LeakyRelu from Step and Multiply.
+ * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile, a shared-buffer Identity and
+ * same-dtype Cast, and a LeakyRelu from Step and Multiply.
  * On cpu: the two conv gradients (the stock ones are loop nests with poor locality).
  */
 export function registerEngineKernels(backendName: EngineKernelBackend, set: EngineKernelSet = 'all'): EngineKernelReport {

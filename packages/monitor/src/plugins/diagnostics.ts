@@ -7,9 +7,11 @@ import {
   GradNormRatioDetector,
   ModeCollapseDetector,
   OscillationDetector,
+  VanishingGradientDetector,
   type DiagnosticThresholds,
   type Finding,
 } from '../diagnostics/detectors.js';
+import { adviceFor, runFacts, type RunFacts } from '../diagnostics/advice.js';
 import { emitAlert } from './util.js';
 
 export interface DiagnosticsOptions {
@@ -35,11 +37,14 @@ function gradNorm(scalars: Record<string, number>, phase: 'D' | 'G'): number | u
  * Watches a run for common GAN failure modes and emits `alert` events (the core prints nothing; the progress bar
  * prints them, metricsLog records them, the report lists them):
  * - `d_overpowering`: D loss < 0.1 within the first 100 steps (3 steps in a row);
- * - `grad_norm_ratio`: median ‖∇D‖/‖∇G‖ > 5 over 20 steps (norms reported by this plugin through transformGrads);
+ * - `grad_norm_ratio` (info): median ‖∇D‖/‖∇G‖ > 20 over 20 steps (norms reported by this plugin through
+ *   transformGrads);
+ * - `vanishing_g_gradient`: median ‖∇G‖ over 20 steps below 1% of its largest such median in the run;
  * - `mode_collapse`: on a fixed-noise batch every 500 steps, per-pixel variance across samples < 0.01 and the mean
  *   pairwise distance below half its best value (also emitted as eval metrics `diversity_variance`/`diversity_distance`);
  * - `oscillation`: ≥ 4 reversals larger than 0.5 of the smoothed D loss within 200 steps (see OscillationDetector);
  * - `non_finite`: the run stopped on a NaN/Inf loss (error), `run_error` for any other failure.
+ * Each alert's message ends with remedies this run does not use yet and names those it does (`adviceFor`).
  */
 export function diagnostics(options: DiagnosticsOptions = {}) {
   checkOptions('diagnostics', options, ['thresholds', 'gradNorms', 'seed']);
@@ -52,12 +57,18 @@ export function diagnostics(options: DiagnosticsOptions = {}) {
   const ratio = new GradNormRatioDetector(t);
   const collapse = new ModeCollapseDetector(t);
   const oscillation = new OscillationDetector(t);
+  const vanishing = new VanishingGradientDetector(t);
+  let facts: RunFacts | undefined;
   let z: tf.Tensor2D | undefined;
   let labels: tf.Tensor1D | undefined;
   let critic = false;
 
-  const raise = (trainer: Trainer, step: number, finding: Finding | undefined) =>
-    finding ? emitAlert(trainer, { step, ...finding }) : undefined;
+  // Every alert ends with remedies this run does not use yet (and names those it does).
+  const raise = (trainer: Trainer, step: number, finding: Finding | undefined) => {
+    if (!finding) return undefined;
+    const advice = adviceFor(finding.kind, facts ?? runFacts(trainer));
+    return emitAlert(trainer, { step, ...finding, message: advice ? `${finding.message} ${advice}` : finding.message });
+  };
 
   const release = () => {
     z?.dispose();
@@ -102,6 +113,7 @@ export function diagnostics(options: DiagnosticsOptions = {}) {
     on: {
       'run:start': ({ trainer }) => {
         release();
+        facts = runFacts(trainer);
         critic = /wasserstein|wgan/i.test(trainer.loss?.name ?? '');
         const count = t.collapseSamples;
         z = trainer.sampleLatent(count, new Rng(options.seed ?? 4242));
@@ -117,6 +129,7 @@ export function diagnostics(options: DiagnosticsOptions = {}) {
         const dn = gradNorm(scalars, 'D');
         const gn = gradNorm(scalars, 'G');
         if (dn !== undefined && gn !== undefined) await raise(trainer, step, ratio.update(step, dn, gn));
+        if (gn !== undefined) await raise(trainer, step, vanishing.update(step, gn));
         if (t.collapseEvery > 0 && step % t.collapseEvery === 0) await checkDiversity(trainer, step);
       },
       'run:end': async ({ step, reason, error }, trainer) => {
@@ -130,10 +143,11 @@ export function diagnostics(options: DiagnosticsOptions = {}) {
       },
     },
     state: {
-      save: () => ({ json: { collapse: collapse.getState() } }),
+      save: () => ({ json: { collapse: collapse.getState(), vanishing: vanishing.getState() } }),
       load: (snapshot) => {
-        const saved = (snapshot.json as { collapse?: { peakDistance: number; checks: number } } | undefined)?.collapse;
-        if (saved) collapse.setState(saved);
+        const saved = snapshot.json as { collapse?: { peakDistance: number; checks: number }; vanishing?: { peak: number } } | undefined;
+        if (saved?.collapse) collapse.setState(saved.collapse);
+        if (saved?.vanishing) vanishing.setState(saved.vanishing);
       },
     },
   });
