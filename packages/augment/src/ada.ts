@@ -50,7 +50,7 @@ export function drawAda(rng: Rng, p: number, batch: number, size: [number, numbe
     if (use('rotate90')) params.quarterTurns = k;
     const ty = Math.round((rng.uniform() * 2 - 1) * 0.125 * height);
     const tx = Math.round((rng.uniform() * 2 - 1) * 0.125 * width);
-    if (use('xint')) params.translate = [ty + 0, tx + 0];
+    if (use('xint')) params.translate = [ty, tx];
     const s = 2 ** (gaussian(rng) * 0.2);
     if (use('scale')) params.scale = s;
     const angle = (rng.uniform() * 2 - 1) * Math.PI;
