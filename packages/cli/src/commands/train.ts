@@ -4,6 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { GantryError, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
 import { monitorPlugins } from '@gantry/monitor';
 import { experimentOfRun, loadExperiment, readRunConfig, type RunConfig } from '../run-config.js';
+import { stopOnSignals } from '../stop-signals.js';
 import { GANTRY_VERSION } from '../version.js';
 
 export interface TrainFlags {
@@ -25,8 +26,6 @@ export const positiveInt = (name: string) => (value: string) => {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
 };
-
-const SECOND_SIGNAL_AFTER_MS = 1000;
 
 const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
 
@@ -110,22 +109,8 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
   }
 
-  // First Ctrl-C: finish the step, write a checkpoint, exit 0. Second: exit at once. One Ctrl-C under `npm start`
-  // can arrive more than once (the terminal signals npm, tsx and node; the wrappers relay it) and, during a long
-  // step, all copies are handled together: only a signal a second or more after the first counts as "again".
-  let firstSignalAt: number | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    const now = Date.now();
-    if (firstSignalAt !== undefined) {
-      if (now - firstSignalAt >= SECOND_SIGNAL_AFTER_MS) process.exit(130);
-      return;
-    }
-    firstSignalAt = now;
-    console.error(`\n${signal}: finishing this step and writing a checkpoint (again to abort)…`);
-    trainer.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Ctrl-C, SIGTERM, SIGHUP: finish the step, checkpoint, report, exit 0; the same again a second later aborts.
+  const removeSignalHandlers = stopOnSignals(() => trainer.stop());
   try {
     const result = await trainer.train();
     console.log(
@@ -133,8 +118,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
         (result.lastCheckpoint ? `\nLatest checkpoint: ${result.lastCheckpoint}` : ''),
     );
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeSignalHandlers();
   }
   return runDir;
 }

@@ -1,0 +1,98 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PtyCommand, waitForExit, waitForFile } from './pty.js';
+
+// The real commands in a pseudo-terminal, stopped the ways people stop them. The fixture's steps take 300 ms, ten
+// times the grace period of tsx's signal relay that used to SIGKILL training under `npm start`.
+const repo = resolve(__dirname, '../../..');
+const fixture = resolve(__dirname, 'fixtures/slow-ring.ts');
+const distBin = resolve(__dirname, '../dist/bin.js');
+const trainArgs = (out: string) => `train ${fixture} --backend cpu --quiet --out ${out}`;
+const viaNpm = (out: string) => `npm run --silent gantry -- ${trainArgs(out)}`;
+const viaNode = (out: string) => `exec ${process.execPath} --import tsx --conditions=@gantry/source packages/cli/src/bin.ts ${trainArgs(out)}`;
+const newRun = async () => join(await mkdtemp(join(tmpdir(), 'gantry-signal-')), 'run');
+
+/** What a stopped run must hold: the last checkpoint named by `latest`, metrics up to that step, and the report. */
+function expectStoppedRun(out: string, output?: string): number {
+  const latest = readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim();
+  expect(latest).toMatch(/^step-\d{6}$/);
+  const step = Number(latest.slice(5));
+  expect(step).toBeGreaterThan(0);
+  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  expect(rows.filter((r) => r.kind === undefined).at(-1).step).toBe(step);
+  expect(existsSync(join(out, 'report.html'))).toBe(true);
+  if (output !== undefined) {
+    expect(output).toContain(`Stopped at step ${step}. Run folder: ${out}`);
+    expect(output).toContain(`Latest checkpoint: ${join(out, 'checkpoints', latest)}`);
+  }
+  return step;
+}
+
+describe('stopping a run in a terminal', () => {
+  it('Ctrl-C under `npm run gantry` finishes the step, checkpoints, reports and exits 0', async () => {
+    const out = await newRun();
+    const run = new PtyCommand(viaNpm(out), { cwd: repo });
+    await waitForFile(join(out, 'metrics.jsonl'));
+    run.ctrlC();
+    expect(await run.exited, run.output).toBe(0);
+    expect(run.output).toContain('SIGINT: finishing this step and writing a checkpoint (again to abort)');
+    expectStoppedRun(out, run.output);
+  }, 60_000);
+
+  it('SIGTERM to the whole process group under npm (docker stop, systemd, timeout): checkpoint, report, exit 0', async () => {
+    const out = await newRun();
+    const run = new PtyCommand(viaNpm(out), { cwd: repo });
+    await waitForFile(join(out, 'metrics.jsonl'));
+    process.kill(-run.group(), 'SIGTERM');
+    expect(await run.exited, run.output).toBe(0);
+    expect(run.output).toContain('SIGTERM: finishing this step and writing a checkpoint');
+    expectStoppedRun(out, run.output);
+  }, 60_000);
+
+  it('SIGHUP to the process group: checkpoint, report, exit 0', async () => {
+    const out = await newRun();
+    const run = new PtyCommand(viaNode(out), { cwd: repo });
+    await waitForFile(join(out, 'metrics.jsonl'));
+    process.kill(-run.group(), 'SIGHUP');
+    expect(await run.exited, run.output).toBe(0);
+    expect(run.output).toContain('SIGHUP: finishing this step and writing a checkpoint');
+    expectStoppedRun(out, run.output);
+  }, 60_000);
+
+  it('a closed terminal under npm (ssh drop) still leaves a checkpoint and the report, and every process ends', async () => {
+    const out = await newRun();
+    const run = new PtyCommand(viaNpm(out), { cwd: repo });
+    await waitForFile(join(out, 'metrics.jsonl'));
+    const members = run.groupMembers();
+    expect(members.length).toBeGreaterThanOrEqual(2);
+    run.hangUp();
+    // npm dies of the SIGHUP; node must finish its step and checkpoint though every write to the terminal fails (EIO).
+    await waitForExit(members);
+    expectStoppedRun(out);
+  }, 60_000);
+
+  it('a second Ctrl-C a second after the first aborts without waiting for the step', async () => {
+    const out = await newRun();
+    const run = new PtyCommand(viaNode(out), { cwd: repo, env: { SLOW_STEP_MS: '3000' } });
+    await waitForFile(join(out, 'metrics.jsonl'));
+    const first = Date.now();
+    run.ctrlC();
+    await new Promise((r) => setTimeout(r, 1200));
+    run.ctrlC();
+    expect(await run.exited, run.output).toBe(130);
+    // The step in progress had ~2.9 s to go when the first Ctrl-C came.
+    expect(Date.now() - first).toBeLessThan(2500);
+  }, 60_000);
+
+  it.skipIf(!existsSync(distBin))('the built gantry binary stops the same way on Ctrl-C', async () => {
+    const out = await newRun();
+    const run = new PtyCommand(`exec ${process.execPath} ${distBin} ${trainArgs(out).replace(fixture, 'ring-gan --batch 16')}`, { cwd: repo });
+    await waitForFile(join(out, 'metrics.jsonl'));
+    run.ctrlC();
+    expect(await run.exited, run.output).toBe(0);
+    expectStoppedRun(out, run.output);
+  }, 60_000);
+});
