@@ -5,6 +5,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { GantryError } from './errors.js';
 import type { PluginStateSnapshot } from './plugin.js';
 import type { RngState } from './random.js';
+import { tempName } from './temp-files.js';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
@@ -144,7 +145,7 @@ async function exists(path: string): Promise<boolean> {
 export async function writeCheckpoint(root: string, contents: CheckpointContents): Promise<string> {
   await mkdir(root, { recursive: true });
   const name = stepFolderName(contents.step);
-  const tmp = join(root, `.tmp-${name}-${process.pid}`);
+  const tmp = join(root, `.${tempName(name)}`);
   const final = join(root, name);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
@@ -170,18 +171,28 @@ export async function writeCheckpoint(root: string, contents: CheckpointContents
   );
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
-  const latestTmp = join(root, `.latest-${process.pid}`);
+  const latestTmp = join(root, `.${tempName('latest')}`);
   await writeFile(latestTmp, `${name}\n`);
   await rename(latestTmp, join(root, 'latest'));
-  await pruneCheckpoints(root, contents.keep);
+  await pruneCheckpoints(root, contents.keep, name);
   return final;
 }
 
-async function pruneCheckpoints(root: string, keep: number): Promise<void> {
+/** Step folders of a checkpoints folder, newest (highest step) first: numbers, not names, decide the order. */
+export async function listCheckpointSteps(root: string): Promise<{ name: string; step: number }[]> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  return names
+    .filter((n) => /^step-\d+$/.test(n))
+    .map((name) => ({ name, step: Number(name.slice(5)) }))
+    .sort((a, b) => b.step - a.step);
+}
+
+/** Keeps the `keep` highest steps and whatever `latest` names; removes older step folders. */
+async function pruneCheckpoints(root: string, keep: number, latest: string): Promise<void> {
   if (keep <= 0) return;
-  const steps = (await readdir(root)).filter((n) => /^step-\d+$/.test(n)).sort();
-  for (const old of steps.slice(0, Math.max(0, steps.length - keep))) {
-    await rm(join(root, old), { recursive: true, force: true });
+  const steps = await listCheckpointSteps(root);
+  for (const { name } of steps.slice(keep)) {
+    if (name !== latest) await rm(join(root, name), { recursive: true, force: true });
   }
 }
 

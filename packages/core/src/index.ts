@@ -37,5 +37,7 @@ export {
   CHECKPOINT_FORMAT,
   type CheckpointMeta,
 } from './checkpoint.js';
+export { acquireRunLock, RUN_LOCK_FILE, type RunLock } from './run-lock.js';
+export { removeTempLeftovers, tempName } from './temp-files.js';
 export * from './engine/index.js';
 export { encodeNpy, decodeNpy, npyHeader, writeNpy, readNpy, NpyRowWriter, type NpyArray } from './npy.js';

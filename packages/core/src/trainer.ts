@@ -23,6 +23,7 @@ import {
   type Schedule,
 } from './plugin.js';
 import { Rng } from './random.js';
+import { removeTempLeftovers } from './temp-files.js';
 import { registerZeroGradients } from './engine/gradients.js';
 import { registerEngineKernels } from './engine/register-kernels.js';
 
@@ -685,6 +686,8 @@ export class Trainer {
     let savedAt = -1;
     try {
       await this.setup();
+      // Half-written checkpoints of killed runs would keep a full disk full.
+      if (this.options.checkpoint) await removeTempLeftovers(this.options.checkpoint.dir);
       await this.bus.emit('run:start', { trainer: this, startStep: this.completed, totalSteps: this.totalSteps });
       while (this.completed < this.totalSteps) {
         if (this.stopRequested) {

@@ -1,9 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { GantryError, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
 import { monitorPlugins } from '@gantry/monitor';
 import { experimentOfRun, loadExperiment, readRunConfig, type RunConfig } from '../run-config.js';
+import { claimRunFolder } from '../run-folder.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { GANTRY_VERSION } from '../version.js';
 
@@ -16,6 +17,8 @@ export interface TrainFlags {
   checkpointEvery?: number;
   sampleEvery?: number;
   resume?: string;
+  /** Replace the run already in --out instead of refusing. */
+  overwrite?: boolean;
   tensorboard?: boolean;
   wandb?: boolean;
   quiet?: boolean;
@@ -33,6 +36,10 @@ const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-').replace('
 export async function train(experimentArg: string | undefined, flags: TrainFlags): Promise<string> {
   let config: RunConfig;
   let runDir: string;
+  if (flags.resume && flags.overwrite) throw new GantryError('--overwrite replaces a run; it cannot be combined with --resume');
+  if (flags.resume && flags.out && resolve(flags.out) !== resolve(flags.resume)) {
+    throw new GantryError(`--resume continues ${flags.resume} in place; drop --out ${flags.out}`);
+  }
   if (flags.resume) {
     runDir = resolve(flags.resume);
     const saved = await readRunConfig(runDir);
@@ -75,7 +82,6 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   const setup = await withSeed(config.seed, () =>
     experiment.build({ seed: config.seed, batchSize: config.batchSize, steps: config.steps }),
   );
-  await mkdir(runDir, { recursive: true });
   const trainer = new Trainer({
     generator: setup.generator,
     discriminator: setup.discriminator,
@@ -103,15 +109,17 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   config.loss = trainer.loss.name;
   config.nCritic = trainer.nCritic;
   config.backend = backend.name;
-  await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  if (flags.resume) {
-    const from = await trainer.restore(runDir);
-    if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
-  }
 
+  // Every input is valid: only now does the run folder change (locked, so a second writer refuses).
+  const lock = await claimRunFolder(runDir, { resume: Boolean(flags.resume), overwrite: flags.overwrite });
   // Ctrl-C, SIGTERM, SIGHUP: finish the step, checkpoint, report, exit 0; the same again a second later aborts.
   const removeSignalHandlers = stopOnSignals(() => trainer.stop());
   try {
+    if (flags.resume) {
+      const from = await trainer.restore(runDir);
+      if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
+    }
+    await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     const result = await trainer.train();
     console.log(
       `${result.reason === 'completed' ? 'Done' : 'Stopped'} at step ${result.steps}. Run folder: ${runDir}` +
@@ -119,6 +127,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     );
   } finally {
     removeSignalHandlers();
+    lock.release();
   }
   return runDir;
 }
@@ -136,6 +145,7 @@ export function registerTrain(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', positiveInt('--checkpoint-every'))
     .option('--sample-every <n>', 'sample-grid interval in steps', positiveInt('--sample-every'))
     .option('--resume <run-dir>', 'continue a run from its latest checkpoint (exactly)')
+    .option('--overwrite', 'replace the run already in --out (without it, an existing run is never touched)')
     .option('--tensorboard', 'also write TensorBoard event files')
     .option('--wandb', 'also stream to Weights & Biases (WANDB_API_KEY, WANDB_PROJECT, …)')
     .option('--quiet', 'plain log lines instead of a progress bar')

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { tempName } from '@gantry/core';
 import { readMetricsLog, type MetricsLog } from '../metrics-file.js';
 import { escapeHtml, lineChart, type Series } from './charts.js';
 
@@ -169,8 +170,14 @@ export function writeReport(runDir: string, options: WriteReportOptions = {}): s
   });
   const file = options.file ?? path.join(runDir, 'report.html');
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, html);
-  fs.renameSync(tmp, file);
+  const tmp = tempName(file);
+  try {
+    fs.writeFileSync(tmp, html);
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A half-written report (disk full) must not stay behind and keep the disk full.
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
   return file;
 }

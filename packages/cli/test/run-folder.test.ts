@@ -1,0 +1,104 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { acquireRunLock } from '@gantry/core';
+import { train } from '../src/index.js';
+
+const quiet = { backend: 'cpu', quiet: true, batch: 32 } as const;
+const newRun = async () => join(await mkdtemp(join(tmpdir(), 'gantry-runfolder-')), 'run');
+
+/** Every file of a folder with its bytes, to show that a refused command changed nothing. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const path = join(entry.parentPath, entry.name);
+      files[path.slice(dir.length)] = (await readFile(path)).toString('base64');
+    }
+  }
+  return files;
+}
+
+const stepRows = async (out: string) =>
+  (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.kind === undefined)
+    .map((r) => [r.step, r.d_loss, r.g_loss]);
+
+/** A pid that surely runs no process any more. */
+const deadPid = () => spawnSync('true').pid!;
+
+describe('a run folder is never damaged by a new command', () => {
+  it('train --out onto an existing run refuses with one line and changes nothing; --overwrite replaces it', async () => {
+    const out = await newRun();
+    await train('ring-gan', { ...quiet, steps: 4, out, checkpointEvery: 2 });
+    const before = await snapshot(out);
+    await expect(train('ring-gan', { ...quiet, steps: 2, out })).rejects.toThrow(
+      `${out} already holds a run: continue it with --resume ${out}, or pass --overwrite to replace it`,
+    );
+    expect(await snapshot(out)).toEqual(before);
+
+    await train('ring-gan', { ...quiet, steps: 2, out, seed: 3, overwrite: true });
+    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8'))).toMatchObject({ steps: 2, seed: 3 });
+    expect((await stepRows(out)).map((r) => r[0])).toEqual([1, 2]);
+    expect(await readdir(join(out, 'checkpoints'))).toEqual(['latest', 'step-000002']);
+  });
+
+  it('a second writer refuses while the run is locked; a stale lock (its process gone) is taken over', async () => {
+    const out = await newRun();
+    await train('ring-gan', { ...quiet, steps: 2, out });
+    const lock = acquireRunLock(out);
+    const before = await snapshot(out);
+    await expect(train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 4 })).rejects.toThrow(
+      new RegExp(`^${out} is in use by process ${process.pid} on ${hostname()} \\(since .+\\); wait for it to finish or stop it$`),
+    );
+    expect(await snapshot(out)).toEqual(before);
+    lock.release();
+
+    await writeFile(join(out, 'run.lock'), JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    await train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 4 });
+    expect((await stepRows(out)).map((r) => r[0])).toEqual([1, 2, 3, 4]);
+    expect(existsSync(join(out, 'run.lock'))).toBe(false);
+  });
+
+  it('two resumes of one run at once: one trains, the other refuses, no duplicate rows', async () => {
+    const out = await newRun();
+    // The fixture's 500 ms steps make the winner hold the lock for seconds, longer than the two start-ups differ.
+    await train(join(__dirname, 'fixtures/slow-ring.ts'), { ...quiet, steps: 1, out });
+    const bin = join(__dirname, '../src/bin.ts');
+    const run = () =>
+      new Promise<{ code: number | null; err: string }>((done) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@gantry/source', bin, 'train', '--resume', out, '--steps', '8', '--backend', 'cpu', '--quiet'], {
+          env: { ...process.env, SLOW_STEP_MS: '500' },
+        });
+        let err = '';
+        child.stderr.on('data', (d) => (err += d));
+        child.on('exit', (code) => done({ code, err }));
+      });
+    const results = await Promise.all([run(), run()]);
+    const refused = results.filter((r) => r.code !== 0);
+    expect(refused, JSON.stringify(results)).toHaveLength(1);
+    expect(refused[0].err).toMatch(new RegExp(`^gantry: ${out} is in use by process \\d+ on ${hostname()} \\(since .+\\); wait for it to finish or stop it\\n$`));
+    expect((await stepRows(out)).map((r) => r[0])).toEqual(Array.from({ length: 8 }, (_, i) => i + 1));
+  }, 120_000);
+
+  it('temporary files of killed writers are removed when a run resumes; a live writer\'s are kept', async () => {
+    const out = await newRun();
+    await train('ring-gan', { ...quiet, steps: 2, out });
+    const dead = deadPid();
+    const leftovers = [`checkpoints/.tmp-step-000003-${dead}`, `checkpoints/.step-000003.tmp-${dead}`, `checkpoints/.latest-${dead}`];
+    for (const dir of leftovers) await mkdir(join(out, dir), { recursive: true });
+    await writeFile(join(out, `report.html.tmp-${dead}`), 'half a report');
+    const live = spawn('sleep', ['30']);
+    await writeFile(join(out, `report.html.tmp-${live.pid}`), 'being written');
+    await train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 3 });
+    live.kill();
+    for (const name of [...leftovers, `report.html.tmp-${dead}`]) expect(existsSync(join(out, name)), name).toBe(false);
+    expect(existsSync(join(out, `report.html.tmp-${live.pid}`))).toBe(true);
+  });
+});
