@@ -16,6 +16,8 @@ export interface RunConfig {
   backend: string;
   checkpointEvery: number;
   sampleEvery: number;
+  /** Divergence stop (Trainer option maxWeightNorm), kept on resume unless --max-weight-norm changes it. */
+  maxWeightNorm?: number;
   loss?: string;
   nCritic?: number;
   createdAt: string;
@@ -39,7 +41,27 @@ export async function loadExperiment(nameOrFile: string): Promise<{ experiment: 
 export async function readRunConfig(runDir: string): Promise<RunConfig> {
   const path = join(runDir, 'config.json');
   if (!existsSync(path)) throw new GantryError(`${runDir} is not a run folder (no config.json)`);
-  return JSON.parse(await readFile(path, 'utf8')) as RunConfig;
+  let config: RunConfig;
+  try {
+    config = JSON.parse(await readFile(path, 'utf8')) as RunConfig;
+  } catch (error) {
+    throw new GantryError(`${path} is damaged: ${(error as Error).message}`);
+  }
+  const problem = runConfigProblem(config);
+  if (problem) throw new GantryError(`${path} is damaged: ${problem}`);
+  return config;
+}
+
+/** What makes a parsed config.json unusable, or undefined. */
+function runConfigProblem(config: unknown): string | undefined {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return 'not a JSON object';
+  const record = config as Record<string, unknown>;
+  if (typeof record.experiment !== 'string') return '"experiment" is not a string';
+  for (const key of ['steps', 'batchSize', 'seed', 'checkpointEvery', 'sampleEvery'] as const) {
+    if (!Number.isInteger(record[key]) || (record[key] as number) < 0) return `"${key}" is not a non-negative integer`;
+  }
+  if (typeof record.backend !== 'string') return '"backend" is not a string';
+  return undefined;
 }
 
 export async function experimentOfRun(config: RunConfig): Promise<Experiment> {

@@ -64,6 +64,16 @@ describe('gantry train', () => {
     );
   });
 
+  it('--max-weight-norm stops a run whose weights pass it, before any checkpoint; config.json records the limit', async () => {
+    const out = join(await tmp(), 'run');
+    // ring-gan's initial generator weights alone have an L2 norm far above 1.
+    await expect(train('ring-gan', { ...quiet, steps: 3, out, maxWeightNorm: 1 })).rejects.toThrow(
+      /^Weights diverged at step 1: the generator's weight norm is \d\.\d{3}e\+1, above maxWeightNorm 1\. Training stopped before checkpointing it; no checkpoint was written yet$/,
+    );
+    expect(existsSync(join(out, 'checkpoints', 'latest'))).toBe(false);
+    expect(JSON.parse(await readFile(join(out, 'config.json'), 'utf8')).maxWeightNorm).toBe(1);
+  });
+
   it('names the known experiments when one is unknown', async () => {
     await expect(train('mnist-dcgann', { ...quiet, steps: 1 })).rejects.toThrow('Unknown experiment "mnist-dcgann" (built-in: ');
   });

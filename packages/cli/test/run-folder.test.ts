@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { acquireRunLock } from '@gantry/core';
 import { train } from '../src/index.js';
 
@@ -100,5 +100,47 @@ describe('a run folder is never damaged by a new command', () => {
     live.kill();
     for (const name of [...leftovers, `report.html.tmp-${dead}`]) expect(existsSync(join(out, name)), name).toBe(false);
     expect(existsSync(join(out, `report.html.tmp-${live.pid}`))).toBe(true);
+  });
+});
+
+describe('damaged run files', () => {
+  it('an invalid config.json refuses with one line naming it, and nothing is rewritten', async () => {
+    const out = await newRun();
+    await train('ring-gan', { ...quiet, steps: 2, out });
+    await writeFile(join(out, 'config.json'), '{"experiment": "ring-gan", "steps": 2,');  // cut short
+    const before = await snapshot(out);
+    await expect(train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 4 })).rejects.toThrow(
+      `${join(out, 'config.json')} is damaged: Expected double-quoted property name in JSON at position 38`,
+    );
+    await writeFile(join(out, 'config.json'), '{"experiment": "ring-gan", "steps": 2}');
+    await expect(train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 4 })).rejects.toThrow(
+      `${join(out, 'config.json')} is damaged: "batchSize" is not a non-negative integer`,
+    );
+    expect(await snapshot(out)).toEqual({ ...before, '/config.json': Buffer.from('{"experiment": "ring-gan", "steps": 2}').toString('base64') });
+  });
+
+  it('--resume over a truncated newest checkpoint says so in one line and continues exactly from the one before', async () => {
+    const root = await newRun();
+    const whole = `${root}-whole`;
+    await train('ring-gan', { ...quiet, steps: 6, out: whole, checkpointEvery: 2 });
+    const out = root;
+    await train('ring-gan', { ...quiet, steps: 4, out, checkpointEvery: 2 });
+    const state = join(out, 'checkpoints', 'step-000004', 'state.json');
+    await truncate(state, 10);
+    const lines: string[] = [];
+    const errors = vi.spyOn(console, 'error').mockImplementation((line) => void lines.push(String(line)));
+    try {
+      await train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 6 });
+    } finally {
+      errors.mockRestore();
+    }
+    expect(lines.filter((l) => l.includes('damaged'))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^gantry: Checkpoint ${join(out, 'checkpoints', 'step-000004')} is damaged \\(${state} has 10 bytes, its manifest says \\d+\\); using ${join(out, 'checkpoints', 'step-000002')}, the newest intact one$`),
+      ),
+    ]);
+    // Rows of steps 3 and 4 appear twice (readers take the latest); the resumed ones equal the uninterrupted run.
+    const rows = await stepRows(out);
+    expect(rows.slice(4)).toEqual((await stepRows(whole)).slice(2));
   });
 });

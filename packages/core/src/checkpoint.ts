@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { checkpointDamage, manifestText, MANIFEST_FILE } from './checkpoint-manifest.js';
 import { GantryError } from './errors.js';
 import type { PluginStateSnapshot } from './plugin.js';
 import type { RngState } from './random.js';
@@ -49,29 +50,35 @@ function hiddenOptimizerState(optimizer: tf.Optimizer): NamedTensor[] {
     .map(([key, value]) => ({ name: `${HIDDEN_PREFIX}${key}`, tensor: value as tf.Variable }));
 }
 
-/** Writes named tensors as `<name>.json` (specs) + `<name>.bin` (little-endian data). */
-async function writeTensors(dir: string, name: string, tensors: NamedTensor[]): Promise<void> {
+/** Named tensors as `<name>.json` (specs) + `<name>.bin` (little-endian data), added to `files`. */
+async function encodeTensors(files: Map<string, Uint8Array>, name: string, tensors: NamedTensor[]): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
-  await writeFile(join(dir, `${name}.json`), JSON.stringify({ specs }, null, 1));
-  await writeFile(join(dir, `${name}.bin`), Buffer.from(data));
+  files.set(`${name}.json`, Buffer.from(JSON.stringify({ specs }, null, 1)));
+  files.set(`${name}.bin`, Buffer.from(data));
+}
+
+/** JSON of a checkpoint file; a damaged one is named in one line instead of a bare SyntaxError. */
+async function readJson<T>(file: string): Promise<T> {
+  const text = await readFile(file, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new GantryError(`${file} is damaged: ${(error as Error).message}`);
+  }
 }
 
 async function readTensors(dir: string, name: string): Promise<NamedTensor[]> {
-  const { specs } = JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as { specs: tf.io.WeightsManifestEntry[] };
+  const { specs } = await readJson<{ specs: tf.io.WeightsManifestEntry[] }>(join(dir, `${name}.json`));
   const data = toArrayBuffer(await readFile(join(dir, `${name}.bin`)));
   const map = tf.io.decodeWeights(data, specs);
   return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
 }
 
-/**
- * Saves a LayersModel in the standard tfjs format (`model.json` + `weights.bin`) without tfjs-node, so
- * `tf.loadLayersModel` (with any custom layers registered) reads it back.
- */
-export async function saveModel(model: LayersModel, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+/** A LayersModel in the standard tfjs format: `model.json` and `weights.bin`, in memory. */
+async function modelFiles(model: LayersModel): Promise<{ modelJson: Uint8Array; weights: Uint8Array }> {
+  let files: { modelJson: Uint8Array; weights: Uint8Array } | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = concatWeightData(artifacts.weightData!);
       const modelJson = {
         format: artifacts.format ?? 'layers-model',
         generatedBy: artifacts.generatedBy,
@@ -79,19 +86,32 @@ export async function saveModel(model: LayersModel, dir: string): Promise<void> 
         modelTopology: artifacts.modelTopology,
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
       };
-      await writeFile(join(dir, 'model.json'), JSON.stringify(modelJson));
-      await writeFile(join(dir, 'weights.bin'), Buffer.from(weightData));
+      files = { modelJson: Buffer.from(JSON.stringify(modelJson)), weights: Buffer.from(concatWeightData(artifacts.weightData!)) };
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
+  return files!;
+}
+
+/**
+ * Saves a LayersModel in the standard tfjs format (`model.json` + `weights.bin`) without tfjs-node, so
+ * `tf.loadLayersModel` (with any custom layers registered) reads it back.
+ */
+export async function saveModel(model: LayersModel, dir: string): Promise<void> {
+  const { modelJson, weights } = await modelFiles(model);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'model.json'), modelJson);
+  await writeFile(join(dir, 'weights.bin'), weights);
 }
 
 /** Reads a folder written by saveModel (or any single-shard-list tfjs layers model) as model artifacts. */
 export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+  const modelJson = await readJson<{ modelTopology: object; format?: string; generatedBy?: string; convertedBy?: string | null; weightsManifest: tf.io.WeightsManifestConfig }>(
+    join(dir, 'model.json'),
+  );
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: ArrayBuffer[] = [];
-  for (const group of modelJson.weightsManifest as tf.io.WeightsManifestConfig) {
+  for (const group of modelJson.weightsManifest) {
     specs.push(...group.weights);
     for (const path of group.paths) buffers.push(toArrayBuffer(await readFile(join(dir, path))));
   }
@@ -99,7 +119,7 @@ export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifa
     modelTopology: modelJson.modelTopology,
     format: modelJson.format,
     generatedBy: modelJson.generatedBy,
-    convertedBy: modelJson.convertedBy,
+    convertedBy: modelJson.convertedBy ?? null,
     weightSpecs: specs,
     weightData: tf.io.concatenateArrayBuffers(buffers),
   };
@@ -138,22 +158,20 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Writes the whole training state into `<root>/step-NNNNNN/`. Files go to a temporary folder first, which is
- * renamed when complete, and `latest` is replaced atomically after that, so a crash never leaves a half-written
- * checkpoint as the latest.
+ * Writes the whole training state into `<root>/step-NNNNNN/`. Every file is encoded first; they go to a temporary
+ * folder, `manifest.json` (sizes, checksums) last, which is renamed when complete, and `latest` is replaced
+ * atomically after that, so a crash never leaves a half-written checkpoint as the latest.
  */
 export async function writeCheckpoint(root: string, contents: CheckpointContents): Promise<string> {
-  await mkdir(root, { recursive: true });
-  const name = stepFolderName(contents.step);
-  const tmp = join(root, `.${tempName(name)}`);
-  const final = join(root, name);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  await saveModel(contents.generator, join(tmp, 'generator'));
-  await saveModel(contents.discriminator, join(tmp, 'discriminator'));
+  const files = new Map<string, Uint8Array>();
+  for (const role of ['generator', 'discriminator'] as const) {
+    const { modelJson, weights } = await modelFiles(contents[role]);
+    files.set(`${role}/model.json`, modelJson);
+    files.set(`${role}/weights.bin`, weights);
+  }
   for (const role of ['generator', 'discriminator'] as const) {
     const optimizer = contents.optimizers[role];
-    await writeTensors(tmp, `optimizer-${role}`, [...(await optimizer.getWeights()), ...hiddenOptimizerState(optimizer)]);
+    await encodeTensors(files, `optimizer-${role}`, [...(await optimizer.getWeights()), ...hiddenOptimizerState(optimizer)]);
   }
   const pluginJson: Record<string, unknown> = {};
   const pluginTensors: NamedTensor[] = [];
@@ -163,12 +181,21 @@ export async function writeCheckpoint(root: string, contents: CheckpointContents
       pluginTensors.push({ name: `${plugin}/${key}`, tensor });
     }
   }
-  await writeTensors(tmp, 'plugins', pluginTensors);
-  await writeFile(join(tmp, 'plugins-state.json'), JSON.stringify(pluginJson, null, 1));
-  await writeFile(
-    join(tmp, 'state.json'),
-    JSON.stringify({ format: CHECKPOINT_FORMAT, step: contents.step, savedAt: new Date().toISOString(), ...contents.meta }, null, 1),
-  );
+  await encodeTensors(files, 'plugins', pluginTensors);
+  files.set('plugins-state.json', Buffer.from(JSON.stringify(pluginJson, null, 1)));
+  const state = { format: CHECKPOINT_FORMAT, step: contents.step, savedAt: new Date().toISOString(), ...contents.meta };
+  files.set('state.json', Buffer.from(JSON.stringify(state, null, 1)));
+  files.set(MANIFEST_FILE, Buffer.from(manifestText(files)));
+
+  await mkdir(root, { recursive: true });
+  const name = stepFolderName(contents.step);
+  const tmp = join(root, `.${tempName(name)}`);
+  const final = join(root, name);
+  await rm(tmp, { recursive: true, force: true });
+  for (const [path, data] of files) {
+    await mkdir(dirname(join(tmp, path)), { recursive: true });
+    await writeFile(join(tmp, path), data);
+  }
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   const latestTmp = join(root, `.${tempName('latest')}`);
@@ -196,15 +223,34 @@ async function pruneCheckpoints(root: string, keep: number, latest: string): Pro
   }
 }
 
-/** Accepts a checkpoint folder, a checkpoints folder (uses `latest`) or a run folder (uses `checkpoints/latest`). */
-export async function resolveCheckpointDir(dir: string): Promise<string> {
-  if (await exists(join(dir, 'state.json'))) return dir;
+/**
+ * The checkpoint to load from a checkpoint folder, a checkpoints folder (`latest`) or a run folder
+ * (`checkpoints/latest`). Each is verified against its manifest; when the newest is damaged, `warn` gets one line
+ * and the newest intact one is used. Refuses, naming the damaged file, when none is intact.
+ */
+export async function resolveCheckpointDir(dir: string, warn: (line: string) => void = console.warn): Promise<string> {
+  if (await exists(join(dir, 'state.json'))) {
+    const damage = await checkpointDamage(dir);
+    if (damage) throw new GantryError(`Checkpoint ${dir} is damaged: ${damage}`);
+    return dir;
+  }
   for (const root of [dir, join(dir, 'checkpoints')]) {
-    if (await exists(join(root, 'latest'))) {
-      const name = (await readFile(join(root, 'latest'), 'utf8')).trim();
+    const latestFile = join(root, 'latest');
+    if (!(await exists(latestFile))) continue;
+    const latest = (await readFile(latestFile, 'utf8')).trim();
+    // `latest` first, then every other step folder, newest first.
+    const candidates = [latest, ...(await listCheckpointSteps(root)).map((s) => s.name).filter((n) => n !== latest)];
+    const problems: string[] = [];
+    for (const name of candidates) {
       const path = join(root, name);
-      if (await exists(join(path, 'state.json'))) return path;
+      const damage = (await exists(join(path, 'state.json'))) ? await checkpointDamage(path) : `${join(path, 'state.json')} is missing`;
+      if (!damage) {
+        if (problems.length > 0) warn(`Checkpoint ${join(root, latest)} is damaged (${problems[0]}); using ${path}, the newest intact one`);
+        return path;
+      }
+      problems.push(damage);
     }
+    throw new GantryError(`No intact checkpoint in ${root}: ${problems.join('; ')}`);
   }
   throw new GantryError(`No checkpoint found in ${dir} (expected state.json, a "latest" file or checkpoints/latest)`);
 }
@@ -217,14 +263,11 @@ export interface RestoredState {
 
 /** Reads a checkpoint's step, metadata and plugin state (the caller owns and disposes the plugin tensors). */
 export async function readCheckpointState(path: string): Promise<RestoredState> {
-  const state = JSON.parse(await readFile(join(path, 'state.json'), 'utf8'));
+  const state = await readJson<CheckpointMeta & { format: number; step: number }>(join(path, 'state.json'));
   if (state.format !== CHECKPOINT_FORMAT) {
     throw new GantryError(`Checkpoint ${path} has format ${state.format}; this version reads format ${CHECKPOINT_FORMAT}`);
   }
-  const pluginJson = JSON.parse(await readFile(join(path, 'plugins-state.json'), 'utf8')) as Record<
-    string,
-    { json: unknown; tensors: string[] }
-  >;
+  const pluginJson = await readJson<Record<string, { json: unknown; tensors: string[] }>>(join(path, 'plugins-state.json'));
   const pluginTensors = await readTensors(path, 'plugins');
   const plugins: Record<string, PluginStateSnapshot> = {};
   for (const [plugin, entry] of Object.entries(pluginJson)) {

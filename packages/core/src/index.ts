@@ -29,6 +29,7 @@ export {
 export { isDataSource, type Batch, type BatchOptions, type DataSource, type DataInput } from './data.js';
 export { Rng, withSeed, type RngState } from './random.js';
 export { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
+export { NonFiniteWeightsError, WeightsDivergedError } from './finite-guard.js';
 export {
   saveModel,
   readModelArtifacts,

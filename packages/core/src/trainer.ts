@@ -22,6 +22,7 @@ import {
   type Phase,
   type Schedule,
 } from './plugin.js';
+import { weightProbes } from './finite-guard.js';
 import { Rng } from './random.js';
 import { removeTempLeftovers } from './temp-files.js';
 import { registerZeroGradients } from './engine/gradients.js';
@@ -61,6 +62,11 @@ export interface TrainerOptions {
   checkpoint?: CheckpointOptions;
   /** Check real batches for values outside [-1, 1]: only the first batch (default) or every batch. */
   validateData?: 'first' | 'every';
+  /**
+   * Stop (before any checkpoint) when a model's weight L2 norm exceeds this: the run is diverging. Default: no limit
+   * (non-finite weights always stop the run).
+   */
+  maxWeightNorm?: number;
 }
 
 const TRAINER_OPTION_KEYS = [
@@ -78,6 +84,7 @@ const TRAINER_OPTION_KEYS = [
   'plugins',
   'checkpoint',
   'validateData',
+  'maxWeightNorm',
 ] as const;
 
 export interface TrainResult {
@@ -114,15 +121,20 @@ class StepScalars {
     entry.count += 1;
   }
 
-  /** One device read for all scalars (means over critic iterations), then every tensor is disposed. */
-  async read(): Promise<Record<string, number>> {
+  /**
+   * One device read for all scalars (means over critic iterations) and the values of `extra` (e.g. weight probes),
+   * then every tensor, `extra` included, is disposed.
+   */
+  async read(extra?: tf.Tensor1D): Promise<{ scalars: Record<string, number>; extra: Float32Array }> {
     const names = [...this.sums.keys()];
-    if (names.length === 0) return {};
-    const stacked = tf.tidy(() => tf.stack(names.map((n) => tf.div(this.sums.get(n)!.total, this.sums.get(n)!.count))));
-    const values = await stacked.data();
-    stacked.dispose();
+    const stacked = tf.tidy(() => {
+      const means = names.map((n) => tf.reshape(tf.div(this.sums.get(n)!.total, this.sums.get(n)!.count), [1]));
+      return tf.concat([...means, ...(extra ? [extra] : [])]);
+    });
+    const values = names.length > 0 || extra ? ((await stacked.data()) as Float32Array) : new Float32Array(0);
+    tf.dispose([stacked, ...(extra ? [extra] : [])]);
     this.dispose();
-    return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+    return { scalars: Object.fromEntries(names.map((n, i) => [n, values[i]])), extra: values.subarray(names.length) };
   }
 
   dispose(): void {
@@ -185,6 +197,10 @@ export class Trainer {
     if (!options.data) throw new GantryError('Trainer needs data (a DataSource or an iterable of batches)');
     if (!Number.isInteger(options.steps) || options.steps < 0) {
       throw new GantryError(`Trainer option "steps" must be a non-negative integer, got ${options.steps}`);
+    }
+    const limit = options.maxWeightNorm;
+    if (limit !== undefined && !(limit > 0 && Number.isFinite(limit))) {
+      throw new GantryError(`Trainer option "maxWeightNorm" must be a positive number, got ${limit}`);
     }
     this.gen = options.generator;
     this.disc = options.discriminator;
@@ -712,12 +728,16 @@ export class Trainer {
           }
           for (let c = 0; c < this.nCritic; c++) await this.discriminatorPhase(step, c, scalars);
           await this.generatorPhase(step, scalars);
-          lastScalars = await scalars.read();
+          // The updated weights are checked in the same device read as the scalars: no extra sync per step.
+          const probes = weightProbes({ generator: this.gen, discriminator: this.disc }, this.options.maxWeightNorm);
+          const read = await scalars.read(probes.tensor);
+          lastScalars = read.scalars;
+          for (const [name, value] of Object.entries(lastScalars)) {
+            if (!Number.isFinite(value)) throw new NonFiniteLossError(step, name, value, this.lastCheckpoint);
+          }
+          probes.check(read.extra, step, this.lastCheckpoint);
         } finally {
           scalars.dispose();
-        }
-        for (const [name, value] of Object.entries(lastScalars)) {
-          if (!Number.isFinite(value)) throw new NonFiniteLossError(step, name, value, this.lastCheckpoint);
         }
         this.completed = step;
         await this.bus.emit('step:end', { step, scalars: lastScalars, stepMs: performance.now() - started });
@@ -768,11 +788,12 @@ export class Trainer {
 
   /**
    * Restores the full training state from a checkpoint folder (or a checkpoints folder, whose `latest` is used).
-   * The models must be built the same way as when the checkpoint was written.
+   * The models must be built the same way as when the checkpoint was written. A damaged newest checkpoint is
+   * reported to `warn` (default console.warn) and the newest intact one is used (see resolveCheckpointDir).
    */
-  async restore(dir: string): Promise<string> {
+  async restore(dir: string, options: { warn?: (line: string) => void } = {}): Promise<string> {
     if (this.running) throw new GantryError('restore() cannot run while training');
-    const path = await resolveCheckpointDir(dir);
+    const path = await resolveCheckpointDir(dir, options.warn);
     const state = await readCheckpointState(path);
     try {
       // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.

@@ -17,6 +17,8 @@ export interface TrainFlags {
   checkpointEvery?: number;
   sampleEvery?: number;
   resume?: string;
+  /** Stop when a model's weight norm passes this (divergence). */
+  maxWeightNorm?: number;
   /** Replace the run already in --out instead of refusing. */
   overwrite?: boolean;
   tensorboard?: boolean;
@@ -28,6 +30,12 @@ export const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
+};
+
+const positiveNumber = (name: string) => (value: string) => {
+  const x = Number(value);
+  if (!(x > 0 && Number.isFinite(x))) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return x;
 };
 
 const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
@@ -57,6 +65,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       steps: flags.steps ?? saved.steps,
       checkpointEvery: flags.checkpointEvery ?? saved.checkpointEvery,
       sampleEvery: flags.sampleEvery ?? saved.sampleEvery,
+      maxWeightNorm: flags.maxWeightNorm ?? saved.maxWeightNorm,
     };
   } else {
     if (!experimentArg) throw new GantryError('Name an experiment (e.g. gantry train mnist-dcgan) or pass --resume <run-dir>');
@@ -71,6 +80,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       backend: flags.backend,
       checkpointEvery: flags.checkpointEvery ?? experiment.defaults.checkpointEvery,
       sampleEvery: flags.sampleEvery ?? experiment.defaults.sampleEvery,
+      maxWeightNorm: flags.maxWeightNorm,
       createdAt: new Date().toISOString(),
       gantryVersion: GANTRY_VERSION,
     };
@@ -95,6 +105,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     batchSize: config.batchSize,
     seed: config.seed,
     checkpoint: { dir: join(runDir, 'checkpoints'), every: config.checkpointEvery },
+    maxWeightNorm: config.maxWeightNorm,
     plugins: [
       ...(setup.plugins ?? []),
       ...monitorPlugins({
@@ -116,7 +127,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   const removeSignalHandlers = stopOnSignals(() => trainer.stop());
   try {
     if (flags.resume) {
-      const from = await trainer.restore(runDir);
+      const from = await trainer.restore(runDir, { warn: (line) => console.error(`gantry: ${line}`) });
       if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
     }
     await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
@@ -145,6 +156,7 @@ export function registerTrain(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', positiveInt('--checkpoint-every'))
     .option('--sample-every <n>', 'sample-grid interval in steps', positiveInt('--sample-every'))
     .option('--resume <run-dir>', 'continue a run from its latest checkpoint (exactly)')
+    .option('--max-weight-norm <x>', "stop, before checkpointing, when a model's weight L2 norm passes x (divergence)", positiveNumber('--max-weight-norm'))
     .option('--overwrite', 'replace the run already in --out (without it, an existing run is never touched)')
     .option('--tensorboard', 'also write TensorBoard event files')
     .option('--wandb', 'also stream to Weights & Biases (WANDB_API_KEY, WANDB_PROJECT, …)')
