@@ -52,13 +52,16 @@ export async function readRunConfig(runDir: string): Promise<RunConfig> {
   return config;
 }
 
-/** What makes a parsed config.json unusable, or undefined. */
-function runConfigProblem(config: unknown): string | undefined {
+/** What makes run settings (a parsed config.json, or a new run's) unusable, or undefined. */
+export function runConfigProblem(config: unknown): string | undefined {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) return 'not a JSON object';
   const record = config as Record<string, unknown>;
   if (typeof record.experiment !== 'string') return '"experiment" is not a string';
-  for (const key of ['steps', 'batchSize', 'seed', 'checkpointEvery', 'sampleEvery'] as const) {
-    if (!Number.isInteger(record[key]) || (record[key] as number) < 0) return `"${key}" is not a non-negative integer`;
+  for (const key of ['steps', 'batchSize'] as const) {
+    if (!Number.isInteger(record[key]) || (record[key] as number) < 1) return `"${key}" must be a positive integer, not ${record[key]}`;
+  }
+  for (const key of ['seed', 'checkpointEvery', 'sampleEvery'] as const) {
+    if (!Number.isInteger(record[key]) || (record[key] as number) < 0) return `"${key}" must be a non-negative integer, not ${record[key]}`;
   }
   if (typeof record.backend !== 'string') return '"backend" is not a string';
   return undefined;

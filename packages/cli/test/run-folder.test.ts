@@ -3,9 +3,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { acquireRunLock } from '@gantry/core';
-import { train } from '../src/index.js';
+import { mountSmallDisk } from '../../../test-support/tmpfs.js';
+import { buildProgram, train } from '../src/index.js';
 
 const quiet = { backend: 'cpu', quiet: true, batch: 32 } as const;
 const newRun = async () => join(await mkdtemp(join(tmpdir(), 'gantry-runfolder-')), 'run');
@@ -142,5 +143,73 @@ describe('damaged run files', () => {
     // Rows of steps 3 and 4 appear twice (readers take the latest); the resumed ones equal the uninterrupted run.
     const rows = await stepRows(out);
     expect(rows.slice(4)).toEqual((await stepRows(whole)).slice(2));
+  });
+});
+
+describe('disk full', () => {
+  const disk = mountSmallDisk('2m');
+  afterAll(() => disk.unmount());
+
+  it('one line naming the file and the space needed, no temp files left, and a resume in place continues exactly', async (ctx) => {
+    if (disk.unavailable) ctx.skip(disk.unavailable);
+    const flags = { ...quiet, batch: 16, checkpointEvery: 1, sampleEvery: 1000 };
+    const whole = join(await mkdtemp(join(tmpdir(), 'gantry-whole-')), 'run');
+    await train('ring-gan', { ...flags, steps: 8, out: whole });
+    const out = join(disk.path, 'run');
+    // ring-gan checkpoints are ~0.6 MB (weights and Adam's two moments): three fit in 2 MiB, a fourth does not.
+    const error = (await train('ring-gan', { ...flags, steps: 8, out }).catch((e: unknown) => e)) as Error;
+    const latest = (await readFile(join(out, 'checkpoints', 'latest'), 'utf8')).trim();
+    const failed = `step-${String(Number(latest.slice(5)) + 1).padStart(6, '0')}`;
+    expect(error.message).toMatch(
+      new RegExp(
+        `^Disk full: could not write ${join(out, 'checkpoints', failed)}/[a-z/-]+\\.(json|bin) \\(the checkpoint needs [\\d,]+ bytes, [\\d,]+ bytes were free\\); ` +
+          `the previous checkpoint ${join(out, 'checkpoints', latest)} is intact$`,
+      ),
+    );
+    const names = [...(await readdir(out)), ...(await readdir(join(out, 'checkpoints')))];
+    expect(names.filter((n) => n.includes('.tmp'))).toEqual([]);
+
+    disk.resize('8m');
+    await train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 8 });
+    const resumed = await stepRows(out);
+    expect(resumed.slice(-8 + Number(latest.slice(5)))).toEqual((await stepRows(whole)).slice(Number(latest.slice(5))));
+  });
+});
+
+describe('bad input gets one line before anything is written', () => {
+  /** Runs the CLI in-process; returns what it printed to stderr (commander's parse errors included). */
+  async function cli(...args: string[]): Promise<string> {
+    let err = '';
+    const program = buildProgram();
+    for (const command of [program, ...program.commands]) {
+      command.exitOverride().configureOutput({ writeErr: (text) => (err += text), writeOut: () => undefined });
+    }
+    await program.parseAsync(['node', 'gantry', ...args]).catch(() => undefined);
+    return err;
+  }
+
+  it.each([
+    ['--steps', "error: option '--steps <n>' argument '0' is invalid. --steps must be a positive integer"],
+    ['--batch', "error: option '--batch <n>' argument '0' is invalid. --batch must be a positive integer"],
+  ])('%s 0', async (flag, line) => {
+    const out = await newRun();
+    // The line, then the command's usage (showHelpAfterError).
+    expect((await cli('train', 'ring-gan', flag, '0', '--backend', 'cpu', '--quiet', '--out', out)).split('\n')[0]).toBe(line);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('the same from the train() API, and a resume with nothing left to train', async () => {
+    const out = await newRun();
+    await expect(train('ring-gan', { ...quiet, steps: 0, out })).rejects.toThrow('Invalid run settings: "steps" must be a positive integer, not 0');
+    await expect(train('ring-gan', { ...quiet, batch: 0, steps: 2, out })).rejects.toThrow(
+      'Invalid run settings: "batchSize" must be a positive integer, not 0',
+    );
+    expect(existsSync(out)).toBe(false);
+    await train('ring-gan', { ...quiet, steps: 2, out });
+    const before = await snapshot(out);
+    await expect(train(undefined, { backend: 'cpu', quiet: true, resume: out })).rejects.toThrow(
+      `${out} is at step 2 already; pass --steps above 2 to train further`,
+    );
+    expect(await snapshot(out)).toEqual(before);
   });
 });

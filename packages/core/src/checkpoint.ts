@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { checkpointDamage, manifestText, MANIFEST_FILE } from './checkpoint-manifest.js';
+import { DiskFullError, freeBytes, isDiskFull } from './disk-full.js';
 import { GantryError } from './errors.js';
 import type { PluginStateSnapshot } from './plugin.js';
 import type { RngState } from './random.js';
@@ -191,15 +192,32 @@ export async function writeCheckpoint(root: string, contents: CheckpointContents
   const name = stepFolderName(contents.step);
   const tmp = join(root, `.${tempName(name)}`);
   const final = join(root, name);
-  await rm(tmp, { recursive: true, force: true });
-  for (const [path, data] of files) {
-    await mkdir(dirname(join(tmp, path)), { recursive: true });
-    await writeFile(join(tmp, path), data);
+  const latestTmp = join(root, `.${tempName('latest')}`);
+  const needed = [...files.values()].reduce((sum, data) => sum + data.byteLength, 0);
+  const free = await freeBytes(root);
+  let writing = '';
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    for (const [path, data] of files) {
+      writing = join(final, path);
+      await mkdir(dirname(join(tmp, path)), { recursive: true });
+      await writeFile(join(tmp, path), data);
+    }
+    writing = join(root, 'latest');
+    await writeFile(latestTmp, `${name}\n`);
+  } catch (error) {
+    // Nothing half-written stays behind to keep the disk full; `latest` still names the previous checkpoint.
+    await rm(tmp, { recursive: true, force: true });
+    await rm(latestTmp, { force: true });
+    if (!isDiskFull(error)) throw error;
+    const previous = await readFile(join(root, 'latest'), 'utf8').then((n) => join(root, n.trim()), () => undefined);
+    throw new DiskFullError(writing, needed, free, {
+      what: 'the checkpoint',
+      detail: previous ? `; the previous checkpoint ${previous} is intact` : '; no earlier checkpoint exists',
+    });
   }
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
-  const latestTmp = join(root, `.${tempName('latest')}`);
-  await writeFile(latestTmp, `${name}\n`);
   await rename(latestTmp, join(root, 'latest'));
   await pruneCheckpoints(root, contents.keep, name);
   return final;

@@ -21,7 +21,12 @@ function listPngs(dir: string): string[] {
 
 /** Decodes a PNG into [-1, 1] floats with 1 or 3 channels. */
 export function readPng(file: string, channels: 1 | 3): { width: number; height: number; data: Float32Array } {
-  const png = PNG.sync.read(readFileSync(file));
+  let png: PNG;
+  try {
+    png = PNG.sync.read(readFileSync(file));
+  } catch (error) {
+    throw new GantryError(`${file} is not a readable PNG image (${(error as Error).message})`);
+  }
   const out = new Float32Array(png.width * png.height * channels);
   for (let p = 0; p < png.width * png.height; p++) {
     const [r, g, b] = [png.data[4 * p], png.data[4 * p + 1], png.data[4 * p + 2]];

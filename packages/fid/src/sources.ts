@@ -17,8 +17,9 @@ export interface ImageSet {
 /** The first `n` images (default all) of an MNIST split, in file order, as [B, 28, 28, 1] in [-1, 1]. */
 export function mnistImages(split: MnistSplit, n?: number): ImageSet {
   const arrays = loadMnistArrays(split);
-  const count = Math.min(n ?? arrays.count, arrays.count);
+  const count = n ?? arrays.count;
   if (!(count > 0)) throw new FidError(`mnist:${split} needs a positive count, got ${n}`);
+  if (count > arrays.count) throw new FidError(`mnist:${split} has ${arrays.count} images, not the ${count} asked for`);
   const size = arrays.rows * arrays.cols;
   return {
     label: `mnist:${split} (first ${count} of ${arrays.count})`,
@@ -90,7 +91,9 @@ export function pngFolderImages(dir: string, options: { n?: number; channels?: 1
     throw new FidError(`cannot read image folder ${dir}: ${(error as Error).message}`);
   }
   if (files.length === 0) throw new FidError(`no PNG images in ${dir}`);
-  const count = Math.min(options.n ?? files.length, files.length);
+  const count = options.n ?? files.length;
+  // Scoring fewer images than asked for would silently change what the number means (FID grows as N shrinks).
+  if (count > files.length) throw new FidError(`${dir} has ${files.length} PNGs, not the ${count} asked for`);
   const channels = options.channels ?? 1;
   const first = readPng(files[0], channels);
   return {

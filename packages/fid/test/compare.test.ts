@@ -55,6 +55,23 @@ describe('image sources and compareImageSets', () => {
     expect(parseImageSource(join(dir, 'run'), { n: 50 })).toEqual({ kind: 'run', dir: join(dir, 'run'), n: 50 });
   });
 
+  it('refuses to score fewer images than asked for, and names a file that is not a PNG', () => {
+    expect(() => parseImageSource('mnist:test:20000')).toThrow('mnist:test has 10000 images, not the 20000 asked for');
+    const three = join(dir, 'three');
+    mkdirSync(three);
+    for (let i = 0; i < 3; i++) {
+      const png = new PNG({ width: 4, height: 4 });
+      writeFileSync(join(three, `${i}.png`), PNG.sync.write(png));
+    }
+    expect(() => parseImageSource(three, { n: 10 })).toThrow(`${three} has 3 PNGs, not the 10 asked for`);
+    const notPng = join(dir, 'not-png');
+    mkdirSync(notPng);
+    writeFileSync(join(notPng, 'x.png'), 'just text\n');
+    expect(() => parseImageSource(notPng)).toThrow(
+      `${join(notPng, 'x.png')} is not a readable PNG image (unrecognised content at end of stream)`,
+    );
+  });
+
   it('reads a PNG folder to the same pixels it was written from', async () => {
     const mnistSet = parseImageSource('mnist:test:5');
     if (mnistSet.kind !== 'images') throw new Error('expected images');

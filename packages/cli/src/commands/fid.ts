@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, Rng, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
@@ -14,6 +14,7 @@ import {
   type ImageSetReport,
 } from '@gantry/fid';
 import { experimentOfRun, readRunConfig } from '../run-config.js';
+import { intArg } from './train.js';
 
 export interface FidFlags {
   real: string;
@@ -37,12 +38,6 @@ export interface FidFlags {
 
 /** Samples a run folder generates when no count is given. */
 const DEFAULT_RUN_SAMPLES = 10000;
-
-const countArg = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
 
 /**
  * N samples from the sampling generator (the EMA copy when the run used one) of a run folder's latest checkpoint,
@@ -135,21 +130,17 @@ export function registerFid(program: Command): void {
     .requiredOption('--fake <source>', 'images to evaluate')
     .option('--extractor <name>', 'mnist (bundled classifier) or a tfjs model.json path/URL (Inception-v3 pool3)', 'mnist')
     .option('--output-node <name>', 'graph node or layer to read features from (model files only)')
-    .option('--n <n>', `images per source without an explicit count (run folders: default ${DEFAULT_RUN_SAMPLES})`, countArg('--n'))
+    .option('--n <n>', `images per source without an explicit count (run folders: default ${DEFAULT_RUN_SAMPLES})`, intArg('--n', 1))
     .option('--json', 'print one JSON object: {fid, kid, n_real, n_fake, dims, extractor, ...}')
     .option('--features-out <dir>', 'write real.npy and fake.npy (float32 [N, dims])')
     .option('--no-kid', 'skip KID')
-    .option('--kid-subsets <n>', 'KID subsets', countArg('--kid-subsets'), 100)
-    .option('--kid-subset-size <n>', 'KID subset size (default min(1000, N))', countArg('--kid-subset-size'))
+    .option('--kid-subsets <n>', 'KID subsets', intArg('--kid-subsets', 1), 100)
+    .option('--kid-subset-size <n>', 'KID subset size (default min(1000, N))', intArg('--kid-subset-size', 1))
     .option('--prdc', 'also precision/recall (k = 3) and density/coverage (k = 5)')
     .option('--is', 'also the Inception Score of the fake set (classifier extractors)')
-    .option('--crop <px>', 'centre-crop larger images to px×px first (28 for MNIST padded to 32)', countArg('--crop'))
-    .option('--batch <n>', 'images per extractor call', countArg('--batch'), 250)
-    .option('--seed <n>', 'seed of generated latents and KID subsets', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--seed must be a non-negative integer');
-      return n;
-    }, 0)
+    .option('--crop <px>', 'centre-crop larger images to px×px first (28 for MNIST padded to 32)', intArg('--crop', 1))
+    .option('--batch <n>', 'images per extractor call', intArg('--batch', 1), 250)
+    .option('--seed <n>', 'seed of generated latents and KID subsets', intArg('--seed', 0), 0)
     .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
     .option('--quiet', 'print nothing but errors')
     .action(async (flags: FidFlags) => {

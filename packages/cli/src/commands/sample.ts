@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, Rng, Trainer, useBackend, withSeed, writeNpy, type BackendName } from '@gantry/core';
 import { gridLabels, writeImageGrid } from '@gantry/monitor';
 import { experimentOfRun, readRunConfig } from '../run-config.js';
-import { positiveInt } from './train.js';
+import { intArg } from './train.js';
 
 export interface SampleFlags {
   n: number;
@@ -66,10 +66,10 @@ export function registerSample(program: Command): void {
     .command('sample')
     .description("write samples from a run's latest checkpoint (PNG grid for images, .npy for vectors)")
     .argument('<run-dir>', 'run folder written by gantry train')
-    .option('--n <n>', 'number of samples', positiveInt('--n'), 64)
+    .option('--n <n>', 'number of samples', intArg('--n', 1), 64)
     .requiredOption('--out <file>', 'output file (.png or .npy)')
-    .option('--seed <n>', 'latent seed', positiveInt('--seed'), 0)
-    .option('--class <k>', 'conditional runs: samples of class k only (default: one row per class)', positiveInt('--class'))
+    .option('--seed <n>', 'latent seed', intArg('--seed', 0), 0)
+    .option('--class <k>', 'conditional runs: samples of class k only (default: one row per class)', intArg('--class', 0))
     .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
     .option('--quiet', 'print nothing but errors')
     .action(async (runDir: string, flags: SampleFlags) => {

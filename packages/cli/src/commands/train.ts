@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { GantryError, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
 import { monitorPlugins } from '@gantry/monitor';
-import { experimentOfRun, loadExperiment, readRunConfig, type RunConfig } from '../run-config.js';
+import { experimentOfRun, loadExperiment, readRunConfig, runConfigProblem, type RunConfig } from '../run-config.js';
 import { claimRunFolder } from '../run-folder.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { GANTRY_VERSION } from '../version.js';
@@ -26,9 +26,10 @@ export interface TrainFlags {
   quiet?: boolean;
 }
 
-export const positiveInt = (name: string) => (value: string) => {
+/** A commander parser for integer flags of at least `min` (0: intervals and seeds; 1: steps and batch size). */
+export const intArg = (name: string, min: 0 | 1) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer`);
   return n;
 };
 
@@ -85,6 +86,8 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       gantryVersion: GANTRY_VERSION,
     };
   }
+  const problem = runConfigProblem(config);
+  if (problem) throw new GantryError(`Invalid run settings: ${problem}`);
   const backend = await useBackend((flags.resume ? flags.backend ?? config.backend : flags.backend) as BackendName, {
     quiet: flags.quiet,
   });
@@ -128,6 +131,9 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   try {
     if (flags.resume) {
       const from = await trainer.restore(runDir, { warn: (line) => console.error(`gantry: ${line}`) });
+      if (trainer.step >= config.steps) {
+        throw new GantryError(`${runDir} is at step ${trainer.step} already; pass --steps above ${trainer.step} to train further`);
+      }
       if (!flags.quiet) console.log(`Resuming from ${from} (step ${trainer.step} of ${config.steps})`);
     }
     await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
@@ -148,13 +154,13 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('train an experiment (built-in name or a file default-exporting defineExperiment(...)) into a run folder')
     .argument('[experiment]', 'built-in experiment name or path to an experiment module')
-    .option('--steps <n>', 'total training steps', positiveInt('--steps'))
-    .option('--batch <n>', 'batch size', positiveInt('--batch'))
-    .option('--seed <n>', 'random seed (weights, latents, data order)', positiveInt('--seed'))
+    .option('--steps <n>', 'total training steps', intArg('--steps', 1))
+    .option('--batch <n>', 'batch size', intArg('--batch', 1))
+    .option('--seed <n>', 'random seed (weights, latents, data order)', intArg('--seed', 0))
     .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
     .option('--out <dir>', 'run folder (default runs/<experiment>-<time>)')
-    .option('--checkpoint-every <n>', 'checkpoint interval in steps', positiveInt('--checkpoint-every'))
-    .option('--sample-every <n>', 'sample-grid interval in steps', positiveInt('--sample-every'))
+    .option('--checkpoint-every <n>', 'checkpoint interval in steps', intArg('--checkpoint-every', 0))
+    .option('--sample-every <n>', 'sample-grid interval in steps', intArg('--sample-every', 0))
     .option('--resume <run-dir>', 'continue a run from its latest checkpoint (exactly)')
     .option('--max-weight-norm <x>', "stop, before checkpointing, when a model's weight L2 norm passes x (divergence)", positiveNumber('--max-weight-norm'))
     .option('--overwrite', 'replace the run already in --out (without it, an existing run is never touched)')

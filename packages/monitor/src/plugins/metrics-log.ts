@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkOptions, definePlugin, GantryError } from '@gantry/core';
+import { checkOptions, definePlugin, DiskFullError, GantryError, isDiskFull } from '@gantry/core';
 
 export interface MetricsLogOptions {
   /** The JSONL file, e.g. `<run>/metrics.jsonl`. */
@@ -21,7 +21,14 @@ export function metricsLog(options: MetricsLogOptions) {
   const every = options.every ?? 1;
   if (!Number.isInteger(every) || every < 1) throw new GantryError(`metricsLog option "every" must be a positive integer, got ${every}`);
   const file = options.file;
-  const append = (row: Record<string, unknown>) => fs.appendFileSync(file, JSON.stringify(row) + '\n');
+  const append = (row: Record<string, unknown>) => {
+    const line = JSON.stringify(row) + '\n';
+    try {
+      fs.appendFileSync(file, line);
+    } catch (error) {
+      throw isDiskFull(error) ? new DiskFullError(file, Buffer.byteLength(line), undefined, { what: 'the row' }) : error;
+    }
+  };
   const now = () => Date.now() / 1000;
   return definePlugin({
     name: 'metrics-log',
