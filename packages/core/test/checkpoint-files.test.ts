@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeCheckpoint, type CheckpointContents } from '../src/checkpoint.js';
-import { Trainer, type TrainerOptions } from '../src/trainer.js';
-import { cpu, pointSource, tinyModels } from './helpers.js';
+import { cpu, lossTrace, pointTrainer, tinyModels } from './helpers.js';
 
 beforeAll(cpu);
 
@@ -42,29 +41,18 @@ describe('checkpoint pruning', () => {
   });
 });
 
-function trainer(extra: Partial<TrainerOptions> = {}) {
-  return new Trainer({ ...tinyModels(1), data: pointSource(), steps: 6, batchSize: 16, seed: 7, ...extra });
-}
-
-async function lossTrace(t: Trainer): Promise<number[][]> {
-  const trace: number[][] = [];
-  t.on('step:end', ({ scalars }) => void trace.push([scalars.d_loss, scalars.g_loss]));
-  await t.train();
-  return trace;
-}
-
 /** A run of 4 steps with checkpoints at 2 and 4, and the losses of the same run carried on to step 6 uninterrupted. */
 async function checkpointedRun() {
-  const whole = await lossTrace(trainer());
+  const whole = await lossTrace(pointTrainer());
   const dir = await tmp();
-  await trainer({ steps: 4, checkpoint: { dir, every: 2 } }).train();
+  await pointTrainer({ steps: 4, checkpoint: { dir, every: 2 } }).train();
   return { dir, whole };
 }
 
 /** Restores into a fresh trainer, trains to step 6 and returns the step it resumed from, the warnings and the losses. */
 async function resumeFrom(dir: string) {
   const warnings: string[] = [];
-  const t = trainer();
+  const t = pointTrainer();
   await t.restore(dir, { warn: (line) => warnings.push(line) });
   const from = t.step;
   return { from, warnings, losses: await lossTrace(t) };
@@ -118,7 +106,7 @@ describe('damaged checkpoints', () => {
     const older = join(dir, 'step-000002', 'plugins-state.json');
     await writeFile(newest, '{"format": "layers-model"');
     await rm(older);
-    const t = trainer();
+    const t = pointTrainer();
     const before = t.generator.getWeights().map((w) => Array.from(w.dataSync()));
     await expect(t.restore(dir)).rejects.toThrow(
       `No intact checkpoint in ${dir}: ${newest} has 25 bytes, its manifest says ` +

@@ -3,25 +3,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { DiskFullError } from '../src/disk-full.js';
-import { Trainer, type TrainerOptions } from '../src/trainer.js';
-import { cpu, pointSource, tinyModels } from './helpers.js';
+import { cpu, lossTrace, pointTrainer } from './helpers.js';
 
 beforeAll(cpu);
 
 const disk = mountSmallDisk('1m');
 afterAll(() => disk.unmount());
 const mountPoint = disk.path;
-
-function trainer(extra: Partial<TrainerOptions> = {}) {
-  return new Trainer({ ...tinyModels(1), data: pointSource(), steps: 6, batchSize: 16, seed: 7, ...extra });
-}
-
-async function lossTrace(t: Trainer): Promise<number[][]> {
-  const trace: number[][] = [];
-  t.on('step:end', ({ scalars }) => void trace.push([scalars.d_loss, scalars.g_loss]));
-  await t.train();
-  return trace;
-}
 
 /** Writes zeros until the filesystem refuses: nothing is free afterwards. */
 async function fillDisk(file: string): Promise<void> {
@@ -47,9 +35,9 @@ async function folderBytes(dir: string): Promise<number> {
 describe('disk full', () => {
   it('a checkpoint that does not fit: one line naming the file and the space, no temp files, the previous one resumes exactly', async (ctx) => {
     if (disk.unavailable) ctx.skip(disk.unavailable);
-    const whole = await lossTrace(trainer());
+    const whole = await lossTrace(pointTrainer());
     const dir = join(mountPoint, 'checkpoints');
-    const t = trainer({ checkpoint: { dir, every: 1 } });
+    const t = pointTrainer({ checkpoint: { dir, every: 1 } });
     t.on('step:end', async ({ step }) => {
       if (step === 3) await fillDisk(join(mountPoint, 'filler'));
     });
@@ -66,7 +54,7 @@ describe('disk full', () => {
     expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe('step-000002');
 
     await rm(join(mountPoint, 'filler'));
-    const resumed = trainer();
+    const resumed = pointTrainer();
     await resumed.restore(dir);
     expect(await lossTrace(resumed)).toEqual(whole.slice(2));
   });

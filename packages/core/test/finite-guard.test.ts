@@ -6,23 +6,11 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NonFiniteWeightsError, WeightsDivergedError } from '../src/finite-guard.js';
 import { definePlugin } from '../src/plugin.js';
-import { Trainer, type TrainerOptions } from '../src/trainer.js';
-import { cpu, pointSource, tinyModels } from './helpers.js';
+import { cpu, lossTrace, pointTrainer } from './helpers.js';
 
 beforeAll(cpu);
 
 const tmp = () => mkdtemp(join(tmpdir(), 'gantry-guard-'));
-
-function trainer(extra: Partial<TrainerOptions> = {}) {
-  return new Trainer({ ...tinyModels(1), data: pointSource(), steps: 6, batchSize: 16, seed: 7, ...extra });
-}
-
-async function lossTrace(t: Trainer): Promise<number[][]> {
-  const trace: number[][] = [];
-  t.on('step:end', ({ scalars }) => void trace.push([scalars.d_loss, scalars.g_loss]));
-  await t.train();
-  return trace;
-}
 
 /** Turns the generator gradient of one variable into NaN at one step; the losses of that step stay finite. */
 function nanGradient(atStep: number, variableIndex: number) {
@@ -48,10 +36,10 @@ const l2 = (model: LayersModel) => Math.sqrt(model.getWeights().reduce((sum, w) 
 
 describe('finite-state guard', () => {
   it('a NaN gradient with finite losses stops the run at that step, naming the model and variable; the last checkpoint resumes exactly', async () => {
-    const whole = await lossTrace(trainer());
+    const whole = await lossTrace(pointTrainer());
     const dir = await tmp();
     const { plugin, poisoned } = nanGradient(3, 1);
-    const t = trainer({ plugins: [plugin], checkpoint: { dir, every: 1, keep: 10 } });
+    const t = pointTrainer({ plugins: [plugin], checkpoint: { dir, every: 1, keep: 10 } });
     const seen: Record<string, number>[] = [];
     t.on('step:end', ({ scalars }) => void seen.push(scalars));
     const error = await t.train().catch((e: unknown) => e);
@@ -64,7 +52,7 @@ describe('finite-state guard', () => {
     // step:end (and the checkpoint) never came for step 3, whose losses were computed before the poisoned update.
     expect(seen).toHaveLength(2);
     expect((await readdir(dir)).filter((n) => n.startsWith('step-')).sort()).toEqual(['step-000001', 'step-000002']);
-    const resumed = trainer();
+    const resumed = pointTrainer();
     await resumed.restore(dir);
     expect(await lossTrace(resumed)).toEqual(whole.slice(2));
   });
@@ -72,7 +60,7 @@ describe('finite-state guard', () => {
   it('without checkpoints so far it says so, and a run that would have "completed" with NaN weights fails instead', async () => {
     const dir = await tmp();
     const { plugin } = nanGradient(3, 0);
-    await expect(trainer({ steps: 3, plugins: [plugin], checkpoint: { dir } }).train()).rejects.toThrow(
+    await expect(pointTrainer({ steps: 3, plugins: [plugin], checkpoint: { dir } }).train()).rejects.toThrow(
       /^Non-finite weights after step 3: generator variable ".+" holds NaN or Infinity\. Training stopped before checkpointing it; no checkpoint was written yet$/,
     );
     expect(await readdir(dir).catch(() => [])).toEqual([]);
@@ -81,7 +69,7 @@ describe('finite-state guard', () => {
   it('maxWeightNorm stops a diverging run at the first step a weight norm passes it, before checkpointing that step', async () => {
     const fast = () => ({ generator: tf.train.sgd(50), discriminator: tf.train.sgd(50) });
     // Reference: the norms of the unguarded run after every step, computed on the host.
-    const free = trainer({ steps: 20, optimizers: fast() });
+    const free = pointTrainer({ steps: 20, optimizers: fast() });
     const norms: { generator: number; discriminator: number }[] = [];
     free.on('step:end', () => void norms.push({ generator: l2(free.generator), discriminator: l2(free.discriminator) }));
     // It ends in NaN losses a few steps later; the norms up to there are the reference.
@@ -92,7 +80,7 @@ describe('finite-state guard', () => {
     const model = norms[first].generator > limit ? 'generator' : 'discriminator';
 
     const dir = await tmp();
-    const guarded = trainer({ steps: 20, optimizers: fast(), maxWeightNorm: limit, checkpoint: { dir, every: 1 } });
+    const guarded = pointTrainer({ steps: 20, optimizers: fast(), maxWeightNorm: limit, checkpoint: { dir, every: 1 } });
     const error = await guarded.train().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WeightsDivergedError);
     const { norm } = error as WeightsDivergedError;
@@ -105,6 +93,6 @@ describe('finite-state guard', () => {
   });
 
   it('rejects a maxWeightNorm that is not a positive number', () => {
-    expect(() => trainer({ maxWeightNorm: 0 })).toThrow('Trainer option "maxWeightNorm" must be a positive number, got 0');
+    expect(() => pointTrainer({ maxWeightNorm: 0 })).toThrow('Trainer option "maxWeightNorm" must be a positive number, got 0');
   });
 });

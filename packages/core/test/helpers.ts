@@ -4,6 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { registerZeroGradients } from '../src/engine/gradients.js';
 import type { Batch, DataSource } from '../src/data.js';
 import { withSeed } from '../src/random.js';
+import { Trainer, type TrainerOptions } from '../src/trainer.js';
 
 export async function cpu(): Promise<void> {
   await tf.setBackend('cpu');
@@ -38,4 +39,17 @@ export function pointSource(dim = 2): DataSource {
       }
     },
   };
+}
+
+/** The tiny GAN on points with fixed seeds: 6 steps of batch 16 unless `extra` says otherwise. */
+export function pointTrainer(extra: Partial<TrainerOptions> = {}, seed = 1): Trainer {
+  return new Trainer({ ...tinyModels(seed), data: pointSource(), steps: 6, batchSize: 16, seed: 7, ...extra });
+}
+
+/** Trains to the end and returns [d_loss, g_loss] of every step. */
+export async function lossTrace(t: Trainer): Promise<number[][]> {
+  const trace: number[][] = [];
+  t.on('step:end', ({ scalars }) => void trace.push([scalars.d_loss, scalars.g_loss]));
+  await t.train();
+  return trace;
 }

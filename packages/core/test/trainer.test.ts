@@ -7,22 +7,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GantryError, NonFiniteLossError, PluginError } from '../src/errors.js';
 import { definePlugin } from '../src/plugin.js';
 import { Trainer, type TrainerOptions } from '../src/trainer.js';
-import { cpu, pointSource, tinyModels } from './helpers.js';
+import { cpu, lossTrace, pointSource, pointTrainer, tinyModels } from './helpers.js';
 
 beforeAll(cpu);
 
 const tmp = () => mkdtemp(join(tmpdir(), 'gantry-core-'));
 
-function trainer(extra: Partial<TrainerOptions> = {}, seed = 1) {
-  return new Trainer({ ...tinyModels(seed), data: pointSource(), steps: 10, batchSize: 16, seed: 7, ...extra });
-}
-
-async function lossTrace(t: Trainer): Promise<number[][]> {
-  const trace: number[][] = [];
-  t.on('step:end', ({ scalars }) => void trace.push([scalars.d_loss, scalars.g_loss]));
-  await t.train();
-  return trace;
-}
+const trainer = (extra: Partial<TrainerOptions> = {}, seed = 1) => pointTrainer({ steps: 10, ...extra }, seed);
 
 describe('Trainer', () => {
   it('keeps tf.memory().numTensors flat over 100 steps', async () => {
