@@ -32,33 +32,17 @@ function expectStoppedRun(out: string, output?: string): number {
 }
 
 describe('stopping a run in a terminal', () => {
-  it('Ctrl-C under `npm run gantry` finishes the step, checkpoints, reports and exits 0', async () => {
+  it.each([
+    ['Ctrl-C under `npm run gantry`', viaNpm, 'SIGINT', (run: PtyCommand): void => run.ctrlC()],
+    ['SIGTERM to the whole group under npm (docker stop, systemd, timeout)', viaNpm, 'SIGTERM', (run: PtyCommand): void => void process.kill(-run.group(), 'SIGTERM')],
+    ['SIGHUP to the process group', viaNode, 'SIGHUP', (run: PtyCommand): void => void process.kill(-run.group(), 'SIGHUP')],
+  ] as const)('%s: the step finishes, checkpoint and report are written, exit 0', async (_, command, signal, stop) => {
     const out = await newRun();
-    const run = new PtyCommand(viaNpm(out), { cwd: repo });
+    const run = new PtyCommand(command(out), { cwd: repo });
     await waitForFile(join(out, 'metrics.jsonl'));
-    run.ctrlC();
+    stop(run);
     expect(await run.exited, run.output).toBe(0);
-    expect(run.output).toContain('SIGINT: finishing this step and writing a checkpoint (again to abort)');
-    expectStoppedRun(out, run.output);
-  }, 60_000);
-
-  it('SIGTERM to the whole process group under npm (docker stop, systemd, timeout): checkpoint, report, exit 0', async () => {
-    const out = await newRun();
-    const run = new PtyCommand(viaNpm(out), { cwd: repo });
-    await waitForFile(join(out, 'metrics.jsonl'));
-    process.kill(-run.group(), 'SIGTERM');
-    expect(await run.exited, run.output).toBe(0);
-    expect(run.output).toContain('SIGTERM: finishing this step and writing a checkpoint');
-    expectStoppedRun(out, run.output);
-  }, 60_000);
-
-  it('SIGHUP to the process group: checkpoint, report, exit 0', async () => {
-    const out = await newRun();
-    const run = new PtyCommand(viaNode(out), { cwd: repo });
-    await waitForFile(join(out, 'metrics.jsonl'));
-    process.kill(-run.group(), 'SIGHUP');
-    expect(await run.exited, run.output).toBe(0);
-    expect(run.output).toContain('SIGHUP: finishing this step and writing a checkpoint');
+    expect(run.output).toContain(`${signal}: finishing this step and writing a checkpoint (again to abort)`);
     expectStoppedRun(out, run.output);
   }, 60_000);
 
