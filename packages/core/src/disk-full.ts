@@ -29,3 +29,12 @@ export async function freeBytes(path: string): Promise<number | undefined> {
     return undefined;
   }
 }
+
+/** Runs a synchronous write of `bytes` to `file`; a full disk becomes a DiskFullError naming them (`what`: "the row"). */
+export function writeOrExplain(file: string, bytes: number, what: string, write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    throw isDiskFull(error) ? new DiskFullError(file, bytes, undefined, { what }) : error;
+  }
+}

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Trainer, type GantryEvents } from '@gantry/core';
 import { PNG } from 'pngjs';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { htmlReport, metricsLog, progressBar, sampleGrid, tensorboard } from '../src/index.js';
 import { parseMetricsLog } from '../src/metrics-file.js';
 import { captureStream, cpu, imageSource, pointSource, tinyImageModels, tinyPointModels, tmpDir } from './helpers.js';
@@ -177,5 +178,39 @@ describe('tensorboard and htmlReport plugins', () => {
     const html = fs.readFileSync(path.join(dir, 'report.html'), 'utf8');
     expect(html).toMatch(/data-series="d_loss" data-points="12"/);
     expect(html).toMatch(/data-series="g_loss" data-points="12"/);
+  });
+});
+
+describe('a full disk', () => {
+  const disk = mountSmallDisk('256k');
+  afterAll(() => disk.unmount());
+
+  it('a metrics row names metrics.jsonl and its size and is not torn; the report leaves no temporary file behind', async (ctx) => {
+    if (disk.unavailable) ctx.skip(disk.unavailable);
+    const file = path.join(disk.path, 'metrics.jsonl');
+    const trainer = new Trainer({
+      ...tinyImageModels(),
+      data: imageSource(),
+      // Rows fill the file's last 4 KiB page after the disk is full; a few dozen cross into the next.
+      steps: 100,
+      batchSize: 8,
+      plugins: [metricsLog({ file }), htmlReport({ dir: disk.path, every: 0 })],
+    });
+    trainer.on('step:end', ({ step }) => {
+      if (step === 2) fs.writeFileSync(path.join(disk.path, 'filler'), Buffer.alloc(fs.statfsSync(disk.path).bavail * fs.statfsSync(disk.path).bsize));
+    });
+    const warnings: string[] = [];
+    const warn = vi.spyOn(console, 'warn').mockImplementation((line) => void warnings.push(String(line)));
+    const error = (await trainer.train().catch((e: unknown) => e)) as Error;
+    warn.mockRestore();
+    expect(error.message).toMatch(
+      new RegExp(`^plugin "metrics-log" failed in listener "step:end": Disk full: could not write ${file} \\(the row needs \\d+ bytes\\)$`),
+    );
+    const steps = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+    expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1));
+    expect(steps.length).toBeGreaterThan(2);
+    expect(steps.length).toBeLessThan(100);
+    expect(warnings).toEqual(['htmlReport: could not write the report: ENOSPC: no space left on device, write']);
+    expect(fs.readdirSync(disk.path).sort()).toEqual(['filler', 'metrics.jsonl']);
   });
 });

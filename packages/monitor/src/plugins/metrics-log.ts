@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkOptions, definePlugin, DiskFullError, GantryError, isDiskFull } from '@gantry/core';
+import { checkOptions, definePlugin, GantryError, writeOrExplain } from '@gantry/core';
 
 export interface MetricsLogOptions {
   /** The JSONL file, e.g. `<run>/metrics.jsonl`. */
@@ -23,11 +23,16 @@ export function metricsLog(options: MetricsLogOptions) {
   const file = options.file;
   const append = (row: Record<string, unknown>) => {
     const line = JSON.stringify(row) + '\n';
-    try {
-      fs.appendFileSync(file, line);
-    } catch (error) {
-      throw isDiskFull(error) ? new DiskFullError(file, Buffer.byteLength(line), undefined, { what: 'the row' }) : error;
-    }
+    const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+    writeOrExplain(file, Buffer.byteLength(line), 'the row', () => {
+      try {
+        fs.appendFileSync(file, line);
+      } catch (error) {
+        // A disk that fills mid-row leaves part of it: cut it off, so every line stays a whole row.
+        fs.truncateSync(file, size);
+        throw error;
+      }
+    });
   };
   const now = () => Date.now() / 1000;
   return definePlugin({

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkOptions, definePlugin, GantryError, Rng, type Trainer } from '@gantry/core';
+import { checkOptions, definePlugin, GantryError, Rng, writeOrExplain, type Trainer } from '@gantry/core';
 import { encodeImageGrid, encodeScatterPlot, type EncodedImage } from '../images.js';
 import '../events.js';
 import { stepName } from './util.js';
@@ -71,7 +71,7 @@ export function sampleGrid(options: SampleGridOptions) {
     }
     fs.mkdirSync(options.dir, { recursive: true });
     const file = path.join(options.dir, `${stepName(step)}.png`);
-    fs.writeFileSync(file, encoded.png);
+    writeOrExplain(file, encoded.png.byteLength, 'the sample grid', () => fs.writeFileSync(file, encoded.png));
     lastWritten = step;
     await trainer.bus.emit('monitor:samples', { step, file, kind, ...encoded });
   };
