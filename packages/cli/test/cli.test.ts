@@ -161,6 +161,6 @@ describe('the gantry binary', () => {
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((done) => child.on('exit', done));
     expect(code).not.toBe(0);
-    expect(err).toContain("error: option '--steps <n>' argument 'many' is invalid. --steps must be a non-negative integer");
+    expect(err).toContain("error: option '--steps <n>' argument 'many' is invalid. --steps must be a positive integer");
   }, 60_000);
 });

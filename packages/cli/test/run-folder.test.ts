@@ -115,7 +115,7 @@ describe('damaged run files', () => {
     );
     await writeFile(join(out, 'config.json'), '{"experiment": "ring-gan", "steps": 2}');
     await expect(train(undefined, { backend: 'cpu', quiet: true, resume: out, steps: 4 })).rejects.toThrow(
-      `${join(out, 'config.json')} is damaged: "batchSize" is not a non-negative integer`,
+      `${join(out, 'config.json')} is damaged: "batchSize" must be a positive integer, not undefined`,
     );
     expect(await snapshot(out)).toEqual({ ...before, '/config.json': Buffer.from('{"experiment": "ring-gan", "steps": 2}').toString('base64') });
   });
