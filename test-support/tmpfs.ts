@@ -7,29 +7,29 @@ import { join } from 'node:path';
 export interface SmallDisk {
   /** Where it is mounted. */
   path: string;
-  /** Why it could not be mounted (the tests skip with this), or undefined. */
-  unavailable?: string;
   /** Changes its size (e.g. to make room for a resume). */
   resize(size: string): void;
-  unmount(): void;
 }
 
-export function mountSmallDisk(size: string): SmallDisk {
+/** The parts of vitest's test context used here: skip with a reason, clean up when the test ends (passed or not). */
+interface TestContext {
+  skip(note?: string): void;
+  onTestFinished(fn: () => void): void;
+}
+
+/** Mounts a tmpfs of `size` for the running test and unmounts it when the test ends; skips, saying why, without root. */
+export function mountSmallDisk(size: string, test: TestContext): SmallDisk {
   const path = mkdtempSync(join(tmpdir(), 'gantry-disk-'));
-  let unavailable: string | undefined;
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'pipe' });
   } catch (error) {
+    rmSync(path, { recursive: true, force: true });
     const why = String((error as { stderr?: Buffer }).stderr ?? error).trim();
-    unavailable = `cannot mount a ${size} tmpfs to fill (${why}); run the tests as root`;
+    test.skip(`cannot mount a ${size} tmpfs to fill (${why}); run the tests as root`);
   }
-  return {
-    path,
-    unavailable,
-    resize: (next) => execFileSync('mount', ['-o', `remount,size=${next}`, path]),
-    unmount: () => {
-      if (!unavailable) execFileSync('umount', [path]);
-      rmSync(path, { recursive: true, force: true });
-    },
-  };
+  test.onTestFinished(() => {
+    execFileSync('umount', [path]);
+    rmSync(path, { recursive: true, force: true });
+  });
+  return { path, resize: (next) => execFileSync('mount', ['-o', `remount,size=${next}`, path]) };
 }

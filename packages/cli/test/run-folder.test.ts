@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { acquireRunLock } from '@gantry/core';
 import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { buildProgram, train } from '../src/index.js';
@@ -147,11 +147,8 @@ describe('damaged run files', () => {
 });
 
 describe('disk full', () => {
-  const disk = mountSmallDisk('2m');
-  afterAll(() => disk.unmount());
-
   it('one line naming the file and the space needed, no temp files left, and a resume in place continues exactly', async (ctx) => {
-    if (disk.unavailable) ctx.skip(disk.unavailable);
+    const disk = mountSmallDisk('2m', ctx);
     const flags = { ...quiet, batch: 16, checkpointEvery: 1, sampleEvery: 1000 };
     const whole = join(await mkdtemp(join(tmpdir(), 'gantry-whole-')), 'run');
     await train('ring-gan', { ...flags, steps: 8, out: whole });

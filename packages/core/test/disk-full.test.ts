@@ -1,15 +1,11 @@
 import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { DiskFullError } from '../src/disk-full.js';
 import { cpu, lossTrace, pointTrainer } from './helpers.js';
 
 beforeAll(cpu);
-
-const disk = mountSmallDisk('1m');
-afterAll(() => disk.unmount());
-const mountPoint = disk.path;
 
 /** Writes zeros until the filesystem refuses: nothing is free afterwards. */
 async function fillDisk(file: string): Promise<void> {
@@ -34,7 +30,7 @@ async function folderBytes(dir: string): Promise<number> {
 
 describe('disk full', () => {
   it('a checkpoint that does not fit: one line naming the file and the space, no temp files, the previous one resumes exactly', async (ctx) => {
-    if (disk.unavailable) ctx.skip(disk.unavailable);
+    const mountPoint = mountSmallDisk('1m', ctx).path;
     const whole = await lossTrace(pointTrainer());
     const dir = join(mountPoint, 'checkpoints');
     const t = pointTrainer({ checkpoint: { dir, every: 1 } });

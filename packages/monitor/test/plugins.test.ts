@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Trainer, type GantryEvents } from '@gantry/core';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { htmlReport, metricsLog, progressBar, sampleGrid, tensorboard } from '../src/index.js';
 import { parseMetricsLog } from '../src/metrics-file.js';
@@ -182,11 +182,8 @@ describe('tensorboard and htmlReport plugins', () => {
 });
 
 describe('a full disk', () => {
-  const disk = mountSmallDisk('256k');
-  afterAll(() => disk.unmount());
-
   it('a metrics row names metrics.jsonl and its size and is not torn; the report leaves no temporary file behind', async (ctx) => {
-    if (disk.unavailable) ctx.skip(disk.unavailable);
+    const disk = mountSmallDisk('256k', ctx);
     const file = path.join(disk.path, 'metrics.jsonl');
     const trainer = new Trainer({
       ...tinyImageModels(),
