@@ -1,6 +1,7 @@
 // Compose Gantry plugins in your own code: WGAN-GP on MNIST with an EMA generator and full monitoring.
 // Run: npx tsx --conditions=@gantry/source examples/compose-plugins.ts [steps]
-import { Trainer, referenceDiscriminator, referenceGenerator, useBackend, withSeed } from '@gantry/core';
+import { Trainer, withSeed } from '@gantry/core';
+import { referenceDiscriminator, referenceGenerator, useBackend } from '@gantry/engine';
 import { mnist } from '@gantry/datasets';
 import { gradientPenalty, wganGpDefaults } from '@gantry/loss-wgan';
 import { monitorPlugins } from '@gantry/monitor';

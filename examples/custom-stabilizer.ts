@@ -2,7 +2,8 @@
 // fades out over the first `steps` steps, and report the noise level. Run:
 //   npx tsx --conditions=@gantry/source examples/custom-stabilizer.ts
 import * as tf from '@tensorflow/tfjs-core';
-import { Trainer, definePlugin, useBackend, withSeed } from '@gantry/core';
+import { Trainer, definePlugin, withSeed } from '@gantry/core';
+import { useBackend } from '@gantry/engine';
 import { ring } from '@gantry/datasets';
 import * as tfl from '@tensorflow/tfjs-layers';
 

@@ -11,7 +11,8 @@
  * `hq` = fraction of samples within 3σ.
  */
 import { Command } from 'commander';
-import { Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { Trainer, withSeed } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import { builtinExperiment } from '../packages/cli/src/experiments/index.js';
 
 const opts = new Command()

@@ -12,7 +12,8 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, saveModel, useBackend, type BackendName } from '@gantry/core';
+import { Rng, saveModel } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import { loadMnistArrays, permutation } from '@gantry/datasets';
 import { buildMnistClassifier, mnistClassifierDir } from '@gantry/fid';
 

@@ -8,9 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
-import { registerZeroGradients } from '../../packages/core/src/engine/gradients.js';
-import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
-import type { WebGpuPart } from '../../packages/core/src/engine/webgpu-kernels.js';
+import { registerNestedGradientFixes } from '@gantry/core';
+import { initWebGpu, registerOffTapeLeakyReluGradient, type WebGpuPart } from '@gantry/engine';
 import { makeRig, type BenchLoss } from './models.js';
 
 interface Args {
@@ -199,7 +198,8 @@ async function main(): Promise<void> {
     dawnOptions: args.dawn,
     skip: args.skip,
   });
-  registerZeroGradients();
+  registerNestedGradientFixes();
+  registerOffTapeLeakyReluGradient();
   emit({ kind: 'init', variant: args.variant, ms: Math.round(performance.now() - t0), ...info, tfjs: tf.version_core });
   let trace: DawnTrace | undefined;
   if (args.trace) {

@@ -8,9 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
-import { registerZeroGradients } from '../../packages/core/src/engine/gradients.js';
-import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
-import { randomNormalFast } from '../../packages/core/src/engine/webgpu-kernels.js';
+import { registerNestedGradientFixes } from '@gantry/core';
+import { initWebGpu, randomNormalFast, registerOffTapeLeakyReluGradient } from '@gantry/engine';
 import { upsample2x } from '../../packages/progressive/src/images.js';
 import { makeRig, type BenchLoss } from './models.js';
 
@@ -212,7 +211,8 @@ async function main(): Promise<void> {
   for (const c of chosen) await checkConvGrad(tf.Conv2DBackpropInput, c, (seed += 7));
   await checkRandomNormal();
   if (!rngOnly) await checkProgressiveOps();
-  registerZeroGradients();
+  registerNestedGradientFixes();
+  registerOffTapeLeakyReluGradient();
   if (!rngOnly) for (const loss of ['nonsat', 'wgangp'] as const) await checkSteps(loss);
   process.stdout.write(JSON.stringify({ kind: 'check-summary', failures }) + '\n');
 }

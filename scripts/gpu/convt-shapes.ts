@@ -3,7 +3,7 @@
  * one JSON line per shape, batch and program: node .gpu/convt.mjs [--batches 64,1024] [--reps 20]
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initWebGpu } from '../../packages/core/src/engine/webgpu.js';
+import { initWebGpu } from '@gantry/engine';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

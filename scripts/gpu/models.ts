@@ -1,18 +1,15 @@
 /**
- * The engine's reference DCGAN-MNIST models (packages/core/src/engine/reference-models.ts, issue 3's spec):
+ * The engine's reference DCGAN-MNIST models (packages/engine/src/reference-models.ts, issue 3's spec):
  *   G: dense -> 7x7x128, conv2dTranspose 64 k4 s2 same, batchnorm, relu, conv2dTranspose 1 k4 s2 same, tanh
  *   D: conv2d 64 k4 s2 same, leaky relu 0.2, conv2d 128 k4 s2 same, leaky relu 0.2, flatten, dense 1
- * and one training step (one D update, one G update) for the non-saturating and the WGAN-GP (lambda = 10) losses.
+ * and one training step (one D update, one G update) for the non-saturating and the WGAN-GP (lambda = 10) losses; the
+ * WGAN-GP loss and penalty are @gantry/loss-wgan's.
  * scripts/gpu/torch_bench.py builds the same models in PyTorch.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import {
-  REFERENCE_LATENT_DIM,
-  referenceDiscriminator,
-  referenceGenerator,
-} from '../../packages/core/src/engine/reference-models.js';
-import { randomNormalFast } from '../../packages/core/src/engine/webgpu-kernels.js';
+import { REFERENCE_LATENT_DIM, randomNormalFast, referenceDiscriminator, referenceGenerator } from '@gantry/engine';
+import { gradientPenaltyLoss, wgan } from '@gantry/loss-wgan';
 
 export const LATENT = REFERENCE_LATENT_DIM;
 export const buildGenerator = (): tfl.LayersModel => referenceGenerator();
@@ -51,6 +48,7 @@ export function makeRig(loss: BenchLoss, batch: number, options: RigOptions = {}
   const disc = (x: tf.Tensor) => D.apply(x, { training: true }) as tf.Tensor;
   const gen = (z: tf.Tensor) => G.apply(z, { training: true }) as tf.Tensor;
   const softplus = (x: tf.Tensor) => tf.softplus(x);
+  const wganLoss = wgan();
 
   const step = (): tf.Scalar => {
     const z1 = normal([batch, LATENT]);
@@ -63,11 +61,8 @@ export function makeRig(loss: BenchLoss, batch: number, options: RigOptions = {}
         return tf.add(tf.mean(softplus(tf.neg(realLogits))), tf.mean(softplus(fakeLogits))) as tf.Scalar;
       }
       const eps = uniform([batch, 1, 1, 1]);
-      const xhat = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake));
-      const g = tf.grad((x: tf.Tensor) => tf.sum(disc(x)))(xhat);
-      const norm = tf.sqrt(tf.add(tf.sum(tf.square(g), [1, 2, 3]), 1e-12));
-      const gp = tf.mean(tf.square(tf.sub(norm, 1)));
-      return tf.add(tf.sub(tf.mean(fakeLogits), tf.mean(realLogits)), tf.mul(10, gp)) as tf.Scalar;
+      const { penalty } = gradientPenaltyLoss(disc, real, fake, eps, { lambda: 10 });
+      return tf.add(wganLoss.discriminatorLoss(realLogits, fakeLogits), penalty) as tf.Scalar;
     }, dVars);
     optD.applyGradients(dGrads as tf.NamedTensorMap as Parameters<typeof optD.applyGradients>[0]);
     tf.dispose([z1, fake, ...Object.values(dGrads)]);
@@ -75,7 +70,7 @@ export function makeRig(loss: BenchLoss, batch: number, options: RigOptions = {}
     const z2 = normal([batch, LATENT]);
     const { value: gLoss, grads: gGrads } = optG.computeGradients(() => {
       const logits = disc(gen(z2));
-      return (loss === 'nonsat' ? tf.mean(softplus(tf.neg(logits))) : tf.neg(tf.mean(logits))) as tf.Scalar;
+      return loss === 'nonsat' ? (tf.mean(softplus(tf.neg(logits))) as tf.Scalar) : wganLoss.generatorLoss(logits);
     }, gVars);
     optG.applyGradients(gGrads as tf.NamedTensorMap as Parameters<typeof optG.applyGradients>[0]);
     tf.dispose([z2, gLoss, ...Object.values(gGrads)]);

@@ -41,5 +41,5 @@ export {
 export { acquireRunLock, RUN_LOCK_FILE, type RunLock } from './run-lock.js';
 export { removeTempLeftovers, tempName } from './temp-files.js';
 export { DiskFullError, isDiskFull, freeBytes, writeOrExplain } from './disk-full.js';
-export * from './engine/index.js';
+export { registerNestedGradientFixes } from './gradients.js';
 export { encodeNpy, decodeNpy, npyHeader, writeNpy, readNpy, NpyRowWriter, type NpyArray } from './npy.js';

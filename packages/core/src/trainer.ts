@@ -25,8 +25,7 @@ import {
 import { weightProbes } from './finite-guard.js';
 import { Rng } from './random.js';
 import { removeTempLeftovers } from './temp-files.js';
-import { registerZeroGradients } from './engine/gradients.js';
-import { registerEngineKernels } from './engine/register-kernels.js';
+import { registerNestedGradientFixes } from './gradients.js';
 
 export interface CheckpointOptions {
   /** Folder that holds `step-NNNNNN/` checkpoints and the `latest` pointer. */
@@ -677,11 +676,9 @@ export class Trainer {
   async setup(): Promise<void> {
     if (this.setupDone) return;
     this.setupDone = true;
-    // Users who set a backend with tf.setBackend instead of useBackend still get working nested gradients and the
-    // fast conv-gradient kernels (both idempotent).
-    registerZeroGradients();
-    const backend = tf.getBackend();
-    if (backend === 'wasm' || backend === 'cpu') registerEngineKernels(backend);
+    // Users who set a backend with tf.setBackend instead of @gantry/engine's useBackend still get correct nested
+    // gradients (idempotent). The engine's faster kernels come with useBackend only.
+    registerNestedGradientFixes();
     for (const hook of this.hooks.get('setup') ?? []) {
       await this.callAsync(hook, 'setup', () => hook.handler(this));
     }

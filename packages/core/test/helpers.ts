@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { registerZeroGradients } from '../src/engine/gradients.js';
+import { registerNestedGradientFixes } from '../src/gradients.js';
 import type { Batch, DataSource } from '../src/data.js';
 import { withSeed } from '../src/random.js';
 import { Trainer, type TrainerOptions } from '../src/trainer.js';
@@ -9,7 +9,7 @@ import { Trainer, type TrainerOptions } from '../src/trainer.js';
 export async function cpu(): Promise<void> {
   await tf.setBackend('cpu');
   tf.enableProdMode();
-  registerZeroGradients();
+  registerNestedGradientFixes();
 }
 
 /** Tiny MLP GAN on 2-D points; built inside withSeed so weights are reproducible. */

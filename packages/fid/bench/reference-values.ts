@@ -8,7 +8,7 @@
  *   npx tsx --conditions=@gantry/source packages/fid/bench/reference-values.ts
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '@gantry/core';
+import { useBackend } from '@gantry/engine';
 import { loadMnistArrays } from '@gantry/datasets';
 import { compareSets, extractFeatures, mnistExtractor, mnistImages, type ExtractedSet } from '@gantry/fid';
 

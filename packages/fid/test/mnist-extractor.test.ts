@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '@gantry/core';
+import { useBackend } from '@gantry/engine';
 import { loadMnistArrays } from '@gantry/datasets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MNIST_CLASSIFIER_NAME, compareSets, extractFeatures, mnistExtractor, mnistImages, type FeatureExtractor } from '../src/index.js';

@@ -3,7 +3,7 @@ import {
   GantryError,
   checkOptions,
   definePlugin,
-  registerZeroGradients,
+  registerNestedGradientFixes,
   type GantryPlugin,
   type LossContext,
 } from '@gantry/core';
@@ -18,7 +18,7 @@ export type Discriminate = (x: tf.Tensor, labels?: tf.Tensor) => tf.Tensor;
  */
 export function inputGradients(discriminate: Discriminate, x: tf.Tensor, labels?: tf.Tensor): tf.Tensor {
   // leakyRelu's gradient uses Greater, whose own gradient tfjs does not register: needed for second order.
-  registerZeroGradients();
+  registerNestedGradientFixes();
   return tf.grad((input: tf.Tensor) => tf.sum(discriminate(input, labels)))(x);
 }
 
@@ -88,7 +88,7 @@ export function gradientPenalty(options: GradientPenaltyOptions = {}): GantryPlu
   return definePlugin({
     name: 'gradient-penalty',
     hooks: {
-      setup: () => registerZeroGradients(),
+      setup: () => registerNestedGradientFixes(),
       lossTerms: {
         phase: 'D',
         handler: (ctx: LossContext) => {
@@ -127,7 +127,7 @@ function gradientRegularizer(which: 'r1' | 'r2', options: GradientRegularizerOpt
   return definePlugin({
     name: which,
     hooks: {
-      setup: () => registerZeroGradients(),
+      setup: () => registerNestedGradientFixes(),
       lossTerms: {
         phase: 'D',
         every,

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng, definePlugin, nonSaturating, registerZeroGradients, withSeed, type LossContext, type Trainer } from '@gantry/core';
+import { Rng, definePlugin, nonSaturating, registerNestedGradientFixes, withSeed, type LossContext, type Trainer } from '@gantry/core';
 import { unrolled } from '../src/index.js';
 import { expectFlat, tinyTrainer, trainCountingTensors, useCpu, values, weightValues } from './helpers.js';
 
 beforeAll(async () => {
   await useCpu();
-  registerZeroGradients();
+  registerNestedGradientFixes();
 });
 
 const optimizerState = async (opt: tf.Optimizer) => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { BACKEND_NAMES, BENCH_LOSSES, GantryError, runBench, type BackendName, type BenchLoss, type BenchResult } from '@gantry/core';
+import { GantryError } from '@gantry/core';
+import { BACKEND_NAMES, BENCH_LOSSES, runBench, type BackendName, type BenchLoss, type BenchResult } from '@gantry/engine';
 
 interface BenchFlags {
   json?: boolean;

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError, Rng, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { GantryError, Rng, Trainer, withSeed } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import {
   centerCrop,
   compareImageSets,

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError, Rng, Trainer, useBackend, withSeed, writeNpy, type BackendName } from '@gantry/core';
+import { GantryError, Rng, Trainer, withSeed, writeNpy } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import { gridLabels, writeImageGrid } from '@gantry/monitor';
 import { experimentOfRun, readRunConfig } from '../run-config.js';
 import { intArg } from './train.js';

@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { GantryError, Trainer, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { GantryError, Trainer, withSeed } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import { monitorPlugins } from '@gantry/monitor';
 import { experimentOfRun, loadExperiment, readRunConfig, runConfigProblem, type RunConfig } from '../run-config.js';
 import { claimRunFolder } from '../run-folder.js';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { nonSaturating, referenceDiscriminator, referenceGenerator } from '@gantry/core';
+import { nonSaturating } from '@gantry/core';
+import { referenceDiscriminator, referenceGenerator } from '@gantry/engine';
 import { mnist } from '@gantry/datasets';
 import { defineExperiment } from './types.js';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { hinge } from '@gantry/core';
 import { mnist } from '@gantry/datasets';
 import { spectralNorm, spectralNormalize } from '@gantry/spectral-norm';
-import { referenceDiscriminator as dcganDiscriminator, referenceGenerator as dcganGenerator } from '@gantry/core';
+import { referenceDiscriminator as dcganDiscriminator, referenceGenerator as dcganGenerator } from '@gantry/engine';
 import { defineExperiment } from './types.js';
 
 export default defineExperiment({

@@ -1,6 +1,6 @@
 import { mnist } from '@gantry/datasets';
 import { gradientPenalty, wganGpDefaults } from '@gantry/loss-wgan';
-import { referenceDiscriminator as dcganDiscriminator, referenceGenerator as dcganGenerator } from '@gantry/core';
+import { referenceDiscriminator as dcganDiscriminator, referenceGenerator as dcganGenerator } from '@gantry/engine';
 import { defineExperiment } from './types.js';
 
 export default defineExperiment({

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useBackend } from '../src/engine/index.js';
-import { conv2dBackpropFilter, conv2dBackpropInput, type ConvGradMethod } from '../src/engine/conv-kernels.js';
-import { tileValues } from '../src/engine/data-kernels.js';
-import { withRunner } from '../src/engine/kernel-runner.js';
+import { useBackend } from '../src/index.js';
+import { conv2dBackpropFilter, conv2dBackpropInput, type ConvGradMethod } from '../src/conv-kernels.js';
+import { tileValues } from '../src/data-kernels.js';
+import { withRunner } from '../src/kernel-runner.js';
 import {
   convBackpropFilter,
   convBackpropInput,

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { GantryError } from '../errors.js';
+import { GantryError, Trainer, definePlugin, nonSaturating } from '@gantry/core';
+import { gradientPenalty, wgan } from '@gantry/loss-wgan';
 import { useBackend, type BackendName } from './backend.js';
 import type { EngineKernelSet } from './register-kernels.js';
-import { REFERENCE_IMAGE_SHAPE, REFERENCE_LATENT_DIM, referenceDiscriminator, referenceGenerator } from './reference-models.js';
+import { REFERENCE_IMAGE_SHAPE, referenceDiscriminator, referenceGenerator } from './reference-models.js';
 
 export type BenchLoss = 'non-saturating' | 'wgan-gp';
 export const BENCH_LOSSES: readonly BenchLoss[] = ['non-saturating', 'wgan-gp'];
@@ -100,70 +100,69 @@ export function kernelFlops(name: string, inputShapes: (number[] | null)[], outp
   }
 }
 
-interface StepParts {
-  /** Runs one D step and one G step; returns the two losses (the caller disposes them). */
-  run(): tf.Tensor[];
-  dispose(): void;
-}
-
-function variablesOf(model: tfl.LayersModel): tf.Variable[] {
-  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-}
-
-function meanSoftplus(x: tf.Tensor, sign: 1 | -1): tf.Scalar {
-  // −log σ(x) = softplus(−x); −log(1 − σ(x)) = softplus(x)
-  return tf.mean(tf.softplus(sign === 1 ? x : tf.neg(x))) as tf.Scalar;
-}
-
-function buildStep(loss: BenchLoss, batch: number): StepParts {
-  const G = referenceGenerator();
-  const D = referenceDiscriminator();
-  const optD = tf.train.adam(ADAM_LR, ADAM_BETA1);
-  const optG = tf.train.adam(ADAM_LR, ADAM_BETA1);
-  const dVars = variablesOf(D);
-  const gVars = variablesOf(G);
+/**
+ * The benchmarked training: a `Trainer` on the reference models with the loss under test, fed one fixed random real
+ * batch (data loading is not part of the step). WGAN-GP is `wgan()` + `gradientPenalty()` from @gantry/loss-wgan, the
+ * implementation users train with.
+ */
+function buildTrainer(loss: BenchLoss, batch: number, timing: StepTiming): { trainer: Trainer; dispose: () => void } {
   const real = tf.randomUniform([batch, ...REFERENCE_IMAGE_SHAPE], -1, 1, 'float32', 7);
-  const critic = (x: tf.Tensor) => D.apply(x, { training: true }) as tf.Tensor;
-
-  const gradientPenalty = (fake: tf.Tensor): tf.Scalar => {
-    const eps = tf.randomUniform([batch, 1, 1, 1]);
-    const mixed = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake));
-    const grads = tf.grad((x: tf.Tensor) => tf.sum(critic(x)))(mixed);
-    const norms = tf.sqrt(tf.add(tf.sum(tf.square(grads), [1, 2, 3]), 1e-12));
-    return tf.mul(WGAN_GP_LAMBDA, tf.mean(tf.square(tf.sub(norms, 1)))) as tf.Scalar;
-  };
-
-  const dLoss = (fake: tf.Tensor): tf.Scalar => {
-    const realOut = critic(real);
-    const fakeOut = critic(fake);
-    if (loss === 'wgan-gp') {
-      return tf.add(tf.sub(tf.mean(fakeOut), tf.mean(realOut)), gradientPenalty(fake)) as tf.Scalar;
-    }
-    return tf.add(meanSoftplus(realOut, 1), meanSoftplus(fakeOut, -1)) as tf.Scalar;
-  };
-
-  const gLoss = (): tf.Scalar => {
-    const z = tf.randomNormal([batch, REFERENCE_LATENT_DIM]);
-    const out = critic(G.apply(z, { training: true }) as tf.Tensor);
-    return loss === 'wgan-gp' ? (tf.neg(tf.mean(out)) as tf.Scalar) : meanSoftplus(out, 1);
-  };
-
-  return {
-    run() {
-      const fake = tf.tidy(() => G.apply(tf.randomNormal([batch, REFERENCE_LATENT_DIM]), { training: true }) as tf.Tensor);
-      const ld = optD.minimize(() => dLoss(fake), true, dVars)!;
-      fake.dispose();
-      const lg = optG.minimize(gLoss, true, gVars)!;
-      return [ld, lg];
-    },
-    dispose() {
-      real.dispose();
-      optD.dispose();
-      optG.dispose();
-      G.dispose();
-      D.dispose();
+  const data = {
+    // A clone shares the values (no copy); the trainer disposes each batch it is given.
+    *[Symbol.iterator]() {
+      for (;;) yield tf.clone(real);
     },
   };
+  const trainer = new Trainer({
+    generator: referenceGenerator(),
+    discriminator: referenceDiscriminator(),
+    data,
+    steps: 0,
+    batchSize: batch,
+    optimizers: { generator: tf.train.adam(ADAM_LR, ADAM_BETA1), discriminator: tf.train.adam(ADAM_LR, ADAM_BETA1) },
+    loss: loss === 'wgan-gp' ? wgan() : nonSaturating(),
+    plugins: [
+      ...(loss === 'wgan-gp' ? [gradientPenalty({ lambda: WGAN_GP_LAMBDA })] : []),
+      definePlugin({
+        name: 'bench-timer',
+        hooks: { beforeStep: () => timing.start() },
+        on: { 'step:end': () => timing.end() },
+      }),
+    ],
+  });
+  const dispose = () => {
+    real.dispose();
+    trainer.optimizers.generator.dispose();
+    trainer.optimizers.discriminator.dispose();
+    trainer.generator.dispose();
+    trainer.discriminator.dispose();
+  };
+  return { trainer, dispose };
+}
+
+/** Wall and process CPU time of each step, from the start of the step to its scalars' read (which waits for the device). */
+class StepTiming {
+  readonly wallMs: number[] = [];
+  readonly cpuMs: number[] = [];
+  private t0 = 0;
+  private c0: NodeJS.CpuUsage = { user: 0, system: 0 };
+
+  start(): void {
+    this.c0 = process.cpuUsage();
+    this.t0 = performance.now();
+  }
+
+  end(): void {
+    this.wallMs.push(performance.now() - this.t0);
+    const c = process.cpuUsage(this.c0);
+    this.cpuMs.push((c.user + c.system) / 1000);
+  }
+}
+
+/** Runs `n` more steps of `trainer`. */
+async function trainSteps(trainer: Trainer, n: number): Promise<void> {
+  trainer.totalSteps += n;
+  await trainer.train();
 }
 
 function median(xs: number[]): number {
@@ -172,8 +171,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function profileStep(parts: StepParts): Promise<{ rows: KernelProfileRow[]; flops: number }> {
-  const info = await tf.profile(() => parts.run());
+async function profileStep(trainer: Trainer): Promise<{ rows: KernelProfileRow[]; flops: number }> {
+  const info = await tf.profile(async () => {
+    await trainSteps(trainer, 1);
+    return [];
+  });
   const byName = new Map<string, KernelProfileRow>();
   let flops = 0;
   for (const k of info.kernels) {
@@ -186,7 +188,6 @@ async function profileStep(parts: StepParts): Promise<{ rows: KernelProfileRow[]
     byName.set(k.name, row);
     flops += kernelFlops(k.name, k.inputShapes, k.outputShapes);
   }
-  tf.dispose(info.result as tf.Tensor[]);
   const rows = [...byName.values()]
     .map((r) => ({ ...r, total_ms: Math.round(r.total_ms * 10) / 10 }))
     .sort((a, b) => b.total_ms - a.total_ms);
@@ -194,9 +195,10 @@ async function profileStep(parts: StepParts): Promise<{ rows: KernelProfileRow[]
 }
 
 /**
- * Times one discriminator step + one generator step of the reference DCGAN-MNIST models (Adam 2e-4, β1 0.5) for each
- * loss. WGAN-GP adds λ=10 gradient penalty on random interpolates (one ε per sample), differentiated with a nested
- * `tf.grad` inside `optimizer.minimize`. Real images are a fixed random batch: data loading is not part of the step.
+ * Times training steps (one discriminator update + one generator update) of the reference DCGAN-MNIST models
+ * (Adam 2e-4, β1 0.5) run by a `Trainer`, for each loss. WGAN-GP adds @gantry/loss-wgan's λ = 10 gradient penalty on
+ * random interpolates (one ε per sample), a nested gradient inside the critic's gradient computation. Real images are
+ * a fixed random batch: data loading is not part of the step.
  */
 export async function runBench(options: BenchOptions = {}): Promise<BenchResult[]> {
   const batch = options.batch ?? 64;
@@ -217,21 +219,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   const emit = options.onResult ?? ((r: BenchResult) => console.log(JSON.stringify(r)));
   const results: BenchResult[] = [];
   for (const loss of losses) {
-    const parts = buildStep(loss, batch);
+    const timing = new StepTiming();
+    const { trainer, dispose } = buildTrainer(loss, batch, timing);
     try {
-      for (let i = 0; i < warmup; i++) tf.dispose(await syncStep(parts));
-      const times: number[] = [];
-      const cpuTimes: number[] = [];
-      for (let i = 0; i < steps; i++) {
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const out = await syncStep(parts);
-        times.push(performance.now() - t0);
-        const c = process.cpuUsage(c0);
-        cpuTimes.push((c.user + c.system) / 1000);
-        tf.dispose(out);
-      }
-      const { rows, flops } = await profileStep(parts);
+      await trainSteps(trainer, warmup + steps);
+      const times = timing.wallMs.slice(warmup);
+      const cpuTimes = timing.cpuMs.slice(warmup);
+      const { rows, flops } = await profileStep(trainer);
       const ms = median(times);
       const result: BenchResult = {
         backend: choice.name,
@@ -249,16 +243,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
       emit(result);
       results.push(result);
     } finally {
-      parts.dispose();
+      dispose();
     }
   }
   return results;
-}
-
-/** One step, waited for: reading the losses forces every queued kernel to finish on asynchronous backends. */
-async function syncStep(parts: StepParts): Promise<tf.Tensor[]> {
-  const out = parts.run();
-  // data(), not dataSync(): WebGPU in Node cannot read synchronously.
-  await Promise.all(out.map((t) => t.data()));
-  return out;
 }

@@ -20,56 +20,6 @@ const PIECEWISE_CONSTANT_BINARY = [
 const PIECEWISE_CONSTANT_UNARY = ['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'ZerosLike', 'OnesLike'] as const;
 
 let registered = false;
-let leakyReluReplaced = false;
-
-/**
- * Runs one kernel of the active backend below the engine, so the result is a constant for the gradient tape. Used for
- * masks of piecewise-linear functions: their derivative is zero almost everywhere, and recording them would make a
- * nested gradient back-propagate zeros through the whole forward pass (two wasted conv gradients per layer).
- */
-function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap): tf.Tensor | null {
-  const engine = tf.engine();
-  const config = tf.getKernel(kernelName, engine.backendName);
-  if (config == null) return null;
-  const out = config.kernelFunc({ inputs, backend: engine.backend, attrs });
-  if (Array.isArray(out)) return null;
-  return engine.makeTensorFromTensorInfo(out);
-}
-
-/** d leakyRelu(x) = dy · (x > 0 ? 1 : α); the factor is tfjs's Step kernel, computed off the tape. */
-function registerLeakyReluGradient(): void {
-  tf.unregisterGradient(tf.LeakyRelu);
-  tf.registerGradient({
-    kernelName: tf.LeakyRelu,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
-      const { alpha } = attrs as unknown as tf.LeakyReluAttrs;
-      return {
-        x: () => {
-          const factor = untapedKernel(tf.Step, { x }, { alpha });
-          if (factor == null) return tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, alpha));
-          const dx = tf.mul(dy as tf.Tensor, factor);
-          factor.dispose();
-          return dx;
-        },
-      };
-    },
-  });
-}
-
-/**
- * Registers the gradients that nested differentiation needs and tfjs 4.22 lacks or does wastefully (idempotent, every
- * backend): zeros for comparison/logical ops; the gradient of Conv2DBackpropFilter (needed to differentiate through a
- * weight gradient, e.g. unrolled discriminator updates); and a leaky-ReLU gradient whose mask is off the tape (same
- * values; a gradient penalty no longer back-propagates zeros through the critic's forward pass).
- */
-export function registerZeroGradients(): void {
-  registerRequiredGradients();
-  if (leakyReluReplaced) return;
-  leakyReluReplaced = true;
-  registerLeakyReluGradient();
-}
 
 /**
  * tfjs 4.22 differentiates tanh, sigmoid, exp and elu through their saved *outputs*, and a saved output is detached
@@ -150,10 +100,14 @@ function registerBroadcastReduceGradients(): void {
 }
 
 /**
- * Only what nested gradients cannot do without (comparison zeros, Conv2DBackpropFilter, input-saving activation
- * gradients) and Sum/Mean gradients without a host-filled ones tensor; tfjs's own leaky ReLU.
+ * Makes nested gradients (gradient penalty, R1/R2, unrolled updates) correct on every backend; idempotent and global,
+ * like tfjs's gradient registry. Registers zero gradients for comparison and logical ops (leaky ReLU's gradient uses
+ * `Greater`), the gradient of Conv2DBackpropFilter (differentiating through a weight gradient), tanh/sigmoid/exp/elu
+ * gradients that save their input (tfjs's saved outputs are detached, so second derivatives lost a term) and Sum/Mean
+ * gradients that broadcast dy instead of filling a ones tensor on the host. `Trainer.setup` calls it, so code that
+ * picks a backend with `tf.setBackend` trains correctly too.
  */
-export function registerRequiredGradients(): void {
+export function registerNestedGradientFixes(): void {
   if (registered) return;
   registered = true;
   registerInputSavingGradients();

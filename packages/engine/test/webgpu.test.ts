@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { GantryError } from '../src/errors.js';
-import { initWebGpu, tryWebGpu, webGpuPrerequisiteError, type WebGpuEnvironment } from '../src/engine/webgpu.js';
-import { addNInChunks, installFusedAdam, planFilterGradSplits } from '../src/engine/webgpu-kernels.js';
-import { cpu } from './helpers.js';
+import { GantryError } from '@gantry/core';
+import { initWebGpu, tryWebGpu, webGpuPrerequisiteError, type WebGpuEnvironment } from '../src/webgpu.js';
+import { addNInChunks, installFusedAdam, planFilterGradSplits } from '../src/webgpu-kernels.js';
+import { useBackend } from '../src/backend.js';
 
 // Everything here runs on the CPU: the GPU path is measured and checked on a GPU machine by scripts/gpu/.
 
@@ -99,7 +99,7 @@ describe('planFilterGradSplits', () => {
 
 describe('fused Adam patch', () => {
   it('leaves tf.train.adam exact on other backends (first step: x - lr * g / (|g| + eps))', async () => {
-    await cpu();
+    await useBackend('cpu', { quiet: true });
     installFusedAdam();
     installFusedAdam(); // idempotent
     const x0 = [0.5, -1.25, 2, 0.001];

@@ -5,7 +5,7 @@ export {
   type BackendChoice,
   type UseBackendOptions,
 } from './backend.js';
-export { registerZeroGradients, registerRequiredGradients } from './gradients.js';
+export { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
 export {
   registerEngineKernels,
   type EngineKernelBackend,

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError } from '../errors.js';
-import { registerRequiredGradients } from './gradients.js';
+import { GantryError, registerNestedGradientFixes } from '@gantry/core';
 
 /**
  * Gantry's kernels and fixes for tfjs-backend-webgpu 4.22, registered by initWebGpu().
@@ -761,7 +760,7 @@ export function registerWebGpuKernels(skip: readonly WebGpuPart[] = []): string[
     installed.push('AdamOptimizer:fused');
   }
   if (on('gradients')) {
-    registerRequiredGradients();
+    registerNestedGradientFixes();
     installed.push('Sum/Mean gradients:broadcast');
   }
   if (on('rng')) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError } from '../errors.js';
+import { GantryError } from '@gantry/core';
 import { canResolve, nodeRequire } from './node-require.js';
 import { registerWebGpuKernels, type WebGpuPart } from './webgpu-kernels.js';
 

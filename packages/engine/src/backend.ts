@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError } from '../errors.js';
-import { registerRequiredGradients, registerZeroGradients } from './gradients.js';
+import { GantryError, registerNestedGradientFixes } from '@gantry/core';
+import { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
 import { isModuleNotFound } from './node-require.js';
 import { registerEngineKernels, type EngineKernelSet } from './register-kernels.js';
 import { defaultWasmThreads, loadWasm } from './wasm-loader.js';
@@ -83,7 +83,8 @@ let layersLoaded = false;
 
 /**
  * Selects and starts a TensorFlow.js backend for training, then makes it train well:
- * registers Gantry's composite kernels (wasm, cpu), the gradients nested differentiation needs, loads
+ * registers Gantry's composite kernels (wasm, cpu), the gradients nested differentiation needs (core's fixes and the
+ * engine's off-tape leaky-ReLU gradient), loads
  * @tensorflow/tfjs-layers (its import registers the gradient table) and turns on production mode (which also silences
  * tfjs's "install tfjs-node" banner). `auto` tries tfjs-node-gpu, tfjs-node, WebGPU (when an adapter exists), wasm, cpu.
  * Prints one line naming the backend unless `quiet`.
@@ -104,8 +105,8 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
   if (opts.kernels != null && opts.kernels !== 'all' && opts.kernels !== 'required') {
     throw new GantryError(`useBackend: kernels must be "all" or "required", got ${String(opts.kernels)}`);
   }
-  if (opts.kernels === 'required') registerRequiredGradients();
-  else registerZeroGradients();
+  registerNestedGradientFixes();
+  if (opts.kernels !== 'required') registerOffTapeLeakyReluGradient();
 
   let attempt: Attempt;
   const skipped: string[] = [];

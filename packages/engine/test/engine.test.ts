@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { GantryError } from '../src/errors.js';
+import { GantryError } from '@gantry/core';
 import {
   kernelFlops,
   referenceDiscriminator,
@@ -9,8 +9,8 @@ import {
   runBench,
   useBackend,
   type BenchResult,
-} from '../src/engine/index.js';
-import { canResolve } from '../src/engine/node-require.js';
+} from '../src/index.js';
+import { canResolve } from '../src/node-require.js';
 import {
   convBackpropInput,
   convForward,

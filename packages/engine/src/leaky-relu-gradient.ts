@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+let leakyReluReplaced = false;
+
+/**
+ * Runs one kernel of the active backend below the engine, so the result is a constant for the gradient tape. Used for
+ * masks of piecewise-linear functions: their derivative is zero almost everywhere, and recording them would make a
+ * nested gradient back-propagate zeros through the whole forward pass (two wasted conv gradients per layer).
+ */
+function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap): tf.Tensor | null {
+  const engine = tf.engine();
+  const config = tf.getKernel(kernelName, engine.backendName);
+  if (config == null) return null;
+  const out = config.kernelFunc({ inputs, backend: engine.backend, attrs });
+  if (Array.isArray(out)) return null;
+  return engine.makeTensorFromTensorInfo(out);
+}
+
+/** d leakyRelu(x) = dy · (x > 0 ? 1 : α); the factor is tfjs's Step kernel, computed off the tape. */
+function registerLeakyReluGradient(): void {
+  tf.unregisterGradient(tf.LeakyRelu);
+  tf.registerGradient({
+    kernelName: tf.LeakyRelu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const { alpha } = attrs as unknown as tf.LeakyReluAttrs;
+      return {
+        x: () => {
+          const factor = untapedKernel(tf.Step, { x }, { alpha });
+          if (factor == null) return tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, alpha));
+          const dx = tf.mul(dy as tf.Tensor, factor);
+          factor.dispose();
+          return dx;
+        },
+      };
+    },
+  });
+}
+
+/**
+ * A leaky-ReLU gradient whose mask is off the tape: the same values as tfjs's (dy · 1 or dy · α), but a gradient
+ * penalty no longer back-propagates zeros through the critic's whole forward pass. A speed-up, not a fix (tfjs's own
+ * gradient is correct once `registerNestedGradientFixes` gave `Greater` a gradient), so it belongs to the engine:
+ * `useBackend` registers it unless `kernels: 'required'`. Idempotent; replaces the gradient for every backend.
+ */
+export function registerOffTapeLeakyReluGradient(): void {
+  if (leakyReluReplaced) return;
+  leakyReluReplaced = true;
+  registerLeakyReluGradient();
+}

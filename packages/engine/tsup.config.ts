@@ -1,0 +1,3 @@
+import { gantryTsup } from '../../tsup.shared';
+
+export default gantryTsup();
