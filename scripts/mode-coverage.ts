@@ -22,17 +22,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Command } from 'commander';
-import {
-  Rng,
-  Trainer,
-  minimax,
-  nonSaturating,
-  useBackend,
-  withSeed,
-  type BackendName,
-  type GanLoss,
-  type GantryPlugin,
-} from '@gantry/core';
+import { Rng, Trainer, minimax, nonSaturating, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import { countModes, grid, ring, type Mixture2D } from '@gantry/datasets';
 import { unrolled } from '@gantry/unrolled';
 
