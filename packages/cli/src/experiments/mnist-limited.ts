@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { nonSaturating, referenceDiscriminator, referenceGenerator, type GantryPlugin } from '@gantry/core';
+import { nonSaturating, type GantryPlugin } from '@gantry/core';
+import { referenceDiscriminator, referenceGenerator } from '@gantry/engine';
 import { ada, diffAugment } from '@gantry/augment';
 import { mnist } from '@gantry/datasets';
 import { fid } from '@gantry/fid';

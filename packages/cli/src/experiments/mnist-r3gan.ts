@@ -1,4 +1,4 @@
-import { referenceDiscriminator, referenceGenerator } from '@gantry/core';
+import { referenceDiscriminator, referenceGenerator } from '@gantry/engine';
 import { mnist } from '@gantry/datasets';
 import { emaBetaForHalfLife, r3ganDefaults, r3ganSchedule } from '@gantry/loss-wgan';
 import { ema } from '@gantry/stabilizers';
