@@ -20,7 +20,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
-import { Trainer, definePlugin, minimax, useBackend, withSeed, type BackendName, type GantryPlugin } from '@gantry/core';
+import { Trainer, definePlugin, minimax, withSeed, type GantryPlugin } from '@gantry/core';
+import { useBackend, type BackendName } from '@gantry/engine';
 import { diagnostics } from '@gantry/monitor';
 import { builtinExperiment } from '../packages/cli/src/experiments/index.js';
 import type { ExperimentSetup } from '../packages/cli/src/experiments/types.js';

@@ -7,7 +7,8 @@
  */
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, referenceDiscriminator, useBackend, withSeed, type BackendName } from '@gantry/core';
+import { Rng, withSeed } from '@gantry/core';
+import { referenceDiscriminator, useBackend, type BackendName } from '@gantry/engine';
 import { ADA_TRANSFORMS, applyAda, applyDiffAugment, drawAda, drawDiffAugment } from '@gantry/augment';
 
 const opts = new Command()
