@@ -160,6 +160,9 @@ describe('adviceFor: remedies that fit the run', () => {
   it('fewer critic steps only with several, the non-saturating loss only under minimax', () => {
     expect(adviceFor('d_overpowering', facts())).not.toContain('critic');
     expect(adviceFor('d_overpowering', facts({ nCritic: 5 }))).toContain('fewer critic steps');
+    expect(adviceFor('d_overpowering', facts({ plugins: new Set(['ada', 'label-smoothing']) }))).toBe(
+      'Try instance noise or a lower D learning rate. Already active: label smoothing, ada.',
+    );
     expect(adviceFor('vanishing_g_gradient', facts())).not.toContain('non-saturating');
     expect(adviceFor('vanishing_g_gradient', facts({ lossName: 'minimax' }))).toMatch(/^Try the non-saturating generator loss, /);
   });

@@ -67,6 +67,7 @@ const ttur = (f: RunFacts) => {
     ? `separate learning rates (G ${generator}, D ${discriminator})`
     : undefined;
 };
+const augmentation = (f: RunFacts) => ['ada', 'diffaugment'].find((p) => f.plugins.has(p)) ?? undefined;
 const minibatchFeatures = (f: RunFacts) =>
   f.discriminatorLayers.has('MinibatchDiscrimination') || f.discriminatorLayers.has('MinibatchStdDev') ? 'minibatch features in D' : undefined;
 
@@ -74,6 +75,7 @@ const REMEDIES: Record<string, Remedy[]> = {
   d_overpowering: [
     { text: 'one-sided label smoothing', active: has('label-smoothing', 'label smoothing') },
     { text: 'instance noise', active: has('instance-noise', 'instance noise') },
+    { text: 'differentiable augmentation (DiffAugment or ADA)', active: augmentation },
     { text: 'a lower D learning rate' },
     { text: 'fewer critic steps', applies: (f) => f.nCritic > 1 },
   ],
