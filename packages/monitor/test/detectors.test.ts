@@ -89,7 +89,7 @@ describe('OscillationDetector', () => {
     Array.from({ length: steps }, (_, i) => (Math.floor(i / (period / 2)) % 2 ? 1 + amp : 1 - amp));
 
   it('fires on repeated large swings of the D loss', () => {
-    const d = new OscillationDetector(T);
+    const d = new OscillationDetector({ ...T, oscillationAfter: 0 });
     // Swings of ±0.6 with a period of 40 steps: a reversal every 20 steps; the 4th one is within 200 steps.
     const found = run((s, v: number) => d.update(s, v), square(40, 0.6, 200).map((v) => [v] as [number]));
     expect(found).toHaveLength(1);
@@ -104,6 +104,17 @@ describe('OscillationDetector', () => {
     small.forEach((v, i) => expect(noise.update(i + 1, v)).toBeUndefined());
     const decline = new OscillationDetector(T);
     for (let s = 1; s <= 400; s++) expect(decline.update(s, 3 - s / 100 + 0.1 * Math.sin(s))).toBeUndefined();
+  });
+
+  it('ignores the first 100 steps, and scales the amplitude with large losses', () => {
+    // Swings of ±0.6 around 1 with period 40: the 5-step average crosses the (now 0.5 × max(1, |loss|)) amplitude three
+    // steps into each swing, so reversals fall on steps 43, 63, 83, …; counting only after step 100, the 4th is 163.
+    const d = new OscillationDetector(T);
+    const found = run((s, v: number) => d.update(s, v), square(40, 0.6, 240).map((v) => [v] as [number]));
+    expect(found.map((f) => f.step)).toEqual([163]);
+    // A critic loss swinging between −4.6 and −3.4 (the same ±0.6) moves by less than 0.5 × |loss| ≈ 2: no reversal.
+    const critic = new OscillationDetector({ ...T, oscillationAfter: 0 });
+    square(40, 0.6, 400).forEach((v, i) => expect(critic.update(i + 1, v - 5)).toBeUndefined());
   });
 
   it('counts reversals only within the window', () => {

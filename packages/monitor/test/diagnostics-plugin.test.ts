@@ -69,7 +69,7 @@ describe('diagnostics plugin: synthetic step:end payloads', () => {
 
   it('flags oscillating losses, with configurable thresholds', async () => {
     const { alerts, step } = await synthetic(
-      diagnostics({ gradNorms: false, thresholds: { collapseEvery: 0, oscillationAmplitude: 0.2, oscillationReversals: 3 } }),
+      diagnostics({ gradNorms: false, thresholds: { collapseEvery: 0, oscillationAmplitude: 0.2, oscillationReversals: 3, oscillationAfter: 0 } }),
     );
     for (let s = 1; s <= 120; s++) await step(s, { d_loss: Math.floor(s / 15) % 2 ? 1.0 : 0.6 });
     expect(alerts.map((a) => a.kind)).toEqual(['oscillation']);

@@ -40,8 +40,13 @@ export interface DiagnosticThresholds {
   oscillationWindow: number;
   /** Moving-average length that smooths the D loss before looking for reversals. Default 5. */
   oscillationSmoothing: number;
-  /** A reversal counts only when the smoothed D loss moves back by more than this from its last extreme. Default 0.5. */
+  /**
+   * A reversal counts only when the smoothed D loss moves back by more than this × max(1, |smoothed loss|) from its
+   * last extreme (relative for large losses: a Wasserstein critic's loss of −4 swings by more than a BCE loss). Default 0.5.
+   */
   oscillationAmplitude: number;
+  /** Reversals in the first this many steps (the early transient) do not count. Default 100. */
+  oscillationAfter: number;
   /** Reversals within the window that make an alert. Default 4. */
   oscillationReversals: number;
   /** Median ‖∇G‖ over `vanishWindow` steps below this fraction of its largest median so far is an alert. Default 0.01. */
@@ -64,6 +69,7 @@ export const DEFAULT_THRESHOLDS: DiagnosticThresholds = {
   oscillationSmoothing: 5,
   oscillationAmplitude: 0.5,
   oscillationReversals: 4,
+  oscillationAfter: 100,
   vanishRatio: 0.01,
   vanishWindow: 20,
 };
@@ -273,7 +279,7 @@ export class OscillationDetector {
   constructor(
     private readonly t: Pick<
       DiagnosticThresholds,
-      'oscillationWindow' | 'oscillationSmoothing' | 'oscillationAmplitude' | 'oscillationReversals'
+      'oscillationWindow' | 'oscillationSmoothing' | 'oscillationAmplitude' | 'oscillationReversals' | 'oscillationAfter'
     >,
   ) {}
 
@@ -283,7 +289,8 @@ export class OscillationDetector {
     if (this.recent.length > this.t.oscillationSmoothing) this.recent.shift();
     if (this.recent.length < this.t.oscillationSmoothing) return undefined;
     const v = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
-    const a = this.t.oscillationAmplitude;
+    const a = this.t.oscillationAmplitude * Math.max(1, Math.abs(v));
+    const counts = step > this.t.oscillationAfter;
     if (this.direction === 0) {
       this.lo = Math.min(this.lo, v);
       this.hi = Math.max(this.hi, v);
@@ -292,13 +299,13 @@ export class OscillationDetector {
     } else if (this.direction === 1) {
       if (v > this.extreme) this.extreme = v;
       else if (this.extreme - v > a) {
-        this.reversals.push(step);
+        if (counts) this.reversals.push(step);
         [this.direction, this.extreme] = [-1, v];
       }
     } else {
       if (v < this.extreme) this.extreme = v;
       else if (v - this.extreme > a) {
-        this.reversals.push(step);
+        if (counts) this.reversals.push(step);
         [this.direction, this.extreme] = [1, v];
       }
     }
@@ -314,7 +321,7 @@ export class OscillationDetector {
       kind: 'oscillation',
       severity: 'warning',
       message:
-        `Oscillating losses at step ${step}: the smoothed D loss reversed ${count} times by more than ${a} ` +
+        `Oscillating losses at step ${step}: the smoothed D loss reversed ${count} times by more than ${a.toFixed(2)} ` +
         `within ${this.t.oscillationWindow} steps.`,
       value: count,
       threshold: this.t.oscillationReversals,
