@@ -76,6 +76,15 @@ describe('diagnostics plugin: synthetic step:end payloads', () => {
     expect(alerts[0].threshold).toBe(3);
   });
 
+  it('leaves Wasserstein critic losses alone (they swing with G by design)', async () => {
+    const critic: GanLoss = { ...nonSaturating(), name: 'wgan' };
+    const trainer = new Trainer({ ...tinyImageModels(), data: imageSource(), steps: 1000, loss: critic, plugins: [diagnostics({ gradNorms: false, thresholds: { collapseEvery: 0, oscillationAfter: 0 } })] });
+    const alerts = collectAlerts(trainer);
+    await trainer.bus.emit('run:start', { trainer, startStep: 0, totalSteps: 1000 });
+    for (let s = 1; s <= 200; s++) await trainer.bus.emit('step:end', { step: s, scalars: { d_loss: Math.floor(s / 15) % 2 ? -3 : 0.05 }, stepMs: 1 });
+    expect(alerts).toEqual([]);
+  });
+
   it('rejects unknown thresholds and options', () => {
     expect(() => diagnostics({ thresholds: { gradRatioo: 3 } as never })).toThrow(GantryError);
     expect(() => diagnostics({ thresholds: { gradRatioo: 3 } as never })).toThrow(/Unknown option "gradRatioo"/);
