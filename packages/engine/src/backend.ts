@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, registerNestedGradientFixes } from '@gantry/core';
+import { installLazyFusedGradients } from './lazy-fused-gradients.js';
 import { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
-import { isModuleNotFound } from './node-require.js';
+import { nativeHintLine, tryNativeTensorflow } from './native/load.js';
 import { registerEngineKernels, type EngineKernelSet } from './register-kernels.js';
 import { defaultWasmThreads, loadWasm } from './wasm-loader.js';
 import { tryWebGpu } from './webgpu.js';
@@ -35,26 +36,9 @@ export interface BackendChoice {
 
 type Attempt = { ok: true; choice: BackendChoice } | { ok: false; reason: string; absent: boolean };
 
-async function tryTensorflow(): Promise<Attempt> {
-  const reasons: string[] = [];
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    try {
-      // A variable specifier: both packages are optional peers and usually absent.
-      await import(pkg);
-      if (await tf.setBackend('tensorflow')) {
-        return { ok: true, choice: { name: 'tensorflow', detail: `libtensorflow (${pkg.slice('@tensorflow/'.length)})` } };
-      }
-      reasons.push(`${pkg} loaded but its backend failed to initialise`);
-    } catch (err) {
-      if (!isModuleNotFound(err) || !String((err as Error).message).includes(pkg)) {
-        reasons.push(`${pkg} failed to load: ${String((err as Error).message).split('\n')[0]}`);
-      }
-    }
-  }
-  if (reasons.length === 0) {
-    return { ok: false, absent: true, reason: 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed' };
-  }
-  return { ok: false, absent: false, reason: reasons.join('; ') };
+async function tryTensorflow(threads?: number, kernels?: EngineKernelSet): Promise<Attempt> {
+  const attempt = await tryNativeTensorflow(threads, kernels);
+  return attempt.ok ? { ok: true, choice: { name: 'tensorflow', detail: attempt.detail } } : attempt;
 }
 
 async function tryWasm(threads?: number): Promise<Attempt> {
@@ -106,12 +90,15 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
     throw new GantryError(`useBackend: kernels must be "all" or "required", got ${String(opts.kernels)}`);
   }
   registerNestedGradientFixes();
-  if (opts.kernels !== 'required') registerOffTapeLeakyReluGradient();
+  if (opts.kernels !== 'required') {
+    registerOffTapeLeakyReluGradient();
+    installLazyFusedGradients();
+  }
 
   let attempt: Attempt;
   const skipped: string[] = [];
   if (name === 'auto') {
-    attempt = await tryTensorflow();
+    attempt = await tryTensorflow(opts.threads, opts.kernels);
     if (!attempt.ok && !attempt.absent) skipped.push(attempt.reason);
     if (!attempt.ok) {
       attempt = await tryGpu();
@@ -123,7 +110,7 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
     }
     if (!attempt.ok) attempt = await tryCpu();
   } else if (name === 'tensorflow') {
-    attempt = await tryTensorflow();
+    attempt = await tryTensorflow(opts.threads, opts.kernels);
   } else if (name === 'webgpu') {
     attempt = await tryGpu();
   } else if (name === 'wasm') {
@@ -141,5 +128,6 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
   }
   if (skipped.length > 0) choice.detail += ` (skipped: ${skipped.join('; ')})`;
   if (!opts.quiet) console.log(`gantry: backend ${choice.name} (${choice.detail})`);
+  if (!opts.quiet && name === 'auto' && choice.name === 'wasm') console.log(nativeHintLine());
   return choice;
 }

@@ -13,7 +13,8 @@ function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.
   if (config == null) return null;
   const out = config.kernelFunc({ inputs, backend: engine.backend, attrs });
   if (Array.isArray(out)) return null;
-  return engine.makeTensorFromTensorInfo(out);
+  // tfjs-node's kernels return Tensors already (tracked by the engine), other backends TensorInfos.
+  return out instanceof tf.Tensor ? out : engine.makeTensorFromTensorInfo(out);
 }
 
 /** d leakyRelu(x) = dy · (x > 0 ? 1 : α); the factor is tfjs's Step kernel, computed off the tape. */

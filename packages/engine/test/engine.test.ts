@@ -11,6 +11,7 @@ import {
   type BenchResult,
 } from '../src/index.js';
 import { canResolve } from '../src/node-require.js';
+import { nativeTensorflowInstalled } from '../src/native/load.js';
 import {
   convBackpropInput,
   convForward,
@@ -279,18 +280,20 @@ describe('useBackend', () => {
   it('auto picks an accelerated backend before cpu', async () => {
     const choice = await useBackend('auto', { quiet: true });
     expect(['tensorflow', 'webgpu', 'wasm']).toContain(choice.name);
-    if (!canResolve('@tensorflow/tfjs-node') && !canResolve('@tensorflow/tfjs-node-gpu') && !canResolve('webgpu')) {
+    if (!nativeTensorflowInstalled() && !canResolve('webgpu')) {
       expect(choice.name).toBe('wasm');
+    } else if (nativeTensorflowInstalled()) {
+      expect(choice.name).toBe('tensorflow');
     }
   });
 
   it('rejects unknown names and a missing tfjs-node with one clear line', async () => {
     await expect(useBackend('gpu' as never, { quiet: true })).rejects.toThrow(GantryError);
     await expect(useBackend('wasm', { quiet: true, threads: 0 })).rejects.toThrow(/threads/);
-    if (!canResolve('@tensorflow/tfjs-node') && !canResolve('@tensorflow/tfjs-node-gpu')) {
+    if (!nativeTensorflowInstalled()) {
       const err = await useBackend('tensorflow', { quiet: true }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GantryError);
-      expect((err as Error).message).toMatch(/tfjs-node/);
+      expect((err as Error).message).toMatch(/gantry setup tensorflow/);
       expect((err as Error).message).not.toMatch(/\n/);
     }
   });

@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The part of tfjs-node's NodeJSKernelBackend the engine's kernels call: one TensorFlow eager op each. */
+interface NativeBackend extends tf.KernelBackend {
+  binding: { TF_ATTR_FLOAT: number; TF_ATTR_TYPE: number; TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_FLOAT: number };
+  executeSingleOutput(op: string, attrs: NativeAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
+  applyActivation(x: tf.Tensor, activation: string, prelu?: tf.Tensor, alpha?: number): tf.Tensor;
+}
+interface NativeAttr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+function typeAttr(b: NativeBackend): NativeAttr {
+  return { name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT };
+}
+
+/**
+ * Step(x, α) = x > 0 ? 1 : α, the factor of the ReLU and leaky-ReLU gradients, as two TensorFlow ops (OnesLike,
+ * LeakyReluGrad). tfjs-node's is six (IsNan, Greater, Ones, Fill, Where, Select) inside a tidy, which also breaks when
+ * the engine's leaky-ReLU gradient calls it off the tape. NaN maps to α instead of NaN (the trainer stops on a non-finite
+ * loss either way).
+ */
+function step({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const b = backend as NativeBackend;
+  const { x } = inputs as { x: tf.TensorInfo };
+  if (x.dtype !== 'float32') throw new Error(`Gantry Step on tensorflow takes float32, got ${x.dtype}`);
+  const ones = b.executeSingleOutput('OnesLike', [typeAttr(b)], [x]);
+  const out = b.executeSingleOutput('LeakyReluGrad', [
+    typeAttr(b),
+    { name: 'alpha', type: b.binding.TF_ATTR_FLOAT, value: (attrs as unknown as tf.StepAttrs).alpha ?? 0 },
+  ], [ones, x]);
+  ones.dispose();
+  return out;
+}
+
+/**
+ * conv2d + bias + activation. tfjs-node adds the bias with a broadcasting Add (through the engine: a second kernel
+ * dispatch and a general broadcast loop); TensorFlow's BiasAdd is the op its own layers use.
+ */
+function biasAdd(b: NativeBackend, x: tf.Tensor, bias: tf.TensorInfo): tf.Tensor {
+  return b.executeSingleOutput('BiasAdd', [typeAttr(b), { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' }], [x, bias]);
+}
+
+let stockFusedConv: tf.KernelFunc | undefined;
+let stockFusedMatMul: tf.KernelFunc | undefined;
+
+function withBiasAdd(stock: () => tf.KernelFunc | undefined) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const b = args.backend as NativeBackend;
+    const { bias, preluActivationWeights } = args.inputs as { bias?: tf.TensorInfo; preluActivationWeights?: tf.TensorInfo };
+    const attrs = args.attrs as unknown as { activation?: string; leakyreluAlpha?: number };
+    const bare = stock()!({ ...args, inputs: { ...args.inputs, bias: undefined as never, preluActivationWeights: undefined as never }, attrs: { ...attrs, activation: 'linear' } as never }) as tf.Tensor;
+    let out = bare;
+    if (bias != null && bias.shape.length === 1) {
+      out = biasAdd(b, bare, bias);
+      bare.dispose();
+    } else if (bias != null) {
+      out = tf.add(bare, bias as tf.Tensor);
+      bare.dispose();
+    }
+    if (attrs.activation && attrs.activation !== 'linear') {
+      const act = b.applyActivation(out, attrs.activation, preluActivationWeights as tf.Tensor | undefined, attrs.leakyreluAlpha);
+      if (act !== out) out.dispose();
+      out = act;
+    }
+    return out;
+  };
+}
+
+let registered = false;
+
+/** Registers the engine's kernels for tfjs-node's `tensorflow` backend (idempotent). */
+export function registerNativeKernels(): void {
+  if (registered) return;
+  registered = true;
+  tf.unregisterKernel(tf.Step, 'tensorflow');
+  tf.registerKernel({ kernelName: tf.Step, backendName: 'tensorflow', kernelFunc: step as tf.KernelFunc });
+  stockFusedConv = tf.getKernel(tf.FusedConv2D, 'tensorflow')?.kernelFunc;
+  stockFusedMatMul = tf.getKernel(tf._FusedMatMul, 'tensorflow')?.kernelFunc;
+  if (stockFusedConv) {
+    tf.unregisterKernel(tf.FusedConv2D, 'tensorflow');
+    tf.registerKernel({ kernelName: tf.FusedConv2D, backendName: 'tensorflow', kernelFunc: withBiasAdd(() => stockFusedConv) as tf.KernelFunc });
+  }
+  if (stockFusedMatMul) {
+    tf.unregisterKernel(tf._FusedMatMul, 'tensorflow');
+    tf.registerKernel({ kernelName: tf._FusedMatMul, backendName: 'tensorflow', kernelFunc: withBiasAdd(() => stockFusedMatMul) as tf.KernelFunc });
+  }
+}

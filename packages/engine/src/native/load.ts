@@ -1,0 +1,142 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { canResolve, isModuleNotFound, nodeRequire } from '../node-require.js';
+import type { EngineKernelSet } from '../register-kernels.js';
+import { registerNativeKernels } from './kernels.js';
+import {
+  NATIVE_MANIFEST,
+  NATIVE_PACKAGES,
+  TFJS_CORE_HANDOFF,
+  nativeInstallDir,
+  type NativeFlavour,
+  type NativeManifest,
+} from './paths.js';
+
+export type NativeAttempt =
+  | { ok: true; detail: string }
+  | { ok: false; reason: string; absent: boolean };
+
+export const SETUP_HINT = 'npx gantry setup tensorflow';
+
+/**
+ * The reference WGAN-GP step (batch 64, 2 threads) on the tensorflow backend against wasm, from one `gantry bench`
+ * run on the 2-core development machine (README, "Engine"). Printed when `auto` lands on wasm.
+ */
+export const NATIVE_SPEEDUP_OVER_WASM = 0;
+
+/** The one line `useBackend('auto')` prints when it chose wasm: how much faster native TensorFlow is and how to get it. */
+export function nativeHintLine(): string {
+  return `gantry: native TensorFlow runs the WGAN-GP step ${NATIVE_SPEEDUP_OVER_WASM}× faster than wasm on a 2-core CPU (gantry bench); set it up with: ${SETUP_HINT}`;
+}
+
+interface TfjsNodeBinding {
+  TF_Version: string;
+}
+
+let loadedDetail: string | undefined;
+
+/** Threads libtensorflow's pools get unless the user set TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS. */
+function setThreadEnvironment(threads: number | undefined): void {
+  // Before the addon loads: TensorFlow reads these once, when it creates its thread pools.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  if (threads != null) process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
+  // Eager ops run one after another on the calling thread; a second pool only competes for the cores.
+  process.env.TF_NUM_INTEROP_THREADS ??= '1';
+}
+
+function readManifest(dir: string): NativeManifest | undefined {
+  const file = join(dir, NATIVE_MANIFEST);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as NativeManifest;
+}
+
+/**
+ * Loads a tfjs-node built by `gantry setup tensorflow` from the cache: its addon and its kernel table, with
+ * `@tensorflow/tfjs` and `@tensorflow/tfjs-core` inside that install resolved to this process's tfjs-core (one
+ * engine instance), and registers the `tensorflow` backend. Nothing of tfjs-node's own index (which would pull the
+ * whole tfjs union and node-pre-gyp) is loaded.
+ */
+export function loadNativeBuild(flavour: NativeFlavour, dir: string, manifest: NativeManifest, kernels: EngineKernelSet = 'all'): string {
+  if (loadedDetail != null) return loadedDetail;
+  setThreadEnvironment(undefined);
+  const pkg = NATIVE_PACKAGES[flavour];
+  const g = globalThis as Record<symbol, unknown>;
+  g[TFJS_CORE_HANDOFF] ??= nodeRequire()('@tensorflow/tfjs-core');
+  const pkgDir = join(dir, 'node_modules', pkg);
+  const req = createRequire(join(pkgDir, 'package.json'));
+  const binding = req(join(pkgDir, 'lib', 'napi-v8', 'tfjs_binding.node')) as TfjsNodeBinding;
+  const { NodeJSKernelBackend } = req(join(pkgDir, 'dist', 'nodejs_kernel_backend.js')) as {
+    NodeJSKernelBackend: new (binding: TfjsNodeBinding, packageName: string) => tf.KernelBackend;
+  };
+  req(join(pkgDir, 'dist', 'register_all_kernels.js'));
+  tf.registerBackend('tensorflow', () => new NodeJSKernelBackend(binding, pkg), 3);
+  if (kernels === 'all') registerNativeKernels();
+  loadedDetail = `libtensorflow ${binding.TF_Version} (${manifest.libtensorflow}; ${pkg.slice('@tensorflow/'.length)} ${manifest.version} built by gantry setup)`;
+  return loadedDetail;
+}
+
+/** The classic install: tfjs-node(-gpu) in node_modules with its own prebuilt addon. */
+async function loadFromNodeModules(pkg: string): Promise<'absent' | string> {
+  try {
+    // A variable specifier: both packages are optional peers and usually absent.
+    await import(pkg);
+    return `libtensorflow (${pkg.slice('@tensorflow/'.length)} from node_modules)`;
+  } catch (err) {
+    if (isModuleNotFound(err) && String((err as Error).message).includes(pkg)) return 'absent';
+    throw err;
+  }
+}
+
+function threadNote(): string {
+  const intra = process.env.TF_NUM_INTRAOP_THREADS;
+  return intra ? `, ${intra} threads` : '';
+}
+
+/** True when `useBackend('tensorflow')` has something to load: a build of `gantry setup tensorflow`, or tfjs-node(-gpu). */
+export function nativeTensorflowInstalled(): boolean {
+  return (['gpu', 'cpu'] as const).some(
+    (flavour) => existsSync(join(nativeInstallDir(flavour, tf.version_core), NATIVE_MANIFEST)) || canResolve(NATIVE_PACKAGES[flavour]),
+  );
+}
+
+/**
+ * Starts the `tensorflow` backend: the cached build of `gantry setup tensorflow` (GPU flavour first), else a
+ * tfjs-node(-gpu) installed in node_modules. `absent` when neither exists, so `auto` moves on without a word.
+ */
+export async function tryNativeTensorflow(threads?: number, kernels: EngineKernelSet = 'all'): Promise<NativeAttempt> {
+  const reasons: string[] = [];
+  if (loadedDetail == null && tf.findBackendFactory('tensorflow') == null) {
+    setThreadEnvironment(threads);
+    for (const flavour of ['gpu', 'cpu'] as const) {
+      const dir = nativeInstallDir(flavour, tf.version_core);
+      const pkg = NATIVE_PACKAGES[flavour];
+      try {
+        const manifest = readManifest(dir);
+        if (manifest) {
+          loadNativeBuild(flavour, dir, manifest, kernels);
+          break;
+        }
+        const found = await loadFromNodeModules(pkg);
+        if (found !== 'absent') {
+          loadedDetail = found;
+          if (kernels === 'all') registerNativeKernels();
+          break;
+        }
+      } catch (err) {
+        reasons.push(`${pkg} failed to load: ${String((err as Error).message).split('\n')[0]}`);
+      }
+    }
+  }
+  if (tf.findBackendFactory('tensorflow') != null) {
+    if (await tf.setBackend('tensorflow')) {
+      return { ok: true, detail: (loadedDetail ?? 'libtensorflow (registered by the caller)') + threadNote() };
+    }
+    reasons.push('the tensorflow backend failed to initialise');
+  }
+  if (reasons.length === 0) {
+    return { ok: false, absent: true, reason: `no native TensorFlow is set up (run: ${SETUP_HINT})` };
+  }
+  return { ok: false, absent: false, reason: reasons.join('; ') };
+}

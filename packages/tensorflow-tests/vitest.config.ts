@@ -1,0 +1,3 @@
+import { gantryVitest } from '../../vitest.shared';
+
+export default gantryVitest(120_000);
