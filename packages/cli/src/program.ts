@@ -12,6 +12,9 @@ export function buildProgram(extra: CommandRegistrar[] = []): Command {
   const program = new Command('gantry')
     .description('Train GANs on TensorFlow.js: runs, checkpoints, samples, metrics and benchmarks')
     .version(GANTRY_VERSION)
+    // Program options (--version) only before a command name, so `gantry setup tensorflow --version 2.21.0` reaches
+    // the command.
+    .enablePositionalOptions()
     .showHelpAfterError();
   registerTrain(program);
   registerSample(program);

@@ -17,7 +17,7 @@ describe('gantry setup tensorflow: input checks and cache layout (no download)',
     const empty = await mkdtemp(join(tmpdir(), 'gantry-notf-'));
     const err = await setupTensorflow({ from: empty, cacheDir: cache, log: () => {} }, neverVerify).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GantryError);
-    expect((err as Error).message).toMatch(/^gantry setup tensorflow: --from .*no TensorFlow install there \(need libtensorflow_cc\.so\.2/);
+    expect((err as Error).message).toMatch(/^setup tensorflow: --from .*no TensorFlow install there \(need libtensorflow_cc\.so\.2/);
     expect((err as Error).message).not.toMatch(/\n/);
     expect(await readdir(cache)).toEqual([]);
   });

@@ -45,14 +45,16 @@ const LIBRARIES = ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2'];
 const HEADER_DIRS = ['tensorflow/c/', 'tensorflow/core/platform/', 'tsl/platform/', 'xla/tsl/c/'];
 
 function fail(message: string): never {
-  throw new GantryError(`gantry setup tensorflow: ${message}`);
+  throw new GantryError(`setup tensorflow: ${message}`);
 }
 
 function run(cmd: string, args: string[], what: string, opts: SpawnSyncOptions = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   if (r.error) fail(`${what}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${cmd} not found` : r.error.message}`);
   if (r.status !== 0) {
-    const tail = `${String(r.stderr ?? '')}\n${String(r.stdout ?? '')}`.trim().split('\n').filter(Boolean).slice(-1)[0];
+    // The tool's own error line (pip: "ERROR: ..."), else the last line it wrote.
+    const lines = `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    const tail = [...lines].reverse().find((l) => /^(ERROR|error|npm ERR|gyp ERR)/.test(l)) ?? lines.at(-1);
     fail(`${what} failed${tail ? `: ${tail}` : ` (exit ${r.status})`}`);
   }
   return String(r.stdout ?? '');

@@ -71,12 +71,12 @@ export async function verifyNativeBuild(flavour: NativeFlavour, dir: string, man
   try {
     detail = loadNativeBuild(flavour, dir, manifest);
   } catch (err) {
-    throw new GantryError(`gantry setup tensorflow: the built addon does not load: ${String((err as Error).message).split('\n')[0]}`);
+    throw new GantryError(`setup tensorflow: the built addon does not load: ${String((err as Error).message).split('\n')[0]}`);
   }
   for (const check of await compareWithCpu()) {
     const ok = check.relativeError <= NATIVE_TOLERANCE;
     log(`  ${check.name}: relative error ${check.relativeError.toExponential(1)} ${ok ? 'ok' : `> ${NATIVE_TOLERANCE}`}`);
-    if (!ok) throw new GantryError(`gantry setup tensorflow: ${check.name} differs from the cpu backend (relative error ${check.relativeError.toExponential(2)})`);
+    if (!ok) throw new GantryError(`setup tensorflow: ${check.name} differs from the cpu backend (relative error ${check.relativeError.toExponential(2)})`);
   }
   return /libtensorflow (\S+)/.exec(detail)?.[1] ?? 'unknown';
 }
