@@ -251,7 +251,7 @@ function linkLibtensorflow(pkgDir: string, lib: Libtensorflow): void {
 }
 
 function buildAddon(pkgDir: string, nodeGyp: string, nodeDir: string, log: (s: string) => void): void {
-  log('  node-gyp rebuild (tfjs_binding.node, ~20 s)…');
+  log('  node-gyp rebuild (tfjs_binding.node: 20 s on an idle 2-core machine, 2 min on a busy one)…');
   const jobs = String(Math.max(1, Math.min(4, (process.env.JOBS ? Number(process.env.JOBS) : 2))));
   run(process.execPath, [
     nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, '--module_name=tfjs_binding',
