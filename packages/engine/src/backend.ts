@@ -15,8 +15,9 @@ export interface UseBackendOptions {
   /** Print nothing (default: one line saying which backend runs). */
   quiet?: boolean;
   /**
-   * wasm only: XNNPACK threads (default: `GANTRY_WASM_THREADS`, else the cores the load average leaves free, at most
+   * wasm: XNNPACK threads (default: `GANTRY_WASM_THREADS`, else the cores the load average leaves free, at most
    * 8); 1 loads the stock single-threaded build. Fixed by the first call that starts wasm in a process.
+   * tensorflow: TF_NUM_INTRAOP_THREADS unless set (default: TensorFlow's, all cores); fixed when libtensorflow loads.
    */
   threads?: number;
   /**

@@ -18,7 +18,7 @@ export interface BenchOptions {
   steps?: number;
   /** Adds the per-kernel table of one extra (untimed) profiled step. */
   profile?: boolean;
-  /** wasm only: XNNPACK threads (default: all cores). */
+  /** wasm: XNNPACK threads; tensorflow: intra-op threads (default: see useBackend). */
   threads?: number;
   /** `required` measures stock tfjs plus only the kernels it lacks (see useBackend). Default `all`. */
   kernels?: EngineKernelSet;
