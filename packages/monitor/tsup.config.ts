@@ -1,3 +1,3 @@
 import { gantryTsup } from '../../tsup.shared';
 
-export default gantryTsup();
+export default gantryTsup({ index: 'src/index.ts', charts: 'src/charts/index.ts' });

@@ -21,7 +21,7 @@ export {
 } from './images.js';
 export { parseMetricsLog, readMetricsLog, type MetricsLog, type StepRow, type EvalRow, type AlertRow } from './metrics-file.js';
 export { renderReport, writeReport, listSamples, type ReportData, type ReportSample, type WriteReportOptions } from './report/render.js';
-export { lineChart, type Series, type ChartOptions } from './report/charts.js';
+export { mountLineChart, LINE_CHART_CSS, downsample, type ChartSpec, type LineChart, type Series } from './charts/index.js';
 export {
   DEFAULT_THRESHOLDS,
   DiscriminatorOverpowerDetector,

@@ -94,8 +94,8 @@ describe('monitorPlugins', () => {
 
     // Report and console.
     const html = fs.readFileSync(path.join(runDir, 'report.html'), 'utf8');
-    expect(html).toContain('data-chart="losses"');
-    expect(html).toContain('data-chart="grad-norms"');
+    expect(html).toContain('<div id="chart-losses">');
+    expect(html).toContain('<div id="chart-grad-norms">');
     expect(html.match(/<figure class="sample"/g)).toHaveLength(3);
     const out = stream.text();
     expect(out).toContain('step 30/30 (100%)');

@@ -1,14 +1,17 @@
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { collectPageErrors, hasChromium, launchChromium } from '../../../test-support/chromium.js';
+import { downsample } from '../src/charts/downsample.js';
 import { encodeImageGrid } from '../src/images.js';
 import { parseMetricsLog } from '../src/metrics-file.js';
-import { downsample, niceTicks } from '../src/report/charts.js';
 import { pickTimeline, renderReport, writeReport } from '../src/report/render.js';
+import { reportChartSpecs } from './report-specs.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** A loss-term name longer than the chart is wide: the legend must show it whole. */
+const LONG_KEY = 'D/a-plugin-with-a-rather-long-descriptive-name/and-a-loss-term-whose-name-is-also-quite-long-indeed';
 
 /** A run folder with 300 steps of metrics, FID every 100 steps, two alerts and three sample grids. */
 function makeRun(): string {
@@ -24,6 +27,7 @@ function makeRun(): string {
         'diagnostics/grad_norm/D': 2,
         'diagnostics/grad_norm/G': 1,
         'D/wgan-gp/penalty': 0.1,
+        [LONG_KEY]: step / 1000,
       }),
     );
     if (step % 100 === 0) lines.push(JSON.stringify({ step, time: 1000 + step / 10, kind: 'eval', fid: 300 / step }));
@@ -37,18 +41,6 @@ function makeRun(): string {
     fs.writeFileSync(path.join(dir, 'samples', `step-${String(step).padStart(6, '0')}.png`), png);
   }
   return dir;
-}
-
-/** The path of one series inside one chart of an HTML/DOM string, as numeric (x, y) pairs. */
-function seriesPath(html: string, chart: string, series: string): { points: number; coords: [number, number][] } {
-  const svg = new RegExp(`<svg[^>]*data-chart="${chart}"[\\s\\S]*?</svg>`).exec(html);
-  if (!svg) throw new Error(`no chart ${chart}`);
-  const p = new RegExp(`<path[^>]*data-series="${series.replace(/\//g, '\\/')}"[^>]*>`).exec(svg[0]);
-  if (!p) throw new Error(`no series ${series} in ${chart}`);
-  const points = Number(/data-points="(\d+)"/.exec(p[0])![1]);
-  const d = /\sd="([^"]+)"/.exec(p[0])![1];
-  const coords = [...d.matchAll(/[ML]([\d.]+) ([\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])] as [number, number]);
-  return { points, coords };
 }
 
 describe('metrics log parsing', () => {
@@ -85,25 +77,28 @@ describe('chart helpers', () => {
     ]);
   });
 
-  it('chooses round ticks', () => {
-    expect(niceTicks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
-    expect(niceTicks(3, 97)).toEqual([20, 40, 60, 80]);
-  });
-
   it('picks an even timeline with first and last', () => {
     expect(pickTimeline([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 4)).toEqual([1, 4, 7, 10]);
   });
 });
 
 describe('renderReport', () => {
-  it('draws losses, gradient norms, loss terms, FID, samples and alerts without network references', () => {
+  it('embeds losses, gradient norms, loss terms, FID, samples and alerts without network references', () => {
     const dir = makeRun();
     const file = writeReport(dir);
     expect(file).toBe(path.join(dir, 'report.html'));
     const html = fs.readFileSync(file, 'utf8');
-    for (const chart of ['losses', 'grad-norms', 'loss-terms', 'fid']) expect(html).toContain(`data-chart="${chart}"`);
-    expect(seriesPath(html, 'losses', 'd_loss').points).toBe(300);
-    expect(seriesPath(html, 'fid', 'fid').points).toBe(3);
+    const specs = reportChartSpecs(html);
+    expect(Object.keys(specs)).toEqual(['losses', 'grad-norms', 'loss-terms', 'fid']);
+    const dLoss = specs.losses.series.find((s) => s.key === 'd_loss')!;
+    expect(dLoss.points).toHaveLength(300);
+    expect(dLoss.points[149]).toEqual([150, 0.75]);
+    expect(specs.fid.series[0].points).toEqual([
+      [100, 3],
+      [200, 1.5],
+      [300, 1],
+    ]);
+    expect(specs['loss-terms'].series.map((s) => s.key)).toEqual([LONG_KEY, 'D/wgan-gp/penalty']);
     expect(html.match(/<figure class="sample"/g)).toHaveLength(3);
     expect(html).toContain('D &lt;wins&gt; early');
     expect(html).toContain('best FID');
@@ -112,41 +107,93 @@ describe('renderReport', () => {
     expect(html).not.toMatch(/<link|<script src/);
     expect(renderReport({ title: 'empty', steps: [], evals: [], alerts: [], samples: [] })).toContain('No metrics yet.');
   });
+});
 
-  it.skipIf(!fs.existsSync(CHROMIUM))('loads in headless Chromium with its charts and images (needs /usr/bin/chromium)', () => {
-    const dir = makeRun();
-    const file = writeReport(dir);
-    const dom = execFileSync(
-      CHROMIUM,
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-dev-shm-usage',
-        `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'gantry-chromium-'))}`,
-        '--virtual-time-budget=5000',
-        '--dump-dom',
-        `file://${file}`,
-      ],
-      { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] },
+describe.skipIf(!hasChromium)('report.html in headless Chromium (needs /usr/bin/chromium)', () => {
+  let browser: Browser;
+  let page: Page;
+  let errors: string[];
+  beforeAll(async () => {
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    errors = collectPageErrors(page);
+    await page.goto(`file://${writeReport(makeRun())}`);
+    await page.waitForFunction(() => document.body.hasAttribute('data-images-decoded'));
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Page coordinates of (step, value) on a chart's plot area. */
+  const at = (id: string, step: number) =>
+    page.evaluate(
+      ([id, step]) => {
+        const u = (window as any).gantryCharts[id].uplot;
+        const box = u.over.getBoundingClientRect();
+        return { x: box.left + u.valToPos(step, 'x'), y: box.top + box.height / 2 };
+      },
+      [id, step] as const,
     );
-    // The browser parsed the inline SVG into the DOM: four charts with their series.
-    expect(dom.match(/<svg class="chart"/g)!.length).toBeGreaterThanOrEqual(4);
-    const d = seriesPath(dom, 'losses', 'd_loss');
-    expect(d.points).toBe(300);
-    expect(d.coords).toHaveLength(300);
-    // d_loss falls linearly: x increases and the SVG y (downwards) increases with every step.
-    for (let i = 1; i < d.coords.length; i++) {
-      expect(d.coords[i][0]).toBeGreaterThan(d.coords[i - 1][0]);
-      expect(d.coords[i][1]).toBeGreaterThanOrEqual(d.coords[i - 1][1]);
-    }
-    const fid = seriesPath(dom, 'fid', 'fid');
-    expect(fid.coords).toHaveLength(3);
-    expect(fid.coords[0][1]).toBeLessThan(fid.coords[2][1]); // FID 3 → 1: the curve goes down the page
-    expect(seriesPath(dom, 'grad-norms', 'diagnostics/grad_norm/D').points).toBe(300);
-    // All three sample grids decoded from their data: URIs.
-    expect(dom).toMatch(/data-images-decoded="3"/);
-    expect(dom.match(/<tr class="alert (warning|error)"/g)).toHaveLength(2);
+  const legend = (id: string) =>
+    page.evaluate((id) => {
+      const rows = Array.from(document.querySelectorAll(`[data-chart="${id}"] .u-legend .u-series`));
+      return Object.fromEntries(rows.map((r) => [r.querySelector('.u-label')!.textContent, r.querySelector('.u-value')!.textContent]));
+    }, id);
+
+  it('draws every chart, the sample grids and the alerts, with no console errors', async () => {
+    const drawn = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('[data-chart] canvas')).map((c) => {
+        const canvas = c as HTMLCanvasElement;
+        const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let inked = 0;
+        for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
+        return inked;
+      }),
+    );
+    expect(drawn).toHaveLength(4);
+    for (const inked of drawn) expect(inked).toBeGreaterThan(500);
+    expect(await page.getAttribute('body', 'data-images-decoded')).toBe('3');
+    expect(await page.locator('tr.alert').count()).toBe(2);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the values at the cursor in the legend', async () => {
+    const p = await at('losses', 120);
+    await page.mouse.move(p.x, p.y);
+    const values = await legend('losses');
+    expect(values.step).toBe('120');
+    expect(Number(values.d_loss)).toBeCloseTo(1 - 120 / 600, 10);
+    expect(Number(values.g_loss)).toBeCloseTo(0.5 + 120 / 600, 10);
+  });
+
+  it('zooms the steps by dragging and resets on double click', async () => {
+    const from = await at('losses', 100);
+    const to = await at('losses', 200);
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move(to.x, to.y, { steps: 5 });
+    await page.mouse.up();
+    const zoomed = await page.evaluate(() => (window as any).gantryCharts.losses.uplot.scales.x);
+    // One CSS pixel is under one step at this width.
+    expect(zoomed.min).toBeGreaterThan(99);
+    expect(zoomed.min).toBeLessThan(101);
+    expect(zoomed.max).toBeGreaterThan(199);
+    expect(zoomed.max).toBeLessThan(201);
+    await page.mouse.dblclick(from.x, from.y);
+    const reset = await page.evaluate(() => (window as any).gantryCharts.losses.uplot.scales.x);
+    expect([reset.min, reset.max]).toEqual([1, 300]);
+  });
+
+  it('shows long metric names whole, inside the chart', async () => {
+    const label = await page.evaluate((key) => {
+      const chart = document.querySelector('[data-chart="loss-terms"]')!;
+      const el = Array.from(chart.querySelectorAll('.u-legend .u-label')).find((e) => e.textContent === key) as HTMLElement;
+      const root = chart.querySelector('.uplot')!.getBoundingClientRect();
+      const box = el.getBoundingClientRect();
+      return { clipped: el.scrollWidth > el.clientWidth, right: box.right, rootRight: root.right, lines: Math.round(box.height / parseFloat(getComputedStyle(el).lineHeight)) };
+    }, LONG_KEY);
+    expect(label.clipped).toBe(false);
+    expect(label.right).toBeLessThanOrEqual(label.rootRight + 0.5);
+    expect(label.lines).toBeGreaterThanOrEqual(2);
   });
 });

@@ -1,8 +1,31 @@
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { tempName } from '@gantry/core';
+import { downsample } from '../charts/downsample.js';
+import { LINE_CHART_CSS, mountLineChart, type ChartSpec, type Series } from '../charts/line-chart.js';
 import { readMetricsLog, type MetricsLog } from '../metrics-file.js';
-import { escapeHtml, lineChart, type Series } from './charts.js';
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Points per series embedded in the report at most; longer series are averaged in buckets (hover shows the means). */
+const MAX_CHART_POINTS = 4000;
+
+let uplotAssets: { script: string; css: string } | undefined;
+/** uPlot's browser build and stylesheet, inlined so the report works offline from one file. */
+function uplotFiles(): { script: string; css: string } {
+  if (!uplotAssets) {
+    const require = createRequire(import.meta.url);
+    const read = (file: string) => fs.readFileSync(require.resolve(`uplot/dist/${file}`), 'utf8');
+    uplotAssets = { script: read('uPlot.iife.min.js'), css: read('uPlot.min.css') };
+  }
+  return uplotAssets;
+}
+
+/** JSON that is safe inside a <script> element. */
+const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c');
 
 export interface ReportSample {
   step: number;
@@ -41,17 +64,20 @@ export function pickTimeline<T>(items: readonly T[], max: number): T[] {
 }
 
 /**
- * A self-contained HTML report: inline CSS, server-rendered SVG charts, samples as data: URIs. The only script is a
- * one-line self-check that records how many sample images the browser decoded (`data-images-decoded` on body).
+ * A self-contained HTML report (one file, no network): inline CSS, uPlot charts with the chart module and data inlined
+ * (hover values, drag to zoom), samples as data: URIs, and a one-line self-check that records how many sample images
+ * the browser decoded (`data-images-decoded` on body). The charts are reachable as `window.gantryCharts[id]`.
  */
 export function renderReport(data: ReportData): string {
   const steps = data.steps;
   const keys = new Set<string>();
   for (const row of steps) for (const k of Object.keys(row)) if (k !== 'step' && k !== 'time') keys.add(k);
   const charts: string[] = [];
-  const chart = (id: string, title: string, series: Series[], note?: string) => {
+  const specs: ChartSpec[] = [];
+  const chart = (id: string, title: string, series: Series[]) => {
     if (series.every((s) => s.points.length === 0)) return;
-    charts.push(`<section class="chart-box">${lineChart({ id, title, series })}${note ? `<p class="note">${escapeHtml(note)}</p>` : ''}</section>`);
+    specs.push({ id, title, width: 640, series: series.map((s) => ({ key: s.key, points: downsample(s.points, MAX_CHART_POINTS) })) });
+    charts.push(`<section class="chart-box"><div id="chart-${escapeHtml(id)}"></div></section>`);
   };
   chart('losses', 'Losses', LOSS_KEYS.filter((k) => keys.has(k)).map((k) => seriesOf(steps, k, (r) => r[k])));
   const gradKeys = [...keys].filter(isGradNorm).sort();
@@ -106,7 +132,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafaf
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:24px 0 8px}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}dt{color:#666}dd{margin:0}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.chart-box{background:#fff;border:1px solid #ddd;padding:6px}
-svg .chart-title{font-weight:600;font-size:13px}svg text{font-size:11px;fill:#333}
+${uplotFiles().css}${LINE_CHART_CSS}
 .timeline{display:flex;flex-wrap:wrap;gap:12px}.sample{margin:0;background:#fff;border:1px solid #ddd;padding:6px}
 .sample img{image-rendering:pixelated;width:240px;display:block}figcaption{text-align:center;color:#555}
 table.alerts{border-collapse:collapse;background:#fff}table.alerts td,table.alerts th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
@@ -118,12 +144,15 @@ tr.error td{background:#fdecea}tr.warning td{background:#fff8e1}.note,.none,foot
     .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`)
     .join('')}</dl>
 <h2>Curves</h2>
+<p class="note">Hover for values; drag across a chart to zoom, double-click to reset.</p>
 <div class="charts">${charts.join('') || '<p class="none">No metrics yet.</p>'}</div>
 <h2>Samples (fixed noise)</h2>
 <div class="timeline">${samples || '<p class="none">No samples yet.</p>'}</div>
 <h2>Alerts</h2>
 ${alerts}
 <footer><p>Written by @gantry/monitor${data.generatedAt ? ` at ${escapeHtml(data.generatedAt.toISOString())}` : ''}.</p></footer>
+<script>${uplotFiles().script}</script>
+<script>(function(){var mount=(${mountLineChart.toString()});var specs=${scriptJson(specs)};window.gantryCharts={};specs.forEach(function(spec){window.gantryCharts[spec.id]=mount(uPlot,document.getElementById('chart-'+spec.id),spec)})})()</script>
 <script>addEventListener('load',function(){var n=0;for(var i=0;i<document.images.length;i++){var im=document.images[i];if(im.complete&&im.naturalWidth>0)n++}document.body.setAttribute('data-images-decoded',String(n))})</script>
 </body></html>
 `;
