@@ -11,9 +11,10 @@
  * `hq` = fraction of samples within 3σ.
  */
 import { Command } from 'commander';
-import { Trainer, withSeed } from '@gantry/core';
+import { Trainer } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
 import { builtinExperiment } from '../packages/cli/src/experiments/index.js';
+import { buildForRun } from '../packages/cli/src/run-config.js';
 
 const opts = new Command()
   .option('--experiments <list>', 'built-in ring experiments', 'ring-gan,ring-unrolled-first-order,ring-unrolled')
@@ -39,7 +40,7 @@ for (const name of opts.experiments.split(',')) {
   for (const seed of opts.seeds.split(',').map(Number)) {
     const steps = Number(opts.steps);
     const batchSize = experiment.defaults.batchSize;
-    const setup = await withSeed(seed, () => experiment.build({ seed, batchSize, steps }));
+    const setup = await buildForRun(experiment, { seed, batchSize, steps });
     const counts: Count[] = [];
     const trainer = new Trainer({ ...setup, steps, batchSize, seed });
     // Every ring experiment evaluates itself (ring-gan's modeCoverage plugin, every 500 steps): collect its events.

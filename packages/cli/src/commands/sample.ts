@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError, Rng, Trainer, withSeed, writeNpy } from '@gantry/core';
+import { GantryError, Rng, Trainer, writeNpy } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
 import { gridLabels, writeImageGrid } from '@gantry/monitor';
-import { experimentOfRun, readRunConfig } from '../run-config.js';
+import { buildForRun, experimentOfRun, readRunConfig } from '../run-config.js';
 import { intArg } from './train.js';
 
 export interface SampleFlags {
@@ -26,7 +26,7 @@ export async function sample(runDirArg: string, flags: SampleFlags): Promise<str
   const config = await readRunConfig(runDir);
   await useBackend(flags.backend as BackendName, { quiet: flags.quiet });
   const experiment = await experimentOfRun(config);
-  const setup = await withSeed(config.seed, () => experiment.build({ seed: config.seed, batchSize: config.batchSize, steps: config.steps }));
+  const setup = await buildForRun(experiment, config);
   const trainer = new Trainer({ ...setup, steps: config.steps, batchSize: config.batchSize, seed: config.seed });
   await trainer.restore(runDir);
   await trainer.setup();

@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { GantryError, Trainer, withSeed } from '@gantry/core';
+import { GantryError, Trainer } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
 import { monitorPlugins } from '@gantry/monitor';
-import { experimentOfRun, loadExperiment, readRunConfig, runConfigProblem, type RunConfig } from '../run-config.js';
+import { buildForRun, experimentOfRun, loadExperiment, readRunConfig, runConfigProblem, type RunConfig } from '../run-config.js';
 import { claimRunFolder } from '../run-folder.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { GANTRY_VERSION } from '../version.js';
@@ -93,9 +93,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     quiet: flags.quiet,
   });
   const experiment = await experimentOfRun(config);
-  const setup = await withSeed(config.seed, () =>
-    experiment.build({ seed: config.seed, batchSize: config.batchSize, steps: config.steps }),
-  );
+  const setup = await buildForRun(experiment, config);
   const trainer = new Trainer({
     generator: setup.generator,
     discriminator: setup.discriminator,

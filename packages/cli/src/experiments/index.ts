@@ -12,7 +12,7 @@ import ringUnrolled, { ringUnrolledFirstOrder } from './ring-unrolled.js';
 import ringWganGp from './ring-wgan-gp.js';
 import type { Experiment } from './types.js';
 
-export { defineExperiment, type Experiment, type ExperimentContext, type ExperimentSetup, type ExperimentDefaults } from './types.js';
+export { buildExperiment, defineExperiment, type Experiment, type ExperimentContext, type ExperimentSetup, type ExperimentDefaults } from './types.js';
 
 /** Built-in experiments by name. Packages add theirs here as they land. */
 export const experiments: Record<string, Experiment> = Object.fromEntries(

@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { nonSaturating } from '@gantry/core';
-import { mnist } from '@gantry/datasets';
-import { fid } from '@gantry/fid';
-import { defineExperiment } from './types.js';
+import { defineExperiment, endFid } from './types.js';
 
 const CLASSES = 10;
 
@@ -58,12 +56,13 @@ export default defineExperiment({
   description:
     'Class-conditional DCGAN on MNIST: one-hot label concatenated to z, projection discriminator (Miyato & Koyama 2018), non-saturating loss, Adam(2e-4, 0.5); FID and class accuracy at the end',
   defaults: { steps: 3000, batchSize: 64, sampleEvery: 100, checkpointEvery: 500 },
-  build: ({ steps }) => ({
+  needs: { mnist: ['train'] },
+  build: (ctx) => ({
     generator: conditionalGenerator(),
     discriminator: projectionDiscriminator(),
-    data: mnist({ split: 'train' }),
+    data: ctx.mnist({ split: 'train' }),
     loss: nonSaturating(),
     optimizers: { generator: tf.train.adam(2e-4, 0.5, 0.999), discriminator: tf.train.adam(2e-4, 0.5, 0.999) },
-    plugins: [fid({ every: steps, samples: 10000, real: mnist({ split: 'test' }) })],
+    plugins: endFid(ctx),
   }),
 });

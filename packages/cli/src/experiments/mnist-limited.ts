@@ -2,9 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { nonSaturating, type GantryPlugin } from '@gantry/core';
 import { referenceDiscriminator, referenceGenerator } from '@gantry/engine';
 import { ada, diffAugment } from '@gantry/augment';
-import { mnist } from '@gantry/datasets';
-import { fid } from '@gantry/fid';
-import { defineExperiment, type Experiment } from './types.js';
+import { defineExperiment, endFid, type Experiment } from './types.js';
 
 /** The first 1000 MNIST training images (a fixed subset: `limit` keeps the file order), 1.7% of the set. */
 export const LIMITED_IMAGES = 1000;
@@ -18,13 +16,14 @@ function limited(name: string, what: string, augment: () => GantryPlugin[]): Exp
     name,
     description: `DCGAN on the first ${LIMITED_IMAGES} MNIST training images, ${what}; FID (N = 10000, test set) at the end`,
     defaults: { steps: 2000, batchSize: 64, sampleEvery: 100, checkpointEvery: 500 },
-    build: ({ steps }) => ({
+    needs: { mnist: ['train'] },
+    build: (ctx) => ({
       generator: referenceGenerator(),
       discriminator: referenceDiscriminator(),
-      data: mnist({ split: 'train', limit: LIMITED_IMAGES }),
+      data: ctx.mnist({ split: 'train', limit: LIMITED_IMAGES }),
       loss: nonSaturating(),
       optimizers: { generator: tf.train.adam(2e-4, 0.5, 0.999), discriminator: tf.train.adam(2e-4, 0.5, 0.999) },
-      plugins: [...augment(), fid({ every: steps, samples: 10000, real: mnist({ split: 'test' }) })],
+      plugins: [...augment(), ...endFid(ctx)],
     }),
   });
 }

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { nonSaturating } from '@gantry/core';
-import { mnist } from '@gantry/datasets';
 import { progressive, progressiveGan } from '@gantry/progressive';
 import { minibatchStdDev } from '@gantry/minibatch-disc';
 import { ema } from '@gantry/stabilizers';
-import { defineExperiment, type ExperimentSetup } from './types.js';
+import { defineExperiment, type ExperimentContext, type ExperimentSetup } from './types.js';
 
 /** Steps per stage at 4, 8, 16, 32 (stable phases) and fade-in lengths of the 8, 16 and 32 blocks. */
 export const MNIST_PROGRESSIVE_SCHEDULE = {
@@ -19,7 +18,7 @@ export const MNIST_PROGRESSIVE_SCHEDULE = {
  * plugin swaps in the checkpoint's stage before weights are restored).
  */
 /** The mnist-progressive setup for any growth schedule (benchmarks run it with shorter schedules). */
-export function mnistProgressiveSetup(schedule: Parameters<typeof progressive>[1]): ExperimentSetup {
+export function mnistProgressiveSetup(ctx: ExperimentContext, schedule: Parameters<typeof progressive>[1]): ExperimentSetup {
   const gan = progressiveGan({
     latentDim: 128,
     channels: 1,
@@ -30,7 +29,7 @@ export function mnistProgressiveSetup(schedule: Parameters<typeof progressive>[1
   const grow = progressive(gan, schedule);
   return {
     ...grow.modelsForStep(1),
-    data: mnist({ split: 'train', padTo: 32 }),
+    data: ctx.mnist({ split: 'train', padTo: 32 }),
     loss: nonSaturating(),
     optimizers: { generator: tf.train.adam(2e-4, 0.5, 0.99), discriminator: tf.train.adam(2e-4, 0.5, 0.99) },
     // β 0.995: ProGAN's EMA half-life of 10k images at batch 64 (0.5^(64/10000)).
@@ -42,5 +41,6 @@ export default defineExperiment({
   name: 'mnist-progressive',
   description: 'Progressive growing 4→8→16→32 on MNIST padded to 32×32: fade-ins, pixel norm, minibatch stddev, EMA generator',
   defaults: { steps: 6000, batchSize: 64, sampleEvery: 250, checkpointEvery: 1000 },
-  build: () => mnistProgressiveSetup(MNIST_PROGRESSIVE_SCHEDULE),
+  needs: { mnist: ['train'] },
+  build: (ctx) => mnistProgressiveSetup(ctx, MNIST_PROGRESSIVE_SCHEDULE),
 });

@@ -1,5 +1,4 @@
 import { referenceDiscriminator, referenceGenerator } from '@gantry/engine';
-import { mnist } from '@gantry/datasets';
 import { emaBetaForHalfLife, r3ganDefaults, r3ganSchedule } from '@gantry/loss-wgan';
 import { ema } from '@gantry/stabilizers';
 import { defineExperiment } from './types.js';
@@ -14,7 +13,8 @@ export default defineExperiment({
   name: 'mnist-r3gan',
   description: 'R3GAN objective on MNIST: RpGAN + R1 + R2 (γ 0.05), Adam(2e-4, 0, 0.9), 1 D step, DCGAN models, generator EMA',
   defaults: { steps: 2000, batchSize: 64, sampleEvery: 100, checkpointEvery: 500 },
-  build: ({ steps, batchSize }) => {
+  needs: { mnist: ['train'] },
+  build: ({ steps, batchSize, mnist }) => {
     const preset = r3ganDefaults();
     const halfLife = r3ganSchedule(steps * batchSize).emaHalfLifeImages;
     return {
