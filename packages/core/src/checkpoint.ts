@@ -1,13 +1,9 @@
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { checkpointDamage, manifestText, MANIFEST_FILE } from './checkpoint-manifest.js';
-import { DiskFullError, freeBytes, isDiskFull } from './disk-full.js';
+import { indexedDbCheckpoints, type CheckpointPart, type CheckpointStore } from './checkpoint-store.js';
 import { GantryError } from './errors.js';
 import type { PluginStateSnapshot } from './plugin.js';
 import type { RngState } from './random.js';
-import { tempName } from './temp-files.js';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
@@ -33,10 +29,46 @@ export interface CheckpointContents {
 
 export const stepFolderName = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
-const toArrayBuffer = (buf: Buffer): ArrayBuffer => buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+/**
+ * How a checkpoint location given as a string is opened: a folder in Node (`@gantry/core`'s main entry installs the
+ * file store), an IndexedDB prefix in a browser (the default here, so the browser entry needs no Node module).
+ */
+export interface CheckpointLocations {
+  store(location: string): CheckpointStore;
+  /**
+   * A checkpoint from a string a user gave `restore()`: for folders also a run folder or one checkpoint's folder;
+   * `warn` hears when a damaged newest checkpoint is passed over.
+   */
+  find(location: string, warn?: (line: string) => void): Promise<{ store: CheckpointStore; name: string }>;
+}
 
-function concatWeightData(data: tf.io.WeightData): ArrayBuffer {
-  return Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
+let locations: CheckpointLocations = {
+  store: indexedDbCheckpoints,
+  async find(location) {
+    const store = indexedDbCheckpoints(location);
+    const name = await store.latest();
+    if (!name) throw new GantryError(`No checkpoint found in ${store.location}`);
+    return { store, name };
+  },
+};
+
+/** Replaces how string checkpoint locations are opened (the Node entry installs folders). */
+export function setCheckpointLocations(next: CheckpointLocations): void {
+  locations = next;
+}
+
+export const checkpointStoreAt = (location: string | CheckpointStore): CheckpointStore =>
+  typeof location === 'string' ? locations.store(location) : location;
+
+/** The checkpoint to restore from a location: a store's latest, or (for strings) what the installed locations find. */
+export async function findCheckpoint(
+  location: string | CheckpointStore,
+  warn?: (line: string) => void,
+): Promise<{ store: CheckpointStore; name: string }> {
+  if (typeof location === 'string') return locations.find(location, warn);
+  const name = await location.latest();
+  if (!name) throw new GantryError(`No checkpoint found in ${location.location}`);
+  return { store: location, name };
 }
 
 const HIDDEN_PREFIX = '__optimizer__/';
@@ -51,84 +83,24 @@ function hiddenOptimizerState(optimizer: tf.Optimizer): NamedTensor[] {
     .map(([key, value]) => ({ name: `${HIDDEN_PREFIX}${key}`, tensor: value as tf.Variable }));
 }
 
-/** Named tensors as `<name>.json` (specs) + `<name>.bin` (little-endian data), added to `files`. */
-async function encodeTensors(files: Map<string, Uint8Array>, name: string, tensors: NamedTensor[]): Promise<void> {
+async function saveTensors(handler: tf.io.IOHandler, tensors: NamedTensor[]): Promise<void> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
-  files.set(`${name}.json`, Buffer.from(JSON.stringify({ specs }, null, 1)));
-  files.set(`${name}.bin`, Buffer.from(data));
+  await handler.save!({ weightSpecs: specs, weightData: data });
 }
 
-/** JSON of a checkpoint file; a damaged one is named in one line instead of a bare SyntaxError. */
-async function readJson<T>(file: string): Promise<T> {
-  const text = await readFile(file, 'utf8');
-  try {
-    return JSON.parse(text) as T;
-  } catch (error) {
-    throw new GantryError(`${file} is damaged: ${(error as Error).message}`);
-  }
+async function loadTensors(handler: tf.io.IOHandler): Promise<NamedTensor[]> {
+  const { weightSpecs = [], weightData } = await handler.load!();
+  const map = tf.io.decodeWeights(weightData ?? new ArrayBuffer(0), weightSpecs);
+  return weightSpecs.map((s) => ({ name: s.name, tensor: map[s.name] }));
 }
 
-async function readTensors(dir: string, name: string): Promise<NamedTensor[]> {
-  const { specs } = await readJson<{ specs: tf.io.WeightsManifestEntry[] }>(join(dir, `${name}.json`));
-  const data = toArrayBuffer(await readFile(join(dir, `${name}.bin`)));
-  const map = tf.io.decodeWeights(data, specs);
-  return specs.map((s) => ({ name: s.name, tensor: map[s.name] }));
-}
-
-/** A LayersModel in the standard tfjs format: `model.json` and `weights.bin`, in memory. */
-async function modelFiles(model: LayersModel): Promise<{ modelJson: Uint8Array; weights: Uint8Array }> {
-  let files: { modelJson: Uint8Array; weights: Uint8Array } | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const modelJson = {
-        format: artifacts.format ?? 'layers-model',
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy ?? null,
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      };
-      files = { modelJson: Buffer.from(JSON.stringify(modelJson)), weights: Buffer.from(concatWeightData(artifacts.weightData!)) };
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return files!;
-}
-
-/**
- * Saves a LayersModel in the standard tfjs format (`model.json` + `weights.bin`) without tfjs-node, so
- * `tf.loadLayersModel` (with any custom layers registered) reads it back.
- */
-export async function saveModel(model: LayersModel, dir: string): Promise<void> {
-  const { modelJson, weights } = await modelFiles(model);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'model.json'), modelJson);
-  await writeFile(join(dir, 'weights.bin'), weights);
-}
-
-/** Reads a folder written by saveModel (or any single-shard-list tfjs layers model) as model artifacts. */
-export async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  const modelJson = await readJson<{ modelTopology: object; format?: string; generatedBy?: string; convertedBy?: string | null; weightsManifest: tf.io.WeightsManifestConfig }>(
-    join(dir, 'model.json'),
-  );
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: ArrayBuffer[] = [];
-  for (const group of modelJson.weightsManifest) {
-    specs.push(...group.weights);
-    for (const path of group.paths) buffers.push(toArrayBuffer(await readFile(join(dir, path))));
-  }
-  return {
-    modelTopology: modelJson.modelTopology,
-    format: modelJson.format,
-    generatedBy: modelJson.generatedBy,
-    convertedBy: modelJson.convertedBy ?? null,
-    weightSpecs: specs,
-    weightData: tf.io.concatenateArrayBuffers(buffers),
-  };
+async function loadJson<T>(store: CheckpointStore, name: string, part: CheckpointPart): Promise<T> {
+  return (await store.reader(name, part).load!()).modelTopology as T;
 }
 
 /** Restores saved weights into an already-built model, by position, checking every shape. */
-async function restoreModelWeights(model: LayersModel, dir: string, role: string): Promise<void> {
-  const artifacts = await readModelArtifacts(dir);
+async function restoreModelWeights(model: LayersModel, handler: tf.io.IOHandler, role: string): Promise<void> {
+  const artifacts = await handler.load!();
   const decoded = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
   const values = artifacts.weightSpecs!.map((s) => decoded[s.name]);
   try {
@@ -151,28 +123,19 @@ async function restoreModelWeights(model: LayersModel, dir: string, role: string
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
- * Writes the whole training state into `<root>/step-NNNNNN/`. Every file is encoded first; they go to a temporary
- * folder, `manifest.json` (sizes, checksums) last, which is renamed when complete, and `latest` is replaced
- * atomically after that, so a crash never leaves a half-written checkpoint as the latest.
+ * Writes the whole training state as checkpoint `step-NNNNNN` of the store, each part through a tfjs IOHandler; the
+ * store makes it the latest only when every part is written. Returns where it lives.
  */
-export async function writeCheckpoint(root: string, contents: CheckpointContents): Promise<string> {
-  const files = new Map<string, Uint8Array>();
-  for (const role of ['generator', 'discriminator'] as const) {
-    const { modelJson, weights } = await modelFiles(contents[role]);
-    files.set(`${role}/model.json`, modelJson);
-    files.set(`${role}/weights.bin`, weights);
-  }
+export async function writeCheckpoint(location: string | CheckpointStore, contents: CheckpointContents): Promise<string> {
+  const store = checkpointStoreAt(location);
+  const name = stepFolderName(contents.step);
+  const writer = await store.begin(name);
+  await contents.generator.save(writer.handler('generator'));
+  await contents.discriminator.save(writer.handler('discriminator'));
   for (const role of ['generator', 'discriminator'] as const) {
     const optimizer = contents.optimizers[role];
-    await encodeTensors(files, `optimizer-${role}`, [...(await optimizer.getWeights()), ...hiddenOptimizerState(optimizer)]);
+    await saveTensors(writer.handler(`optimizer-${role}`), [...(await optimizer.getWeights()), ...hiddenOptimizerState(optimizer)]);
   }
   const pluginJson: Record<string, unknown> = {};
   const pluginTensors: NamedTensor[] = [];
@@ -182,95 +145,21 @@ export async function writeCheckpoint(root: string, contents: CheckpointContents
       pluginTensors.push({ name: `${plugin}/${key}`, tensor });
     }
   }
-  await encodeTensors(files, 'plugins', pluginTensors);
-  files.set('plugins-state.json', Buffer.from(JSON.stringify(pluginJson, null, 1)));
-  const state = { format: CHECKPOINT_FORMAT, step: contents.step, savedAt: new Date().toISOString(), ...contents.meta };
-  files.set('state.json', Buffer.from(JSON.stringify(state, null, 1)));
-  files.set(MANIFEST_FILE, Buffer.from(manifestText(files)));
-
-  await mkdir(root, { recursive: true });
-  const name = stepFolderName(contents.step);
-  const tmp = join(root, `.${tempName(name)}`);
-  const final = join(root, name);
-  const latestTmp = join(root, `.${tempName('latest')}`);
-  const needed = [...files.values()].reduce((sum, data) => sum + data.byteLength, 0);
-  const free = await freeBytes(root);
-  let writing = '';
-  try {
-    await rm(tmp, { recursive: true, force: true });
-    for (const [path, data] of files) {
-      writing = join(final, path);
-      await mkdir(dirname(join(tmp, path)), { recursive: true });
-      await writeFile(join(tmp, path), data);
-    }
-    writing = join(root, 'latest');
-    await writeFile(latestTmp, `${name}\n`);
-  } catch (error) {
-    // Nothing half-written stays behind to keep the disk full; `latest` still names the previous checkpoint.
-    await rm(tmp, { recursive: true, force: true });
-    await rm(latestTmp, { force: true });
-    if (!isDiskFull(error)) throw error;
-    const previous = await readFile(join(root, 'latest'), 'utf8').then((n) => join(root, n.trim()), () => undefined);
-    throw new DiskFullError(writing, needed, free, {
-      what: 'the checkpoint',
-      detail: previous ? `; the previous checkpoint ${previous} is intact` : '; no earlier checkpoint exists',
-    });
-  }
-  await rm(final, { recursive: true, force: true });
-  await rename(tmp, final);
-  await rename(latestTmp, join(root, 'latest'));
-  await pruneCheckpoints(root, contents.keep, name);
-  return final;
+  await saveTensors(writer.handler('plugins'), pluginTensors);
+  await writer.handler('plugins-state').save!({ modelTopology: pluginJson });
+  await writer.handler('state').save!({
+    modelTopology: { format: CHECKPOINT_FORMAT, step: contents.step, savedAt: new Date().toISOString(), ...contents.meta },
+  });
+  const path = await writer.commit();
+  await pruneCheckpoints(store, contents.keep, name);
+  return path;
 }
 
-/** Step folders of a checkpoints folder, newest (highest step) first: numbers, not names, decide the order. */
-export async function listCheckpointSteps(root: string): Promise<{ name: string; step: number }[]> {
-  const names = await readdir(root).catch(() => [] as string[]);
-  return names
-    .filter((n) => /^step-\d+$/.test(n))
-    .map((name) => ({ name, step: Number(name.slice(5)) }))
-    .sort((a, b) => b.step - a.step);
-}
-
-/** Keeps the `keep` highest steps and whatever `latest` names; removes older step folders. */
-async function pruneCheckpoints(root: string, keep: number, latest: string): Promise<void> {
+/** Keeps the `keep` highest steps (numbers, not names, decide) and the latest; removes older checkpoints. */
+async function pruneCheckpoints(store: CheckpointStore, keep: number, latest: string): Promise<void> {
   if (keep <= 0) return;
-  const steps = await listCheckpointSteps(root);
-  for (const { name } of steps.slice(keep)) {
-    if (name !== latest) await rm(join(root, name), { recursive: true, force: true });
-  }
-}
-
-/**
- * The checkpoint to load from a checkpoint folder, a checkpoints folder (`latest`) or a run folder
- * (`checkpoints/latest`). Each is verified against its manifest; when the newest is damaged, `warn` gets one line
- * and the newest intact one is used. Refuses, naming the damaged file, when none is intact.
- */
-export async function resolveCheckpointDir(dir: string, warn: (line: string) => void = console.warn): Promise<string> {
-  if (await exists(join(dir, 'state.json'))) {
-    const damage = await checkpointDamage(dir);
-    if (damage) throw new GantryError(`Checkpoint ${dir} is damaged: ${damage}`);
-    return dir;
-  }
-  for (const root of [dir, join(dir, 'checkpoints')]) {
-    const latestFile = join(root, 'latest');
-    if (!(await exists(latestFile))) continue;
-    const latest = (await readFile(latestFile, 'utf8')).trim();
-    // `latest` first, then every other step folder, newest first.
-    const candidates = [latest, ...(await listCheckpointSteps(root)).map((s) => s.name).filter((n) => n !== latest)];
-    const problems: string[] = [];
-    for (const name of candidates) {
-      const path = join(root, name);
-      const damage = (await exists(join(path, 'state.json'))) ? await checkpointDamage(path) : `${join(path, 'state.json')} is missing`;
-      if (!damage) {
-        if (problems.length > 0) warn(`Checkpoint ${join(root, latest)} is damaged (${problems[0]}); using ${path}, the newest intact one`);
-        return path;
-      }
-      problems.push(damage);
-    }
-    throw new GantryError(`No intact checkpoint in ${root}: ${problems.join('; ')}`);
-  }
-  throw new GantryError(`No checkpoint found in ${dir} (expected state.json, a "latest" file or checkpoints/latest)`);
+  const newestFirst = (await store.list()).sort((a, b) => Number(b.slice(5)) - Number(a.slice(5)));
+  for (const old of newestFirst.slice(keep)) if (old !== latest) await store.remove(old);
 }
 
 export interface RestoredState {
@@ -280,13 +169,13 @@ export interface RestoredState {
 }
 
 /** Reads a checkpoint's step, metadata and plugin state (the caller owns and disposes the plugin tensors). */
-export async function readCheckpointState(path: string): Promise<RestoredState> {
-  const state = await readJson<CheckpointMeta & { format: number; step: number }>(join(path, 'state.json'));
+export async function readCheckpointState(store: CheckpointStore, name: string): Promise<RestoredState> {
+  const state = await loadJson<CheckpointMeta & { format: number; step: number }>(store, name, 'state');
   if (state.format !== CHECKPOINT_FORMAT) {
-    throw new GantryError(`Checkpoint ${path} has format ${state.format}; this version reads format ${CHECKPOINT_FORMAT}`);
+    throw new GantryError(`Checkpoint ${store.path(name)} has format ${state.format}; this version reads format ${CHECKPOINT_FORMAT}`);
   }
-  const pluginJson = await readJson<Record<string, { json: unknown; tensors: string[] }>>(join(path, 'plugins-state.json'));
-  const pluginTensors = await readTensors(path, 'plugins');
+  const pluginJson = await loadJson<Record<string, { json: unknown; tensors: string[] }>>(store, name, 'plugins-state');
+  const pluginTensors = await loadTensors(store.reader(name, 'plugins'));
   const plugins: Record<string, PluginStateSnapshot> = {};
   for (const [plugin, entry] of Object.entries(pluginJson)) {
     const tensors: Record<string, tf.Tensor> = {};
@@ -301,14 +190,15 @@ export async function readCheckpointState(path: string): Promise<RestoredState> 
 
 /** Loads model weights and optimizer state from a checkpoint into already-built objects. */
 export async function restoreTrainingState(
-  path: string,
+  store: CheckpointStore,
+  name: string,
   into: { generator: LayersModel; discriminator: LayersModel; optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer } },
 ): Promise<void> {
-  await restoreModelWeights(into.generator, join(path, 'generator'), 'generator');
-  await restoreModelWeights(into.discriminator, join(path, 'discriminator'), 'discriminator');
+  await restoreModelWeights(into.generator, store.reader(name, 'generator'), 'generator');
+  await restoreModelWeights(into.discriminator, store.reader(name, 'discriminator'), 'discriminator');
   for (const role of ['generator', 'discriminator'] as const) {
     const optimizer = into.optimizers[role];
-    const tensors = await readTensors(path, `optimizer-${role}`);
+    const tensors = await loadTensors(store.reader(name, `optimizer-${role}`));
     const hidden = tensors.filter((t) => t.name.startsWith(HIDDEN_PREFIX));
     // setWeights copies the tensors into the optimizer's new variables; dispose ours after.
     await optimizer.setWeights(tensors.filter((t) => !t.name.startsWith(HIDDEN_PREFIX)));

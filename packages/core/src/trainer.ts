@@ -1,13 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import {
-  readCheckpointState,
-  resolveCheckpointDir,
-  restoreTrainingState,
-  writeCheckpoint,
-  type CheckpointContents,
-} from './checkpoint.js';
+import { checkpointStoreAt, findCheckpoint, readCheckpointState, restoreTrainingState, writeCheckpoint, type CheckpointContents } from './checkpoint.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 import { isDataSource, type Batch, type DataInput } from './data.js';
+import { yieldToEventLoop } from './yield.js';
 import { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
 import { EventBus, type EventName, type GantryEvents, type Listener } from './events.js';
 import { nonSaturating, type GanLoss } from './losses.js';
@@ -24,12 +20,14 @@ import {
 } from './plugin.js';
 import { weightProbes } from './finite-guard.js';
 import { Rng } from './random.js';
-import { removeTempLeftovers } from './temp-files.js';
 import { registerNestedGradientFixes } from './gradients.js';
 
 export interface CheckpointOptions {
-  /** Folder that holds `step-NNNNNN/` checkpoints and the `latest` pointer. */
-  dir: string;
+  /**
+   * Where the `step-NNNNNN` checkpoints and the `latest` pointer go: a folder in Node, an IndexedDB prefix in a
+   * browser, or any `CheckpointStore` (`fileCheckpoints(dir)`, `indexedDbCheckpoints(prefix)`).
+   */
+  dir: string | CheckpointStore;
   /** Write a checkpoint every N steps (and always at the end of a run). 0 = only at the end. */
   every?: number;
   /** How many checkpoints to keep; older ones are deleted. Default 3. */
@@ -700,15 +698,15 @@ export class Trainer {
     try {
       await this.setup();
       // Half-written checkpoints of killed runs would keep a full disk full.
-      if (this.options.checkpoint) await removeTempLeftovers(this.options.checkpoint.dir);
+      if (this.options.checkpoint) await checkpointStoreAt(this.options.checkpoint.dir).removeLeftovers?.();
       await this.bus.emit('run:start', { trainer: this, startStep: this.completed, totalSteps: this.totalSteps });
       while (this.completed < this.totalSteps) {
         if (this.stopRequested) {
           reason = 'stopped';
           break;
         }
-        // Let timers, I/O and signal handlers (Ctrl-C → stop()) run: a step's awaits are microtasks only on CPU.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Let timers, I/O and signal handlers (Ctrl-C → stop()) run, and a page repaint.
+        await yieldToEventLoop();
         if (this.stopRequested) {
           reason = 'stopped';
           break;
@@ -762,8 +760,8 @@ export class Trainer {
 
   // ---------------------------------------------------------------- checkpoints
 
-  /** Writes a checkpoint of the whole training state into the configured folder (or `dir`) and returns its path. */
-  async saveCheckpoint(dir = this.options.checkpoint?.dir): Promise<string> {
+  /** Writes a checkpoint of the whole training state into the configured store (or `dir`) and returns its path. */
+  async saveCheckpoint(dir: string | CheckpointStore | undefined = this.options.checkpoint?.dir): Promise<string> {
     if (!dir) throw new GantryError('saveCheckpoint needs a folder (pass one or set the checkpoint option)');
     const pluginStates: CheckpointContents['plugins'] = {};
     for (const plugin of this.plugins) {
@@ -784,14 +782,16 @@ export class Trainer {
   }
 
   /**
-   * Restores the full training state from a checkpoint folder (or a checkpoints folder, whose `latest` is used).
-   * The models must be built the same way as when the checkpoint was written. A damaged newest checkpoint is
-   * reported to `warn` (default console.warn) and the newest intact one is used (see resolveCheckpointDir).
+   * Restores the full training state from a checkpoint folder, a checkpoints folder or run folder (whose `latest` is
+   * used), an IndexedDB prefix in a browser, or a `CheckpointStore` (its latest). The models must be built the same
+   * way as when the checkpoint was written. A damaged newest checkpoint folder is reported to `warn` (default
+   * console.warn) and the newest intact one is used (see resolveCheckpointDir).
    */
-  async restore(dir: string, options: { warn?: (line: string) => void } = {}): Promise<string> {
+  async restore(dir: string | CheckpointStore, options: { warn?: (line: string) => void } = {}): Promise<string> {
     if (this.running) throw new GantryError('restore() cannot run while training');
-    const path = await resolveCheckpointDir(dir, options.warn);
-    const state = await readCheckpointState(path);
+    const { store, name } = await findCheckpoint(dir, options.warn);
+    const path = store.path(name);
+    const state = await readCheckpointState(store, name);
     try {
       // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.
       for (const plugin of this.plugins) {
@@ -801,7 +801,7 @@ export class Trainer {
     } finally {
       for (const snapshot of Object.values(state.plugins)) tf.dispose(Object.values(snapshot.tensors ?? {}));
     }
-    await restoreTrainingState(path, { generator: this.gen, discriminator: this.disc, optimizers: this.optimizers });
+    await restoreTrainingState(store, name, { generator: this.gen, discriminator: this.disc, optimizers: this.optimizers });
     this.rng.setState(state.meta.rng);
     this.completed = state.step;
     this.batchesConsumed = state.meta.batchesConsumed;

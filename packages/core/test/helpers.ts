@@ -5,6 +5,8 @@ import { registerNestedGradientFixes } from '../src/gradients.js';
 import type { Batch, DataSource } from '../src/data.js';
 import { withSeed } from '../src/random.js';
 import { Trainer, type TrainerOptions } from '../src/trainer.js';
+// The Node entry: checkpoint locations given as strings are folders.
+import '../src/index.js';
 
 export async function cpu(): Promise<void> {
   await tf.setBackend('cpu');
