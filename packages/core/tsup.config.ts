@@ -1,3 +1,4 @@
 import { gantryTsup } from '../../tsup.shared';
 
-export default gantryTsup();
+// dist/browser.js is the package's browser condition (no node: imports).
+export default gantryTsup({ index: 'src/index.ts', browser: 'src/browser.ts' });

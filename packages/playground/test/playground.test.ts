@@ -1,0 +1,164 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Trainer, readModelArtifacts } from '@gantry/core';
+import { useBackend } from '@gantry/engine';
+import { buildExperiment, builtinExperiment } from '@gantry/cli/experiments';
+import { mnist } from '@gantry/datasets';
+import { diagnostics } from '@gantry/monitor';
+import { collectPageErrors, hasChromium, launchChromium } from '../../../test-support/chromium.js';
+import { PLAYGROUND_ROOT, byTestId, currentStep, inkedPixels, pageHistory, startPlayground, startTraining, textOf, waitForIdle, waitForStep } from './page.js';
+
+/** The README's screenshot; `GANTRY_SCREENSHOT=1 npm test -w @gantry/playground` rewrites it (else it goes to tmp). */
+const SCREENSHOT = process.env.GANTRY_SCREENSHOT === '1' ? join(PLAYGROUND_ROOT, 'playground.png') : join(tmpdir(), 'gantry-playground.png');
+
+/**
+ * Per-step scalars of ring-gan (seed 0, batch 512, the page's plugins) trained in Node on wasm for `steps` steps,
+ * with checkpoints into `checkpoints` every `checkpointEvery` steps when given.
+ */
+async function ringGanInNode(steps: number, checkpoints?: { dir: string; every: number }): Promise<Record<string, number>[]> {
+  await useBackend('wasm', { quiet: true });
+  const setup = await buildExperiment(builtinExperiment('ring-gan'), { seed: 0, batchSize: 512, steps, mnist });
+  const trainer = new Trainer({
+    ...setup,
+    steps,
+    batchSize: 512,
+    seed: 0,
+    plugins: [...(setup.plugins ?? []), diagnostics()],
+    checkpoint: checkpoints ? { ...checkpoints, keep: 0 } : undefined,
+  });
+  const scalars: Record<string, number>[] = [];
+  trainer.on('step:end', (event) => void scalars.push(event.scalars));
+  await trainer.train();
+  return scalars;
+}
+
+describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/bin/chromium)', () => {
+  let server: ViteDevServer;
+  let url: string;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let errors: string[];
+
+  beforeAll(async () => {
+    ({ server, url } = await startPlayground());
+    browser = await launchChromium();
+    context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 760 } });
+    page = await context.newPage();
+    errors = collectPageErrors(page);
+    await page.goto(url);
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('lists the experiments and the backends this browser has', async () => {
+    const experiments = await page.locator(`${byTestId('experiment')} option`).allTextContents();
+    expect(experiments).toEqual(expect.arrayContaining(['ring-gan', 'mnist-dcgan', 'mnist-wgan-gp']));
+    const backends = await page.locator(`${byTestId('backend')} option`).allTextContents();
+    expect(backends.at(-1)).toBe('wasm');
+  });
+
+  it('trains ring-gan on wasm: finite losses every step, charts and scatter drawn, same losses as Node', async () => {
+    await startTraining(page, { experiment: 'ring-gan', backend: 'wasm', steps: 120 });
+    await waitForStep(page, 120);
+    expect(await waitForIdle(page)).toBe('Done at step 120');
+    const history = await pageHistory(page);
+    expect(history.map((h) => h.step)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    for (const { scalars } of history) {
+      expect(Number.isFinite(scalars.d_loss) && Number.isFinite(scalars.g_loss)).toBe(true);
+    }
+    expect(Number(await textOf(page, 'd-loss'))).toBeCloseTo(history[119].scalars.d_loss, 4);
+    expect(Number(await textOf(page, 'g-loss'))).toBeCloseTo(history[119].scalars.g_loss, 4);
+    // Two charts with two curves each at least, and 1024 samples in the scatter.
+    expect(await inkedPixels(page, 'loss-chart')).toBeGreaterThan(1000);
+    expect(await inkedPixels(page, 'grad-chart')).toBeGreaterThan(1000);
+    expect(await inkedPixels(page, 'samples')).toBeGreaterThan(500);
+    expect(await textOf(page, 'modes')).toMatch(/^\d of 8 modes covered at step 100$/);
+    await page.screenshot({ path: SCREENSHOT });
+
+    // The same experiment, seed and backend in Node gives the same first losses.
+    const node = await ringGanInNode(3);
+    for (let i = 0; i < 3; i++) {
+      expect(history[i].scalars.d_loss).toBe(node[i].d_loss);
+      expect(history[i].scalars.g_loss).toBe(node[i].g_loss);
+    }
+  });
+
+  it('downloads a generator that tf.loadLayersModel loads in Node and that reproduces the page samples', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-download-'));
+    const files = new Map<string, string>();
+    page.on('download', (download) => {
+      const file = join(dir, download.suggestedFilename());
+      files.set(download.suggestedFilename(), file);
+      void download.saveAs(file);
+    });
+    await page.click(byTestId('download-generator'));
+    await expect.poll(() => files.size, { timeout: 30_000 }).toBe(2);
+    expect([...files.keys()].sort()).toEqual(['model.json', 'model.weights.bin']);
+    const { noise, values, shape } = await page.evaluate(async () => {
+      const s = await (window as any).gantry.samples();
+      return { noise: Array.from(s.noise as Float32Array), values: Array.from(s.values as Float32Array), shape: s.shape as number[] };
+    });
+    await expect.poll(async () => (await readModelArtifacts(dir).catch(() => undefined))?.weightData !== undefined).toBe(true);
+    await useBackend('wasm', { quiet: true });
+    const model = await tfl.loadLayersModel(tf.io.fromMemory(await readModelArtifacts(dir)));
+    const z = tf.tensor2d(noise, [shape[0], noise.length / shape[0]]);
+    const out = model.predict(z) as tf.Tensor;
+    const node = await out.data();
+    let worst = 0;
+    for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(node[i] - values[i]));
+    expect(node.length).toBe(values.length);
+    expect(worst).toBeLessThan(1e-5);
+    tf.dispose([z, out]);
+    model.dispose();
+  });
+
+  it('pauses, and after a reload resumes from IndexedDB at the saved step', async () => {
+    await page.reload();
+    await startTraining(page, { experiment: 'ring-gan', backend: 'wasm', steps: 400 });
+    await waitForStep(page, 150);
+    await page.click(byTestId('pause'));
+    const paused = await waitForIdle(page);
+    const saved = Number(/^Paused at step (\d+)/.exec(paused)?.[1]);
+    expect(saved).toBeGreaterThanOrEqual(150);
+    expect(await currentStep(page)).toBe(saved);
+    const stored = await page.evaluate(() => (window as any).gantry.checkpoint());
+
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('[data-testid="start"]')?.textContent === 'Resume');
+    expect(await page.inputValue(byTestId('experiment'))).toBe('ring-gan');
+    await page.selectOption(byTestId('backend'), 'wasm');
+    await page.click(byTestId('start'));
+    await waitForStep(page, saved + 5);
+    await page.click(byTestId('pause'));
+    await waitForIdle(page);
+    const resumed = await pageHistory(page);
+    expect(resumed[0].step).toBe(saved + 1);
+    // Exactly where an uninterrupted run would be: the same losses as Node training straight through …
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-straight-'));
+    const straight = await ringGanInNode(resumed.at(-1)!.step, { dir, every: saved });
+    for (const { step, scalars } of resumed) {
+      expect(scalars.d_loss).toBe(straight[step - 1].d_loss);
+      expect(scalars.g_loss).toBe(straight[step - 1].g_loss);
+    }
+    // … and the IndexedDB checkpoint holds what Node's checkpoint folder holds at that step.
+    const folder = join(dir, stored.name);
+    const { savedAt: _pageTime, ...pageState } = stored.state;
+    const { savedAt: _nodeTime, ...nodeState } = JSON.parse(readFileSync(join(folder, 'state.json'), 'utf8'));
+    expect(pageState).toEqual(nodeState);
+    expect(nodeState.step).toBe(saved);
+    const nodeGenerator = await readModelArtifacts(join(folder, 'generator'));
+    expect(stored.weightSpecs).toEqual(nodeGenerator.weightSpecs);
+    expect(Buffer.from(stored.weights).equals(Buffer.from(nodeGenerator.weightData as ArrayBuffer))).toBe(true);
+    expect(errors).toEqual([]);
+  });
+});
