@@ -82,7 +82,7 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
     expect(await inkedPixels(page, 'loss-chart')).toBeGreaterThan(1000);
     expect(await inkedPixels(page, 'grad-chart')).toBeGreaterThan(1000);
     expect(await inkedPixels(page, 'samples')).toBeGreaterThan(500);
-    expect(await textOf(page, 'modes')).toMatch(/^\d of 8 modes covered at step 100$/);
+    expect(await textOf(page, 'modes')).toMatch(/^\d of 8 modes covered at step 120$/);
     await page.screenshot({ path: SCREENSHOT });
 
     // The same experiment, seed and backend in Node gives the same first losses.
