@@ -1,12 +1,14 @@
 import './events.js';
 
+// What a page can use too: diagnostics, detectors, charts.
+export * from './browser.js';
+
 // Plugins (what the CLI composes).
 export { progressBar, formatDuration, type ProgressBarOptions } from './plugins/progress.js';
 export { metricsLog, type MetricsLogOptions } from './plugins/metrics-log.js';
 export { sampleGrid, gridLabels, type SampleGridOptions } from './plugins/sample-grid.js';
 export { tensorboard, type TensorBoardOptions } from './plugins/tensorboard.js';
 export { wandb, type WandbOptions } from './plugins/wandb.js';
-export { diagnostics, type DiagnosticsOptions } from './plugins/diagnostics.js';
 export { htmlReport, type HtmlReportOptions } from './plugins/report.js';
 export { monitorPlugins, type MonitorOptions } from './plugins/bundle.js';
 
@@ -21,18 +23,6 @@ export {
 } from './images.js';
 export { parseMetricsLog, readMetricsLog, type MetricsLog, type StepRow, type EvalRow, type AlertRow } from './metrics-file.js';
 export { renderReport, writeReport, listSamples, type ReportData, type ReportSample, type WriteReportOptions } from './report/render.js';
-export { mountLineChart, LINE_CHART_CSS, downsample, type ChartSpec, type LineChart, type Series } from './charts/index.js';
-export {
-  DEFAULT_THRESHOLDS,
-  DiscriminatorOverpowerDetector,
-  GradNormRatioDetector,
-  ModeCollapseDetector,
-  OscillationDetector,
-  diversityStats,
-  type DiagnosticThresholds,
-  type DiversityStats,
-  type Finding,
-} from './diagnostics/detectors.js';
 
 // TensorBoard event files.
 export { crc32c, maskCrc, unmaskCrc } from './tensorboard/crc32c.js';
