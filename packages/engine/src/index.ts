@@ -5,19 +5,8 @@ export {
   type BackendChoice,
   type UseBackendOptions,
 } from './backend.js';
-export { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
-export {
-  registerEngineKernels,
-  type EngineKernelBackend,
-  type EngineKernelReport,
-  type EngineKernelSet,
-} from './register-kernels.js';
-export {
-  referenceGenerator,
-  referenceDiscriminator,
-  REFERENCE_LATENT_DIM,
-  REFERENCE_IMAGE_SHAPE,
-} from './reference-models.js';
+// What a page can use too: kernels, the leaky-ReLU gradient, reference models.
+export * from './browser.js';
 export {
   runBench,
   kernelFlops,
