@@ -1,3 +1,4 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, unpackScheduled, withSeed, type DataSource, type GantryPlugin, type LossContext } from '@gantry/core';
 import { r1 } from '@gantry/loss-wgan';
 import { ada, adaStep, diffAugment } from '../src/index.js';
-import { expectFlat, useCpu } from './helpers.js';
+import { expectFlatTensorCount, useCpuBackend } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 describe('adaStep: p ← clamp(p + sign(r_t − target)·images/(adaKimg·1000), 0, 1)', () => {
   const options = { target: 0.6, adaKimg: 500 };
@@ -113,7 +114,7 @@ describe('in the Trainer', () => {
   for (const [name, make] of makers) {
     it(`${name}: leak-free, and a resumed run reproduces the uninterrupted one bit for bit`, async () => {
       const straight = await trace(imageTrainer(make(), 6));
-      expectFlat(straight.counts);
+      expectFlatTensorCount(straight.counts);
       const dir = await mkdtemp(join(tmpdir(), 'gantry-augment-'));
       try {
         await imageTrainer(make(), 3, dir).train();

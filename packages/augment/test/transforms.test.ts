@@ -1,10 +1,11 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '@gantry/core';
 import { IDENTITY, applyAda, applyDiffAugment, drawAda, drawDiffAugment, parsePolicy, type AdaImageParams } from '../src/index.js';
-import { useCpu } from './helpers.js';
+import { useCpuBackend } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 /** An n×n single-channel image batch of one image with pixel (i, j) = f(i, j). */
 const image = (n: number, f: (i: number, j: number) => number) =>

@@ -1,6 +1,14 @@
 // The browser entry: everything but files (checkpoint folders, .npy files). Checkpoint locations given as strings
 // are IndexedDB prefixes here.
-export { Trainer, type TrainerOptions, type TrainResult, type CheckpointOptions } from './trainer.js';
+export {
+  Trainer,
+  type TrainerOptions,
+  type TrainResult,
+  type CheckpointOptions,
+  type DiscriminatorUpdateOptions,
+} from './trainer.js';
+export { StepScalars } from './step-scalars.js';
+export { HOOK_KINDS, type HookKind } from './hooks.js';
 export {
   definePlugin,
   scheduleMatches,
@@ -9,6 +17,8 @@ export {
   type Hooks,
   type HookName,
   type HookContext,
+  type HookOrder,
+  HOOK_NAMES,
   type LossContext,
   type Phase,
   type Schedule,

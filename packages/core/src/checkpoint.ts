@@ -135,7 +135,13 @@ export async function writeCheckpoint(location: string | CheckpointStore, conten
   await contents.discriminator.save(writer.handler('discriminator'));
   for (const role of ['generator', 'discriminator'] as const) {
     const optimizer = contents.optimizers[role];
-    await saveTensors(writer.handler(`optimizer-${role}`), [...(await optimizer.getWeights()), ...hiddenOptimizerState(optimizer)]);
+    const weights = await optimizer.getWeights();
+    try {
+      await saveTensors(writer.handler(`optimizer-${role}`), [...weights, ...hiddenOptimizerState(optimizer)]);
+    } finally {
+      // getWeights() makes a fresh step-count tensor; the rest are the optimizer's own variables.
+      tf.dispose(weights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+    }
   }
   const pluginJson: Record<string, unknown> = {};
   const pluginTensors: NamedTensor[] = [];

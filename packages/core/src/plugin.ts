@@ -27,9 +27,18 @@ export function scheduleMatches(s: Schedule, step: number, phase?: Phase): boole
   return true;
 }
 
-/** Where the loop is when a hook runs. */
+/**
+ * Where a hook runs among the plugins, as in Rollup: `pre` hooks first, then those without an order, then `post`
+ * hooks; within each group, the order of the plugin list. E.g. an EMA's `afterApply` is `post`, so it averages weights
+ * after every other plugin changed them, wherever it is listed.
+ */
+export type HookOrder = 'pre' | 'post';
+
+/** Where the loop is when a hook runs. One context per plugin: `plugin` names it and `report` files under it. */
 export interface HookContext {
   trainer: Trainer;
+  /** The name of the plugin this context was made for. */
+  plugin: string;
   /** 1-based number of the step being run. */
   step: number;
   phase: Phase;
@@ -59,14 +68,25 @@ export interface LossContext extends HookContext {
   discriminator: LayersModel;
 }
 
-type MaybeScheduled<F> = F | ({ handler: F } & Schedule);
+type MaybeScheduled<F> = F | ({ handler: F; order?: HookOrder } & Schedule);
+/** A hook that runs once per run: a function, or `{ handler, order }` (no schedule). */
+type MaybeOrdered<F> = F | { handler: F; order?: HookOrder };
 
+/**
+ * The points where plugins hook into a step. What a hook returns belongs to the core (it disposes replaced batches and
+ * gradients, loss terms and checkpoint snapshots); what a hook receives stays the core's unless said otherwise.
+ * `transformBatch`, `lossTerms`, `generatorLoss`, `skipUpdate`, `transformGrads` and `afterApply` run inside the step
+ * and must be synchronous: returning a Promise is a PluginError.
+ */
 export interface Hooks {
   /** Before the first step (and after a resume's restore): build state, check options against the models. */
-  setup?: (trainer: Trainer) => void | Promise<void>;
+  setup?: MaybeOrdered<(trainer: Trainer) => void | Promise<void>>;
   /** At the start of each step, before any phase. May await (e.g. grow the models). */
   beforeStep?: MaybeScheduled<(ctx: Omit<HookContext, 'phase' | 'criticIndex'>) => void | Promise<void>>;
-  /** At the start of each phase. May await. */
+  /**
+   * At the start of each phase. May await. In the generator phase `ctx.trainer.currentBatch` is the step's real
+   * batch (the last discriminator phase's, after `transformBatch`; the core's, valid until the next step).
+   */
   beforePhase?: MaybeScheduled<(ctx: HookContext) => void | Promise<void>>;
   /**
    * Waterfall over the real batch (D phases). Return a new batch or undefined to keep it. Tensors of the old batch
@@ -80,21 +100,52 @@ export interface Hooks {
    * or undefined; intermediate tensors belong to the phase's scope.
    */
   augment?: MaybeScheduled<(x: tf.Tensor, ctx: HookContext) => tf.Tensor | void>;
-  /** Extra scalar terms added to the phase loss, inside the gradient computation (synchronous). */
+  /** Extra scalar terms added to the phase loss, inside the gradient computation. */
   lossTerms?: MaybeScheduled<(ctx: LossContext) => tf.Scalar | Record<string, tf.Scalar> | void>;
-  /** Waterfall over the gradients (variable name → gradient). Replaced tensors are disposed by the core. */
+  /**
+   * Generator phase, waterfall: replaces (or wraps) the generator's GAN loss, inside the gradient computation. Gets
+   * the current loss (the loss function's value against the current discriminator, or the previous plugin's
+   * replacement) and returns the loss to use instead, or nothing to keep it. `g_loss` stays the loss function's value;
+   * a replacement is reported as `G/<plugin>`. Loss terms are added to the result.
+   */
+  generatorLoss?: MaybeScheduled<(loss: tf.Scalar, ctx: LossContext) => tf.Scalar | void>;
+  /**
+   * After the phase's gradients are computed: return true to skip this update (no `transformGrads`, the optimizer is
+   * not called, so Adam's step count stays put). `afterApply` still runs.
+   */
+  skipUpdate?: MaybeScheduled<(ctx: HookContext) => boolean | void>;
+  /**
+   * Waterfall over the gradients (variable name → gradient). Replaced tensors are disposed by the core. Return every
+   * gradient to apply; to skip the update use `skipUpdate` (an empty map is an error).
+   */
   transformGrads?: MaybeScheduled<(grads: tf.NamedTensorMap, ctx: HookContext) => tf.NamedTensorMap | void>;
   /** After the optimizer applied the phase's gradients: weight clipping, EMA, bookkeeping. */
   afterApply?: MaybeScheduled<(ctx: HookContext) => void>;
   /** After the run ends, for any reason: close files, flush network queues. */
-  teardown?: (trainer: Trainer) => void | Promise<void>;
+  teardown?: MaybeOrdered<(trainer: Trainer) => void | Promise<void>>;
 }
 
 export type HookName = keyof Hooks;
 
+/** Every hook, in the order the loop reaches them. */
+export const HOOK_NAMES: readonly HookName[] = [
+  'setup',
+  'beforeStep',
+  'beforePhase',
+  'transformBatch',
+  'augment',
+  'lossTerms',
+  'generatorLoss',
+  'skipUpdate',
+  'transformGrads',
+  'afterApply',
+  'teardown',
+];
+
 /**
- * A plugin's checkpointed state: JSON plus named tensors. On save the core only reads the tensors (the plugin keeps
- * ownership); on load the snapshot's tensors are the core's and are disposed after `load` returns.
+ * A plugin's checkpointed state: JSON plus named tensors. Like every hook's result, what `save` returns belongs to the
+ * core, which disposes its tensors once written: return copies (`tf.clone`), never live variables. On load the
+ * snapshot's tensors are the core's too and are disposed after every plugin's `load` returned: copy what you keep.
  */
 export interface PluginStateSnapshot {
   json?: unknown;
@@ -126,20 +177,9 @@ export function definePlugin<P extends GantryPlugin>(plugin: P): P {
   if (!plugin || typeof plugin.name !== 'string' || plugin.name.length === 0) {
     throw new TypeError('definePlugin: a plugin needs a non-empty name');
   }
-  const knownHooks: HookName[] = [
-    'setup',
-    'beforeStep',
-    'beforePhase',
-    'transformBatch',
-    'augment',
-    'lossTerms',
-    'transformGrads',
-    'afterApply',
-    'teardown',
-  ];
   for (const key of Object.keys(plugin.hooks ?? {})) {
-    if (!knownHooks.includes(key as HookName)) {
-      throw new TypeError(`definePlugin("${plugin.name}"): unknown hook "${key}" (known: ${knownHooks.join(', ')})`);
+    if (!HOOK_NAMES.includes(key as HookName)) {
+      throw new TypeError(`definePlugin("${plugin.name}"): unknown hook "${key}" (known: ${HOOK_NAMES.join(', ')})`);
     }
   }
   return plugin;
@@ -148,8 +188,8 @@ export function definePlugin<P extends GantryPlugin>(plugin: P): P {
 /** Splits a possibly scheduled hook into its function and schedule. */
 export function unpackScheduled<F>(value: MaybeScheduled<F>): { handler: F; schedule: Schedule } {
   if (typeof value === 'function') return { handler: value, schedule: {} };
-  const { handler, ...schedule } = value as { handler: F } & Schedule;
+  const { handler, order: _order, ...schedule } = value as { handler: F; order?: HookOrder } & Schedule;
   return { handler, schedule };
 }
 
-export type { MaybeScheduled };
+export type { MaybeScheduled, MaybeOrdered };

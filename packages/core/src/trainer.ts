@@ -2,160 +2,37 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { checkpointStoreAt, findCheckpoint, readCheckpointState, restoreTrainingState, writeCheckpoint, type CheckpointContents } from './checkpoint.js';
 import type { CheckpointStore } from './checkpoint-store.js';
-import { isDataSource, type Batch, type DataInput } from './data.js';
-import { yieldToEventLoop } from './yield.js';
-import { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
+import { isDataSource, type Batch } from './data.js';
+import { GantryError, NonFiniteLossError, PluginError } from './errors.js';
 import { EventBus, type EventName, type GantryEvents, type Listener } from './events.js';
-import { nonSaturating, type GanLoss } from './losses.js';
-import {
-  scheduleMatches,
-  unpackScheduled,
-  type GantryPlugin,
-  type HookContext,
-  type HookName,
-  type Hooks,
-  type LossContext,
-  type Phase,
-  type Schedule,
-} from './plugin.js';
 import { weightProbes } from './finite-guard.js';
-import { Rng } from './random.js';
 import { registerNestedGradientFixes } from './gradients.js';
+import type { GanLoss } from './losses.js';
+import { HookRunner, bindListeners, disposeReplaced, type BoundHook } from './hooks.js';
+import { checkSampleShapes, modelInputs, shapeOf } from './model-inputs.js';
+import { resolveTrainerOptions, type TrainResult, type TrainerOptions } from './options.js';
+import type { GantryPlugin, HookContext, LossContext, Phase } from './plugin.js';
+import { Rng } from './random.js';
+import { RealData, disposeBatch } from './real-data.js';
+import { StepScalars } from './step-scalars.js';
+import { yieldToEventLoop } from './yield.js';
 
-export interface CheckpointOptions {
-  /**
-   * Where the `step-NNNNNN` checkpoints and the `latest` pointer go: a folder in Node, an IndexedDB prefix in a
-   * browser, or any `CheckpointStore` (`fileCheckpoints(dir)`, `indexedDbCheckpoints(prefix)`).
-   */
-  dir: string | CheckpointStore;
-  /** Write a checkpoint every N steps (and always at the end of a run). 0 = only at the end. */
-  every?: number;
-  /** How many checkpoints to keep; older ones are deleted. Default 3. */
-  keep?: number;
+export type { CheckpointOptions, TrainerOptions, TrainResult } from './options.js';
+
+/** Options of one discriminator update outside the loop's own (see `discriminatorUpdate`). */
+export interface DiscriminatorUpdateOptions {
+  step?: number;
+  criticIndex?: number;
+  scalars?: StepScalars;
+  /** false: no skipUpdate/transformGrads/afterApply hooks (lookahead updates). Default true. */
+  runHooks?: boolean;
+  optimizer?: tf.Optimizer;
 }
-
-export interface TrainerOptions {
-  generator: LayersModel;
-  discriminator: LayersModel;
-  /** Real data: a DataSource (resumes exactly) or any (async) iterable of batches or tensors in [-1, 1]. */
-  data: DataInput;
-  /** Total number of steps (one step = nCritic discriminator updates + one generator update). */
-  steps: number;
-  /** Batch size requested from a DataSource. Default 64. */
-  batchSize?: number;
-  /** Size of the latent vector; read from the generator's first input when omitted. */
-  latentDim?: number;
-  /** Latent distribution: standard normal (default) or uniform on [-1, 1]. */
-  latentDistribution?: 'normal' | 'uniform';
-  /** Default: non-saturating (Goodfellow et al. 2014). */
-  loss?: GanLoss;
-  /** Separate optimizers (TTUR). Default for each: Adam(2e-4, β1 = 0.5, β2 = 0.999) as in DCGAN. */
-  optimizers?: { generator?: tf.Optimizer; discriminator?: tf.Optimizer };
-  /** Discriminator updates per generator update. Default 1. */
-  nCritic?: number;
-  /** Seed for latent draws, plugin randomness and data shuffling. Default 0. */
-  seed?: number;
-  plugins?: GantryPlugin[];
-  checkpoint?: CheckpointOptions;
-  /** Check real batches for values outside [-1, 1]: only the first batch (default) or every batch. */
-  validateData?: 'first' | 'every';
-  /**
-   * Stop (before any checkpoint) when a model's weight L2 norm exceeds this: the run is diverging. Default: no limit
-   * (non-finite weights always stop the run).
-   */
-  maxWeightNorm?: number;
-}
-
-const TRAINER_OPTION_KEYS = [
-  'generator',
-  'discriminator',
-  'data',
-  'steps',
-  'batchSize',
-  'latentDim',
-  'latentDistribution',
-  'loss',
-  'optimizers',
-  'nCritic',
-  'seed',
-  'plugins',
-  'checkpoint',
-  'validateData',
-  'maxWeightNorm',
-] as const;
-
-export interface TrainResult {
-  /** Steps completed in total (including steps before a resume). */
-  steps: number;
-  reason: 'completed' | 'stopped';
-  /** The scalars of the last step. */
-  lastScalars: Record<string, number>;
-  lastCheckpoint?: string;
-}
-
-interface BoundHook {
-  plugin: string;
-  handler: (...args: any[]) => any;
-  schedule: Schedule;
-}
-
-/** Scalars of one step, accumulated as tensors and read from the device once, together. */
-class StepScalars {
-  private readonly sums = new Map<string, { total: tf.Scalar; count: number }>();
-
-  add(name: string, value: tf.Scalar): void {
-    // A clone shares the data but has its own lifetime, so the caller may dispose `value`.
-    const kept = tf.keep(tf.clone(value));
-    const entry = this.sums.get(name);
-    if (!entry) {
-      this.sums.set(name, { total: kept, count: 1 });
-      return;
-    }
-    const total = tf.keep(tf.add(entry.total, kept) as tf.Scalar);
-    entry.total.dispose();
-    kept.dispose();
-    entry.total = total;
-    entry.count += 1;
-  }
-
-  /**
-   * One device read for all scalars (means over critic iterations) and the values of `extra` (e.g. weight probes),
-   * then every tensor, `extra` included, is disposed.
-   */
-  async read(extra?: tf.Tensor1D): Promise<{ scalars: Record<string, number>; extra: Float32Array }> {
-    const names = [...this.sums.keys()];
-    const stacked = tf.tidy(() => {
-      const means = names.map((n) => tf.reshape(tf.div(this.sums.get(n)!.total, this.sums.get(n)!.count), [1]));
-      return tf.concat([...means, ...(extra ? [extra] : [])]);
-    });
-    const values = names.length > 0 || extra ? ((await stacked.data()) as Float32Array) : new Float32Array(0);
-    tf.dispose([stacked, ...(extra ? [extra] : [])]);
-    this.dispose();
-    return { scalars: Object.fromEntries(names.map((n, i) => [n, values[i]])), extra: values.subarray(names.length) };
-  }
-
-  dispose(): void {
-    for (const { total } of this.sums.values()) total.dispose();
-    this.sums.clear();
-  }
-}
-
-function disposeBatch(batch: Batch | undefined, keep?: Batch): void {
-  if (!batch) return;
-  if (batch.x !== keep?.x && batch.x !== keep?.labels) batch.x.dispose();
-  if (batch.labels && batch.labels !== keep?.labels && batch.labels !== keep?.x) batch.labels.dispose();
-}
-
-function shapeOf(model: LayersModel, which: 'input' | 'output', index = 0): (number | null)[] {
-  const list = which === 'input' ? model.inputs : model.outputs;
-  return list[index].shape;
-}
-
-const fmtShape = (s: readonly (number | null)[]) => `[${s.map((d) => (d === null ? '?' : d)).join(', ')}]`;
 
 /**
- * Runs the adversarial loop. Each step is `nCritic` discriminator phases and one generator phase; plugins hook in
- * at fixed points (see Hooks) and observe events on `bus`. Tensors created by the loop are owned by the loop.
+ * Runs the adversarial loop. Each step is `nCritic` discriminator phases and one generator phase; plugins hook in at
+ * fixed points (see Hooks, run by one HookRunner) and observe events on `bus`. Tensors created by the loop, and
+ * whatever a hook returns, are owned by the loop.
  */
 export class Trainer {
   readonly bus = new EventBus();
@@ -173,67 +50,37 @@ export class Trainer {
   private disc: LayersModel;
   private sampler?: LayersModel;
   private completed = 0;
-  private batchesConsumed = 0;
   private stopRequested = false;
   private running = false;
   private needsShapeCheck = true;
-  private checkedValues = false;
   private lastCheckpoint?: string;
   private lastBatch?: Batch;
-  private dataIterator?: Iterator<Batch | tf.Tensor> | AsyncIterator<Batch | tf.Tensor>;
-  private knownDataShape?: number[];
-  private restarts = 0;
   private setupDone = false;
-  private batchesAtRestart = -1;
-  private readonly hooks = new Map<HookName, BoundHook[]>();
-  private readonly dataRng: Rng;
+  private readonly hooks: HookRunner;
+  private readonly data: RealData;
 
   constructor(private readonly options: TrainerOptions) {
-    checkOptions('Trainer', options, TRAINER_OPTION_KEYS);
-    if (!options.generator || !options.discriminator) throw new GantryError('Trainer needs a generator and a discriminator');
-    if (!options.data) throw new GantryError('Trainer needs data (a DataSource or an iterable of batches)');
-    if (!Number.isInteger(options.steps) || options.steps < 0) {
-      throw new GantryError(`Trainer option "steps" must be a non-negative integer, got ${options.steps}`);
-    }
-    const limit = options.maxWeightNorm;
-    if (limit !== undefined && !(limit > 0 && Number.isFinite(limit))) {
-      throw new GantryError(`Trainer option "maxWeightNorm" must be a positive number, got ${limit}`);
-    }
+    const resolved = resolveTrainerOptions(options);
     this.gen = options.generator;
     this.disc = options.discriminator;
     this.totalSteps = options.steps;
-    this.batchSize = options.batchSize ?? 64;
-    this.nCritic = options.nCritic ?? 1;
-    if (!Number.isInteger(this.nCritic) || this.nCritic < 1) {
-      throw new GantryError(`Trainer option "nCritic" must be a positive integer, got ${options.nCritic}`);
-    }
-    this.loss = options.loss ?? nonSaturating();
-    this.latentDistribution = options.latentDistribution ?? 'normal';
-    if (this.latentDistribution !== 'normal' && this.latentDistribution !== 'uniform') {
-      throw new GantryError(`Trainer option "latentDistribution" must be "normal" or "uniform", got "${this.latentDistribution}"`);
-    }
-    const inferredLatent = shapeOf(this.gen, 'input')[1];
-    this.latentDim = options.latentDim ?? (inferredLatent as number);
-    if (!this.latentDim) throw new GantryError('Cannot infer latentDim from the generator input; pass latentDim');
-    if (inferredLatent !== null && inferredLatent !== this.latentDim) {
-      throw new GantryError(`latentDim is ${this.latentDim} but the generator's first input takes ${inferredLatent}`);
-    }
-    this.rng = new Rng(options.seed ?? 0);
-    this.dataRng = this.rng.fork(0xda7a);
-    this.optimizers = {
-      generator: options.optimizers?.generator ?? tf.train.adam(2e-4, 0.5, 0.999),
-      discriminator: options.optimizers?.discriminator ?? tf.train.adam(2e-4, 0.5, 0.999),
-    };
-    if (this.optimizers.generator === this.optimizers.discriminator) {
-      throw new GantryError('The generator and discriminator need separate optimizer instances (their state differs)');
-    }
-    this.plugins = options.plugins ?? [];
-    const names = new Set<string>();
-    for (const plugin of this.plugins) {
-      if (names.has(plugin.name)) throw new GantryError(`Plugin "${plugin.name}" is listed twice`);
-      names.add(plugin.name);
-      this.bindPlugin(plugin);
-    }
+    this.batchSize = resolved.batchSize;
+    this.nCritic = resolved.nCritic;
+    this.loss = resolved.loss;
+    this.latentDistribution = resolved.latentDistribution;
+    this.latentDim = resolved.latentDim;
+    this.rng = new Rng(resolved.seed);
+    this.optimizers = resolved.optimizers;
+    this.plugins = resolved.plugins;
+    this.data = new RealData(options.data, {
+      batchSize: this.batchSize,
+      seed: this.rng.fork(0xda7a).seed,
+      validate: options.validateData,
+      conditional: () => this.conditional,
+      numClasses: () => this.numClasses,
+    });
+    this.hooks = new HookRunner(this.plugins);
+    bindListeners(this.plugins, this.bus, () => this.completed, (handler, payload) => handler(payload, this));
   }
 
   // ---------------------------------------------------------------- models
@@ -279,8 +126,7 @@ export class Trainer {
   /** Shape of one real example (e.g. [28, 28, 1]); known from a DataSource or after the first batch. */
   get dataShape(): number[] {
     if (isDataSource(this.options.data)) return [...this.options.data.elementShape];
-    if (this.knownDataShape) return this.knownDataShape;
-    return shapeOf(this.gen, 'output').slice(1) as number[];
+    return this.data.exampleShape ?? (shapeOf(this.gen, 'output').slice(1) as number[]);
   }
 
   /** The real batch of the current step's last D phase (after transformBatch); owned by the trainer. */
@@ -308,65 +154,10 @@ export class Trainer {
 
   /** Generator output in inference mode from the sampling generator (caller owns the result). */
   generate(z: tf.Tensor, labels?: tf.Tensor, model: LayersModel = this.samplingGenerator): tf.Tensor {
-    return tf.tidy(() => model.apply(this.modelInputs(model, z, labels), { training: false }) as tf.Tensor);
+    return tf.tidy(() => model.apply(modelInputs(model, z, labels), { training: false }) as tf.Tensor);
   }
 
-  /** Model inputs: the tensor alone, or [tensor, labels] shaped for a conditional model's label input. */
-  private modelInputs(model: LayersModel, x: tf.Tensor, labels?: tf.Tensor): tf.Tensor | tf.Tensor[] {
-    if (model.inputs.length < 2) return x;
-    if (!labels) throw new GantryError(`Model "${model.name}" is conditional (2 inputs) but the batch has no labels`);
-    const labelShape = model.inputs[1].shape;
-    const width = labelShape.at(-1);
-    if (labelShape.length === 2 && width !== null && width !== undefined && width > 1 && labels.rank === 1) {
-      return [x, tf.cast(tf.oneHot(tf.cast(labels, 'int32'), width), 'float32')];
-    }
-    return [x, tf.reshape(tf.cast(labels, 'float32'), [labels.shape[0], ...(labelShape.slice(1) as number[])])];
-  }
-
-  // ---------------------------------------------------------------- plugins
-
-  private bindPlugin(plugin: GantryPlugin): void {
-    for (const [name, value] of Object.entries(plugin.hooks ?? {}) as [HookName, Hooks[HookName]][]) {
-      if (!value) continue;
-      const { handler, schedule } = unpackScheduled(value as any);
-      const list = this.hooks.get(name) ?? [];
-      list.push({ plugin: plugin.name, handler: handler as BoundHook['handler'], schedule });
-      this.hooks.set(name, list);
-    }
-    for (const [event, value] of Object.entries(plugin.on ?? {})) {
-      if (!value) continue;
-      const { handler, schedule } = unpackScheduled(value as any);
-      this.bus.on(event as EventName, async (payload: any) => {
-        const step = typeof payload?.step === 'number' ? payload.step : this.completed;
-        if (!scheduleMatches(schedule, step, payload?.phase)) return;
-        try {
-          await (handler as (p: unknown, t: Trainer) => unknown)(payload, this);
-        } catch (error) {
-          throw error instanceof PluginError ? error : new PluginError(plugin.name, `listener "${event}"`, error);
-        }
-      });
-    }
-  }
-
-  private active(name: HookName, step: number, phase?: Phase): BoundHook[] {
-    return (this.hooks.get(name) ?? []).filter((h) => scheduleMatches(h.schedule, step, phase));
-  }
-
-  private call<T>(hook: BoundHook, name: HookName, fn: () => T): T {
-    try {
-      return fn();
-    } catch (error) {
-      throw error instanceof PluginError ? error : new PluginError(hook.plugin, `hook "${name}"`, error);
-    }
-  }
-
-  private async callAsync(hook: BoundHook, name: HookName, fn: () => unknown): Promise<void> {
-    try {
-      await fn();
-    } catch (error) {
-      throw error instanceof PluginError ? error : new PluginError(hook.plugin, `hook "${name}"`, error);
-    }
-  }
+  // ---------------------------------------------------------------- events and data
 
   /** Subscribes to a bus event; returns the unsubscribe function. */
   on<E extends EventName>(event: E, listener: Listener<E>): () => void {
@@ -377,111 +168,23 @@ export class Trainer {
     return this.bus.emit(event, payload);
   }
 
-  // ---------------------------------------------------------------- data
-
-  private async pullBatch(): Promise<Batch> {
-    if (!this.dataIterator) {
-      const data = this.options.data;
-      if (isDataSource(data)) {
-        this.dataIterator = data.batches({ batchSize: this.batchSize, seed: this.dataRng.seed, start: this.batchesConsumed });
-      } else {
-        const iterable = data as AsyncIterable<Batch | tf.Tensor> & Iterable<Batch | tf.Tensor>;
-        this.dataIterator =
-          typeof iterable[Symbol.asyncIterator] === 'function' ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
-      }
-    }
-    const result = await this.dataIterator.next();
-    if (result.done) {
-      // A finite iterable is read again from the start, like epochs.
-      this.dataIterator = undefined;
-      if (isDataSource(this.options.data)) throw new GantryError('The DataSource stream ended; batches() must be endless');
-      if (this.restarts++ > 0 && this.batchesConsumed === this.batchesAtRestart) {
-        throw new GantryError('The data iterable yielded no batches');
-      }
-      this.batchesAtRestart = this.batchesConsumed;
-      return this.pullBatch();
-    }
-    const value = result.value;
-    const batch: Batch = value instanceof tf.Tensor ? { x: value } : value;
-    if (!batch || !(batch.x instanceof tf.Tensor)) {
-      throw new GantryError('Each data batch must be a tensor or an object { x: tensor, labels?: tensor }');
-    }
-    this.batchesConsumed += 1;
-    this.knownDataShape ??= batch.x.shape.slice(1);
-    return batch;
-  }
-
-  /** A fresh real batch, value-checked (the caller owns it). Used by the loop and by plugins such as unrolling. */
-  async nextBatch(): Promise<Batch> {
-    const batch = await this.pullBatch();
-    if (!this.checkedValues || this.options.validateData === 'every') {
-      await this.checkBatchValues(batch);
-      this.checkedValues = true;
-    }
-    return batch;
-  }
-
-  private async checkBatchValues(batch: Batch): Promise<void> {
-    const [min, max] = tf.tidy(() => [tf.min(batch.x), tf.max(batch.x)]);
-    const lo = (await min.data())[0];
-    const hi = (await max.data())[0];
-    min.dispose();
-    max.dispose();
-    if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
-      disposeBatch(batch);
-      throw new GantryError(`Real data contains NaN or Infinity (batch ${this.batchesConsumed})`);
-    }
-    const data = this.options.data;
-    const range = isDataSource(data) && data.valueRange !== undefined ? data.valueRange : ([-1, 1] as const);
-    if (range && (lo < range[0] - 1e-6 || hi > range[1] + 1e-6)) {
-      disposeBatch(batch);
-      throw new GantryError(
-        `Real data must lie in [${range[0]}, ${range[1]}] but batch ${this.batchesConsumed} spans [${lo}, ${hi}]` +
-          (hi > 1.5 && range[1] === 1 ? ' (for 8-bit images use x / 127.5 - 1)' : ''),
-      );
-    }
-    if (this.conditional && !batch.labels) {
-      disposeBatch(batch);
-      throw new GantryError('The generator is conditional (2 inputs) but the data has no labels');
-    }
-    if (batch.labels && this.numClasses) {
-      const top = tf.max(batch.labels);
-      const maxLabel = (await top.data())[0];
-      top.dispose();
-      if (maxLabel >= this.numClasses) {
-        disposeBatch(batch);
-        throw new GantryError(`Label ${maxLabel} is out of range for ${this.numClasses} classes`);
-      }
-    }
-  }
-
-  private checkShapes(real: tf.Tensor, fake: tf.Tensor): void {
-    const realShape = real.shape.slice(1);
-    const fakeShape = fake.shape.slice(1);
-    if (realShape.join() !== fakeShape.join()) {
-      throw new GantryError(
-        `Shape mismatch: the generator outputs ${fmtShape(fakeShape)} per sample but the real data is ${fmtShape(realShape)}`,
-      );
-    }
-    const dIn = shapeOf(this.disc, 'input').slice(1);
-    if (dIn.some((d, i) => d !== null && d !== realShape[i]) || dIn.length !== realShape.length) {
-      throw new GantryError(
-        `Shape mismatch: the discriminator takes ${fmtShape(dIn)} per sample but the real data is ${fmtShape(realShape)}`,
-      );
-    }
-    this.needsShapeCheck = false;
+  /** A fresh real batch, value-checked (the caller owns it). */
+  nextBatch(): Promise<Batch> {
+    return this.data.next();
   }
 
   // ---------------------------------------------------------------- phases
 
-  private context(step: number, phase: Phase, criticIndex: number, scalars: StepScalars, plugin: () => string): HookContext {
+  /** The context a plugin's hook gets: its own name, and `report` files scalars under it. */
+  private contextFor(hook: BoundHook, step: number, phase: Phase, criticIndex: number, scalars: StepScalars): HookContext {
     return {
       trainer: this,
+      plugin: hook.plugin,
       step,
       phase,
       criticIndex,
       rng: this.rng,
-      report: (name, value) => scalars.add(`${plugin()}/${name}`, value),
+      report: (name, value) => scalars.add(`${hook.plugin}/${name}`, value),
     };
   }
 
@@ -489,106 +192,99 @@ export class Trainer {
     return model.trainableWeights.map((w) => w.read() as tf.Variable);
   }
 
-  /** Sums the plugins' loss terms into `base`, recording each under `<phase>/<plugin>/<term>`. */
-  private addLossTerms(base: tf.Scalar, ctx: LossContext, scalars: StepScalars, current: { plugin: string }): tf.Scalar {
-    const parts: tf.Scalar[] = [base];
-    for (const hook of this.active('lossTerms', ctx.step, ctx.phase)) {
-      current.plugin = hook.plugin;
-      const out = this.call(hook, 'lossTerms', () => hook.handler(ctx)) as tf.Scalar | Record<string, tf.Scalar> | void;
-      if (!out) continue;
+  /** Sums the plugins' loss terms into `loss`, recording each under `<phase>/<plugin>/<term>`. */
+  private addLossTerms(loss: tf.Scalar, base: Omit<LossContext, 'plugin' | 'report'>, scalars: StepScalars): tf.Scalar {
+    const parts: tf.Scalar[] = [loss];
+    const { step, phase, criticIndex } = base;
+    const results = this.hooks.collect<tf.Scalar | Record<string, tf.Scalar>>('lossTerms', step, phase, (hook) => [
+      { ...base, ...this.contextFor(hook, step, phase, criticIndex, scalars) },
+    ]);
+    for (const { hook, value: out } of results) {
       const terms = out instanceof tf.Tensor ? { [hook.plugin]: out } : out;
+      if (typeof terms !== 'object') {
+        throw new PluginError(hook.plugin, 'hook "lossTerms"', 'must return a scalar tensor or { name: scalar tensor }');
+      }
       for (const [term, value] of Object.entries(terms)) {
         if (!(value instanceof tf.Tensor) || value.size !== 1) {
           throw new PluginError(hook.plugin, 'hook "lossTerms"', `term "${term}" must be a scalar tensor`);
         }
-        const label = term === hook.plugin ? `${ctx.phase}/${hook.plugin}` : `${ctx.phase}/${hook.plugin}/${term}`;
+        const label = term === hook.plugin ? `${phase}/${hook.plugin}` : `${phase}/${hook.plugin}/${term}`;
         const scalar = tf.reshape(value, []) as tf.Scalar;
         scalars.add(label, scalar);
         parts.push(scalar);
       }
     }
-    return parts.length === 1 ? base : (tf.addN(parts) as tf.Scalar);
+    return parts.length === 1 ? loss : (tf.addN(parts) as tf.Scalar);
   }
 
-  private applyGrads(
-    optimizer: tf.Optimizer,
-    grads: tf.NamedTensorMap,
-    ctx: HookContext,
-    current: { plugin: string },
-    runHooks: boolean,
-  ): void {
-    let current_grads = grads;
-    if (runHooks) {
-      for (const hook of this.active('transformGrads', ctx.step, ctx.phase)) {
-        current.plugin = hook.plugin;
-        const next = this.call(hook, 'transformGrads', () => hook.handler(current_grads, ctx)) as tf.NamedTensorMap | void;
-        if (next && next !== current_grads) {
-          for (const [name, g] of Object.entries(current_grads)) if (next[name] !== g) g.dispose();
-          current_grads = next;
+  /** skipUpdate, transformGrads, apply; the gradients are disposed in every case. */
+  private applyGrads(optimizer: tf.Optimizer, grads: tf.NamedTensorMap, step: number, phase: Phase, criticIndex: number, scalars: StepScalars): void {
+    let final = grads;
+    try {
+      const ctx = (hook: BoundHook) => this.contextFor(hook, step, phase, criticIndex, scalars);
+      if (this.hooks.collect<boolean>('skipUpdate', step, phase, (hook) => [ctx(hook)]).some((r) => r.value === true)) return;
+      final = this.hooks.waterfall('transformGrads', step, phase, grads, (hook, g) => [g, ctx(hook)], (old, next, hook) => {
+        if (typeof next !== 'object' || Object.keys(next).length === 0) {
+          throw new PluginError(hook.plugin, 'hook "transformGrads"', 'returned no gradients; return true from skipUpdate to skip an update');
         }
-      }
+        disposeReplaced(old, next);
+      });
+      optimizer.applyGradients(final);
+    } finally {
+      tf.dispose(Object.values(final));
+      if (final !== grads) tf.dispose(Object.values(grads));
     }
-    // An empty map means "skip this update" (adaptive balancing): applying it would still advance Adam's step count.
-    if (Object.keys(current_grads).length > 0) optimizer.applyGradients(current_grads);
-    tf.dispose(Object.values(current_grads));
   }
 
   private discriminate = (x: tf.Tensor, labels?: tf.Tensor): tf.Tensor =>
-    this.disc.apply(this.modelInputs(this.disc, x, labels), { training: true }) as tf.Tensor;
+    this.disc.apply(modelInputs(this.disc, x, labels), { training: true }) as tf.Tensor;
 
-  /** `discriminate` behind the plugins' `augment` waterfall, for one phase. */
-  private augmentedDiscriminate(ctx: HookContext, current: { plugin: string }): (x: tf.Tensor, labels?: tf.Tensor) => tf.Tensor {
-    const hooks = this.active('augment', ctx.step, ctx.phase);
-    if (hooks.length === 0) return this.discriminate;
+  /**
+   * `discriminate` behind the plugins' `augment` waterfall, for one phase. Runs inside the gradient computation:
+   * intermediate tensors belong to the phase's scope.
+   */
+  private augmentedDiscriminate(step: number, phase: Phase, criticIndex: number, scalars: StepScalars): (x: tf.Tensor, labels?: tf.Tensor) => tf.Tensor {
+    if (this.hooks.active('augment', step, phase).length === 0) return this.discriminate;
     return (x, labels) => {
-      let input = x;
-      for (const hook of hooks) {
-        current.plugin = hook.plugin;
-        const next = this.call(hook, 'augment', () => hook.handler(input, ctx)) as tf.Tensor | void;
-        if (next) input = next;
-      }
+      const input = this.hooks.waterfall('augment', step, phase, x, (hook, current) => [current, this.contextFor(hook, step, phase, criticIndex, scalars)], (_old, next, hook) => {
+        if (!(next instanceof tf.Tensor)) throw new PluginError(hook.plugin, 'hook "augment"', 'must return a tensor or nothing');
+      });
       return this.discriminate(input, labels);
     };
   }
 
   /**
    * One discriminator update on `batch`: loss + loss terms, gradients, apply. With `runHooks` false it skips
-   * transformGrads/afterApply, which is what an unrolling plugin wants for its lookahead updates.
+   * skipUpdate/transformGrads/afterApply, which is what an unrolling plugin wants for its lookahead updates.
    */
-  discriminatorUpdate(
-    batch: Batch,
-    options: { step?: number; criticIndex?: number; scalars?: StepScalars; runHooks?: boolean; optimizer?: tf.Optimizer } = {},
-  ): void {
+  discriminatorUpdate(batch: Batch, options: DiscriminatorUpdateOptions = {}): void {
     const optimizer = options.optimizer ?? this.optimizers.discriminator;
     const step = options.step ?? this.completed + 1;
+    const criticIndex = options.criticIndex ?? 0;
     const scalars = options.scalars ?? new StepScalars();
-    const current = { plugin: 'core' };
-    const ctx = this.context(step, 'D', options.criticIndex ?? 0, scalars, () => current.plugin);
     const z = this.sampleLatent(batch.x.shape[0]);
-    const fake = tf.tidy(() => this.gen.apply(this.modelInputs(this.gen, z, batch.labels), { training: true }) as tf.Tensor);
-    const discriminate = this.augmentedDiscriminate(ctx, current);
+    const fake = tf.tidy(() => this.gen.apply(modelInputs(this.gen, z, batch.labels), { training: true }) as tf.Tensor);
+    const discriminate = this.augmentedDiscriminate(step, 'D', criticIndex, scalars);
     try {
-      if (this.needsShapeCheck) this.checkShapes(batch.x, fake);
+      if (this.needsShapeCheck) {
+        checkSampleShapes(batch.x, fake, this.disc);
+        this.needsShapeCheck = false;
+      }
       const { value, grads } = optimizer.computeGradients(() => {
         const realLogits = discriminate(batch.x, batch.labels);
         const fakeLogits = discriminate(fake, batch.labels);
-        const base = this.loss.discriminatorLoss(realLogits, fakeLogits);
-        scalars.add('d_loss', base);
-        const lossCtx: LossContext = {
-          ...ctx,
-          real: batch.x,
-          fake,
-          labels: batch.labels,
-          realLogits,
-          fakeLogits,
-          discriminate,
-          generator: this.gen,
-          discriminator: this.disc,
-        };
-        return this.addLossTerms(base, lossCtx, scalars, current);
+        const loss = this.loss.discriminatorLoss(realLogits, fakeLogits);
+        scalars.add('d_loss', loss);
+        const lossCtx = { trainer: this, step, phase: 'D' as const, criticIndex, rng: this.rng, real: batch.x, fake, labels: batch.labels, realLogits, fakeLogits, discriminate, generator: this.gen, discriminator: this.disc };
+        return this.addLossTerms(loss, lossCtx, scalars);
       }, this.trainableVariables(this.disc));
       value.dispose();
-      this.applyGrads(optimizer, grads, ctx, current, options.runHooks !== false);
+      if (options.runHooks === false) {
+        optimizer.applyGradients(grads);
+        tf.dispose(Object.values(grads));
+      } else {
+        this.applyGrads(optimizer, grads, step, 'D', criticIndex, scalars);
+      }
     } finally {
       z.dispose();
       fake.dispose();
@@ -596,72 +292,78 @@ export class Trainer {
     }
   }
 
+  private async beforePhase(step: number, phase: Phase, criticIndex: number, scalars: StepScalars): Promise<void> {
+    await this.hooks.sequential('beforePhase', step, phase, (hook) => [this.contextFor(hook, step, phase, criticIndex, scalars)]);
+  }
+
+  private afterApply(step: number, phase: Phase, criticIndex: number, scalars: StepScalars): void {
+    this.hooks.sync('afterApply', step, phase, (hook) => [this.contextFor(hook, step, phase, criticIndex, scalars)]);
+  }
+
   private async discriminatorPhase(step: number, criticIndex: number, scalars: StepScalars): Promise<void> {
-    const current = { plugin: 'core' };
-    const ctx = this.context(step, 'D', criticIndex, scalars, () => current.plugin);
-    for (const hook of this.active('beforePhase', step, 'D')) {
-      current.plugin = hook.plugin;
-      await this.callAsync(hook, 'beforePhase', () => hook.handler(ctx));
-    }
-    let batch = await this.nextBatch();
-    for (const hook of this.active('transformBatch', step, 'D')) {
-      current.plugin = hook.plugin;
-      const next = this.call(hook, 'transformBatch', () => hook.handler(batch, ctx)) as Batch | void;
-      if (next && next !== batch) {
-        disposeBatch(batch, next);
-        batch = next;
-      }
+    await this.beforePhase(step, 'D', criticIndex, scalars);
+    const pulled = await this.nextBatch();
+    let batch = pulled;
+    try {
+      batch = this.hooks.waterfall(
+        'transformBatch',
+        step,
+        'D',
+        pulled,
+        (hook, b) => [b, this.contextFor(hook, step, 'D', criticIndex, scalars)],
+        (old, next, hook) => {
+          if (!next || !(next.x instanceof tf.Tensor)) {
+            throw new PluginError(hook.plugin, 'hook "transformBatch"', 'must return a batch { x: tensor, labels?: tensor } or nothing');
+          }
+          disposeBatch(old, next);
+        },
+      );
+    } catch (error) {
+      disposeBatch(pulled);
+      throw error;
     }
     disposeBatch(this.lastBatch, batch);
     this.lastBatch = batch;
     this.discriminatorUpdate(batch, { step, criticIndex, scalars, runHooks: true });
-    for (const hook of this.active('afterApply', step, 'D')) {
-      current.plugin = hook.plugin;
-      this.call(hook, 'afterApply', () => hook.handler(ctx));
-    }
+    this.afterApply(step, 'D', criticIndex, scalars);
     await this.bus.emit('phase:end', { step, phase: 'D', criticIndex });
   }
 
   private async generatorPhase(step: number, scalars: StepScalars): Promise<void> {
-    const current = { plugin: 'core' };
-    const ctx = this.context(step, 'G', 0, scalars, () => current.plugin);
-    for (const hook of this.active('beforePhase', step, 'G')) {
-      current.plugin = hook.plugin;
-      await this.callAsync(hook, 'beforePhase', () => hook.handler(ctx));
-    }
+    await this.beforePhase(step, 'G', 0, scalars);
     const real = this.lastBatch!;
     const z = this.sampleLatent(real.x.shape[0]);
-    const discriminate = this.augmentedDiscriminate(ctx, current);
+    const discriminate = this.augmentedDiscriminate(step, 'G', 0, scalars);
     try {
       const { value, grads } = this.optimizers.generator.computeGradients(() => {
-        const fake = this.gen.apply(this.modelInputs(this.gen, z, real.labels), { training: true }) as tf.Tensor;
+        const fake = this.gen.apply(modelInputs(this.gen, z, real.labels), { training: true }) as tf.Tensor;
         const fakeLogits = discriminate(fake, real.labels);
-        const lossCtx: LossContext = {
-          ...ctx,
-          real: real.x,
-          fake,
-          labels: real.labels,
-          fakeLogits,
-          discriminate,
-          generator: this.gen,
-          discriminator: this.disc,
-        };
         // Relativistic-style losses may want D(real); computed only when the loss declares the parameter.
         const realLogits = this.loss.generatorLoss.length >= 2 ? discriminate(real.x, real.labels) : undefined;
-        if (realLogits) lossCtx.realLogits = realLogits;
+        const lossCtx = { trainer: this, step, phase: 'G' as const, criticIndex: 0, rng: this.rng, real: real.x, fake, labels: real.labels, fakeLogits, realLogits, discriminate, generator: this.gen, discriminator: this.disc };
         const base = this.loss.generatorLoss(fakeLogits, realLogits);
         scalars.add('g_loss', base);
-        return this.addLossTerms(base, lossCtx, scalars, current);
+        const loss = this.hooks.waterfall(
+          'generatorLoss',
+          step,
+          'G',
+          base,
+          (hook, current) => [current, { ...lossCtx, ...this.contextFor(hook, step, 'G', 0, scalars) }],
+          (_old, next, hook) => {
+            if (!(next instanceof tf.Tensor) || next.size !== 1) {
+              throw new PluginError(hook.plugin, 'hook "generatorLoss"', 'must return a scalar tensor or nothing');
+            }
+            scalars.add(`G/${hook.plugin}`, next);
+          },
+        );
+        return this.addLossTerms(tf.reshape(loss, []) as tf.Scalar, lossCtx, scalars);
       }, this.trainableVariables(this.gen));
       value.dispose();
-      this.applyGrads(this.optimizers.generator, grads, ctx, current, true);
+      this.applyGrads(this.optimizers.generator, grads, step, 'G', 0, scalars);
     } finally {
       z.dispose();
     }
-    for (const hook of this.active('afterApply', step, 'G')) {
-      current.plugin = hook.plugin;
-      this.call(hook, 'afterApply', () => hook.handler(ctx));
-    }
+    this.afterApply(step, 'G', 0, scalars);
     await this.bus.emit('phase:end', { step, phase: 'G', criticIndex: 0 });
   }
 
@@ -677,14 +379,34 @@ export class Trainer {
     // Users who set a backend with tf.setBackend instead of @gantry/engine's useBackend still get correct nested
     // gradients (idempotent). The engine's faster kernels come with useBackend only.
     registerNestedGradientFixes();
-    for (const hook of this.hooks.get('setup') ?? []) {
-      await this.callAsync(hook, 'setup', () => hook.handler(this));
-    }
+    await this.hooks.sequential('setup', undefined, undefined, () => [this]);
   }
 
   /** Asks the loop to stop after the current step; `train()` then writes a checkpoint (if configured) and resolves. */
   stop(): void {
     this.stopRequested = true;
+  }
+
+  private async runStep(step: number): Promise<Record<string, number>> {
+    const scalars = new StepScalars();
+    try {
+      await this.hooks.sequential('beforeStep', step, undefined, (hook) => {
+        const { phase: _p, criticIndex: _c, ...ctx } = this.contextFor(hook, step, 'D', 0, scalars);
+        return [ctx];
+      });
+      for (let c = 0; c < this.nCritic; c++) await this.discriminatorPhase(step, c, scalars);
+      await this.generatorPhase(step, scalars);
+      // The updated weights are checked in the same device read as the scalars: no extra sync per step.
+      const probes = weightProbes({ generator: this.gen, discriminator: this.disc }, this.options.maxWeightNorm);
+      const read = await scalars.read(probes.tensor);
+      for (const [name, value] of Object.entries(read.scalars)) {
+        if (!Number.isFinite(value)) throw new NonFiniteLossError(step, name, value, this.lastCheckpoint);
+      }
+      probes.check(read.extra, step, this.lastCheckpoint);
+      return read.scalars;
+    } finally {
+      scalars.dispose();
+    }
   }
 
   async train(): Promise<TrainResult> {
@@ -713,27 +435,7 @@ export class Trainer {
         }
         const step = this.completed + 1;
         const started = performance.now();
-        const scalars = new StepScalars();
-        try {
-          const current = { plugin: 'core' };
-          const ctx = this.context(step, 'D', 0, scalars, () => current.plugin);
-          for (const hook of this.active('beforeStep', step)) {
-            current.plugin = hook.plugin;
-            await this.callAsync(hook, 'beforeStep', () => hook.handler({ trainer: this, step, rng: this.rng, report: ctx.report }));
-          }
-          for (let c = 0; c < this.nCritic; c++) await this.discriminatorPhase(step, c, scalars);
-          await this.generatorPhase(step, scalars);
-          // The updated weights are checked in the same device read as the scalars: no extra sync per step.
-          const probes = weightProbes({ generator: this.gen, discriminator: this.disc }, this.options.maxWeightNorm);
-          const read = await scalars.read(probes.tensor);
-          lastScalars = read.scalars;
-          for (const [name, value] of Object.entries(lastScalars)) {
-            if (!Number.isFinite(value)) throw new NonFiniteLossError(step, name, value, this.lastCheckpoint);
-          }
-          probes.check(read.extra, step, this.lastCheckpoint);
-        } finally {
-          scalars.dispose();
-        }
+        lastScalars = await this.runStep(step);
         this.completed = step;
         await this.bus.emit('step:end', { step, scalars: lastScalars, stepMs: performance.now() - started });
         if (every > 0 && step % every === 0 && this.options.checkpoint) {
@@ -752,8 +454,11 @@ export class Trainer {
       this.running = false;
       disposeBatch(this.lastBatch);
       this.lastBatch = undefined;
-      for (const hook of this.hooks.get('teardown') ?? []) {
-        await this.callAsync(hook, 'teardown', () => hook.handler(this)).catch((e) => console.error(e.message));
+      // Every teardown runs, whatever the others did: each closes its own files.
+      for (const hook of this.hooks.active('teardown')) {
+        await Promise.resolve()
+          .then(() => this.hooks.call(hook, this))
+          .catch((e: Error) => console.error(e.message));
       }
     }
   }
@@ -764,21 +469,31 @@ export class Trainer {
   async saveCheckpoint(dir: string | CheckpointStore | undefined = this.options.checkpoint?.dir): Promise<string> {
     if (!dir) throw new GantryError('saveCheckpoint needs a folder (pass one or set the checkpoint option)');
     const pluginStates: CheckpointContents['plugins'] = {};
-    for (const plugin of this.plugins) {
-      if (plugin.state) pluginStates[plugin.name] = await plugin.state.save();
+    try {
+      for (const plugin of this.plugins) {
+        if (!plugin.state) continue;
+        try {
+          pluginStates[plugin.name] = await plugin.state.save();
+        } catch (error) {
+          throw error instanceof PluginError ? error : new PluginError(plugin.name, 'state.save', error);
+        }
+      }
+      const path = await writeCheckpoint(dir, {
+        step: this.completed,
+        generator: this.gen,
+        discriminator: this.disc,
+        optimizers: this.optimizers,
+        plugins: pluginStates,
+        meta: { rng: this.rng.getState(), batchesConsumed: this.data.batchesConsumed, loss: this.loss.name, nCritic: this.nCritic },
+        keep: this.options.checkpoint?.keep ?? 3,
+      });
+      this.lastCheckpoint = path;
+    } finally {
+      // What save() returned is the core's: the written snapshots are released here.
+      for (const snapshot of Object.values(pluginStates)) tf.dispose(Object.values(snapshot.tensors ?? {}));
     }
-    const path = await writeCheckpoint(dir, {
-      step: this.completed,
-      generator: this.gen,
-      discriminator: this.disc,
-      optimizers: this.optimizers,
-      plugins: pluginStates,
-      meta: { rng: this.rng.getState(), batchesConsumed: this.batchesConsumed, loss: this.loss.name, nCritic: this.nCritic },
-      keep: this.options.checkpoint?.keep ?? 3,
-    });
-    this.lastCheckpoint = path;
-    await this.bus.emit('checkpoint', { step: this.completed, dir: path });
-    return path;
+    await this.bus.emit('checkpoint', { step: this.completed, dir: this.lastCheckpoint! });
+    return this.lastCheckpoint!;
   }
 
   /**
@@ -796,7 +511,12 @@ export class Trainer {
       // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.
       for (const plugin of this.plugins) {
         const snapshot = state.plugins[plugin.name];
-        if (plugin.state && snapshot) await plugin.state.load(snapshot, this);
+        if (!plugin.state || !snapshot) continue;
+        try {
+          await plugin.state.load(snapshot, this);
+        } catch (error) {
+          throw error instanceof PluginError ? error : new PluginError(plugin.name, 'state.load', error);
+        }
       }
     } finally {
       for (const snapshot of Object.values(state.plugins)) tf.dispose(Object.values(snapshot.tensors ?? {}));
@@ -804,8 +524,7 @@ export class Trainer {
     await restoreTrainingState(store, name, { generator: this.gen, discriminator: this.disc, optimizers: this.optimizers });
     this.rng.setState(state.meta.rng);
     this.completed = state.step;
-    this.batchesConsumed = state.meta.batchesConsumed;
-    this.dataIterator = undefined;
+    this.data.resumeAt(state.meta.batchesConsumed);
     this.lastCheckpoint = path;
     return path;
   }

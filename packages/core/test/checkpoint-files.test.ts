@@ -1,12 +1,13 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeCheckpoint, type CheckpointContents } from '../src/checkpoint.js';
-import { cpu, lossTrace, pointTrainer, tinyModels } from './helpers.js';
+import { useCpuBackend, lossTrace, pointTrainer, tinyModels } from '../src/testing.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 const tmp = () => mkdtemp(join(tmpdir(), 'gantry-ckpt-'));
 

@@ -1,11 +1,12 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { DiskFullError } from '../src/disk-full.js';
-import { cpu, lossTrace, pointTrainer } from './helpers.js';
+import { useCpuBackend, lossTrace, pointTrainer } from '../src/testing.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 /** Writes zeros until the filesystem refuses: nothing is free afterwards. */
 async function fillDisk(file: string): Promise<void> {

@@ -1,3 +1,4 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,9 +7,9 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NonFiniteWeightsError, WeightsDivergedError } from '../src/finite-guard.js';
 import { definePlugin } from '../src/plugin.js';
-import { cpu, lossTrace, pointTrainer } from './helpers.js';
+import { useCpuBackend, lossTrace, pointTrainer } from '../src/testing.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 const tmp = () => mkdtemp(join(tmpdir(), 'gantry-guard-'));
 

@@ -1,9 +1,10 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bceWithLogits, hinge, leastSquares, minimax, nonSaturating, relativisticAverage, rpgan } from '../src/losses.js';
-import { cpu } from './helpers.js';
+import { useCpuBackend } from '../src/testing.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 const val = (t: tf.Scalar) => {
   const v = t.dataSync()[0];

@@ -1,8 +1,9 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cpu } from './helpers.js';
+import { useCpuBackend } from '../src/testing.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 // g(a) = ∂/∂w f(w·a) at w = 0.5, then dg/da, against the analytic mixed second derivative f'(wa) + w·a·f''(wa).
 const w = 0.5;

@@ -1,3 +1,4 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { GantryError, NonFiniteLossError, PluginError } from '../src/errors.js';
 import { definePlugin } from '../src/plugin.js';
 import { Trainer, type TrainerOptions } from '../src/trainer.js';
-import { cpu, lossTrace, pointSource, pointTrainer, tinyModels } from './helpers.js';
+import { lossTrace, pointSource, pointTrainer, tinyModels, useCpuBackend } from '../src/testing.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 const tmp = () => mkdtemp(join(tmpdir(), 'gantry-core-'));
 

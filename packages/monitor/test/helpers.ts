@@ -5,13 +5,9 @@ import { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { registerNestedGradientFixes, withSeed, type Batch, type DataSource } from '@gantry/core';
+import { withSeed, type Batch, type DataSource } from '@gantry/core';
 
-export async function cpu(): Promise<void> {
-  await tf.setBackend('cpu');
-  tf.enableProdMode();
-  registerNestedGradientFixes();
-}
+export { useCpuBackend as cpu } from '@gantry/core/testing';
 
 export const tmpDir = (prefix = 'gantry-monitor-') => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 

@@ -1,11 +1,12 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, nonSaturating, withSeed } from '@gantry/core';
 import { Pack, packDiscriminator, packSamples, pacgan } from '../src/index.js';
-import { expectFlat, mlp, tinyTrainer, trainCountingTensors, useCpu } from '../../../test-support/tiny-gan.js';
+import { expectFlatTensorCount, mlp, tinyTrainer, trainCountingTensors, useCpuBackend } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 
@@ -166,7 +167,7 @@ describe('pacgan plugin in a trainer', () => {
 
   it('keeps the tensor count flat across steps', async () => {
     const trainer = tinyTrainer([pacgan({ degree: 2 })], { discriminator: mlp(4, 8, 1, 2), steps: 5 });
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
   });
 
   it('rejects a bad degree with one line', () => {

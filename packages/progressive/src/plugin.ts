@@ -138,8 +138,8 @@ export function progressive(gan: ProgressiveGan, options: ProgressiveOptions): P
             throw new GantryError(`progressive: checkpointed weight w${i} has shape [${t.shape}] but ${w.name} has [${w.shape}]: build the ProgressiveGan with the same options`);
           }
         });
+        // write() makes the variable share the tensor's data; the core disposes the snapshot afterwards.
         weights.forEach((w, i) => w.write(tensors[`w${i}`]));
-        tf.dispose(Object.values(tensors));
         // A core that lets plugins load before model weights passes the trainer: swap to the checkpoint's stage now.
         const saved = snapshot.json as Partial<GrowthPhase> | undefined;
         if (trainer && saved?.stage !== undefined) {

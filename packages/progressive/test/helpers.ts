@@ -3,9 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type { DataSource } from '@gantry/core';
 
-export async function useCpu(): Promise<void> {
-  await tf.setBackend('cpu');
-}
+export { useCpuBackend, values } from '@gantry/core/testing';
 
 /** Endless batches of side × side single-channel images in [-1, 1], a pure function of (seed, start). */
 export function images(side: number): DataSource {
@@ -18,4 +16,3 @@ export function images(side: number): DataSource {
   };
 }
 
-export const values = (t: tf.Tensor) => Array.from(t.dataSync());

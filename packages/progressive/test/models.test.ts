@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ProgressiveGan, downsample, fadeReal, padImages, upsample2x } from '../src/index.js';
-import { useCpu, values } from './helpers.js';
+import { useCpuBackend, values } from './helpers.js';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 const gan = () => new ProgressiveGan({ latentDim: 8, channels: 1, resolution: 16, filters: [6, 5, 4], seed: 3 });
 

@@ -5,9 +5,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, definePlugin, type TrainerOptions } from '@gantry/core';
 import { ProgressiveGan, progressive, resetOptimizer } from '../src/index.js';
-import { images, useCpu, values } from './helpers.js';
+import { images, useCpuBackend, values } from './helpers.js';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 const build = () => new ProgressiveGan({ latentDim: 8, channels: 1, resolution: 16, filters: [6, 5, 4], seed: 3 });
 

@@ -16,8 +16,8 @@ export interface AdaptiveBalancePlugin extends GantryPlugin {
  * plugin terms averaged over that step's critic phases, below `threshold`), this step's discriminator updates are
  * skipped so the generator can catch up. The decision reads the number the trainer already reads at each step's end
  * (`step:end`), so it costs no device read of its own and works where reads must be asynchronous (WebGPU); the
- * first step (and the first after a resume without saved state) never skips. Skipping hands the optimizer an empty
- * gradient map, so no weight moves and Adam's state stays as it was. Reports `adaptive-balance/skipped` (the fraction
+ * first step (and the first after a resume without saved state) never skips. A skipped update (the `skipUpdate` hook)
+ * never reaches the optimizer, so no weight moves and Adam's state stays as it was. Reports `adaptive-balance/skipped` (the fraction
  * of D phases skipped).
  */
 export function adaptiveBalance(options: AdaptiveBalanceOptions): AdaptiveBalancePlugin {
@@ -40,14 +40,13 @@ export function adaptiveBalance(options: AdaptiveBalanceOptions): AdaptiveBalanc
       },
     },
     hooks: {
-      transformGrads: {
+      skipUpdate: {
         phase: 'D',
-        handler: (grads, ctx) => {
+        handler: (ctx) => {
           const skip = skipNow();
           tf.tidy(() => ctx.report('skipped', tf.scalar(skip ? 1 : 0)));
-          if (!skip) return;
-          skipped += 1;
-          return {};
+          if (skip) skipped += 1;
+          return skip;
         },
       },
     },

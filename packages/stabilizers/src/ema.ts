@@ -88,6 +88,8 @@ export function ema(options: EmaOptions = {}): EmaPlugin {
       beforePhase: { phase: 'G', handler: (ctx) => track(ctx.trainer) },
       afterApply: {
         phase: 'G',
+        // After every other plugin's afterApply: the average takes the generator's final weights of the step.
+        order: 'post',
         handler: (ctx) => {
           const generator = ctx.trainer.generator;
           if (generator !== tracked || !shadow) throw new GantryError('ema: the generator changed after the generator phase began');
@@ -103,6 +105,7 @@ export function ema(options: EmaOptions = {}): EmaPlugin {
       },
     },
     state: {
+      // Copies: what save() returns belongs to the core, which disposes it once written.
       save: () => ({
         json: { beta, updates, weights: shadow?.weights.length ?? 0 },
         tensors: shadow ? Object.fromEntries(shadow.weights.map((w, i) => [`w${i}`, tf.clone(w.read())])) : {},
@@ -118,8 +121,6 @@ export function ema(options: EmaOptions = {}): EmaPlugin {
           if (!t) throw new GantryError(`ema: checkpoint is missing averaged weight w${i}`);
           return tf.clone(t);
         });
-        // We keep our own copies; the snapshot's tensors are not needed past this call.
-        tf.dispose(Object.values(tensors));
         // A loaded state replaces the running average at the next setup.
         tracked = undefined;
       },

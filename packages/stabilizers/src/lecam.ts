@@ -73,7 +73,8 @@ export function lecam(options: LecamOptions): LecamPlugin {
     },
     state: {
       save: () => {
-        const tensors: Record<string, tf.Tensor> = sums ? { real: sums.real, fake: sums.fake } : {};
+        // Copies: what save() returns belongs to the core, which disposes it once written.
+        const tensors: Record<string, tf.Tensor> = sums ? { real: tf.clone(sums.real), fake: tf.clone(sums.fake) } : {};
         return { json: { updates, decay }, tensors };
       },
       load(snapshot) {

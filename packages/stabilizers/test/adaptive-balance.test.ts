@@ -1,8 +1,9 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adaptiveBalance } from '../src/index.js';
-import { expectFlat, tinyTrainer, trainCountingTensors, useCpu, weightValues } from './helpers.js';
+import { expectFlatTensorCount, tinyTrainer, trainCountingTensors, useCpuBackend, weightValues } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 async function run(threshold: number, steps = 6) {
   const plugin = adaptiveBalance({ threshold });
@@ -24,7 +25,7 @@ async function run(threshold: number, steps = 6) {
 describe('adaptiveBalance', () => {
   it('skips every D update after the first while the last D loss is below the threshold: D weights stay bit-identical', async () => {
     const { plugin, dWeights, gWeights, skippedScalar, counts } = await run(Infinity);
-    expectFlat(counts);
+    expectFlatTensorCount(counts);
     // Step 1 has no earlier loss to go by, so it updates; steps 2–6 skip.
     expect(plugin.skipped).toBe(5);
     expect(skippedScalar).toEqual([0, 1, 1, 1, 1, 1]);

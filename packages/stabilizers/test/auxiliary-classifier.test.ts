@@ -1,11 +1,12 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, hinge, unpackScheduled, withSeed, type DataSource, type LossContext } from '@gantry/core';
 import { auxiliaryClassifier, classCrossEntropy } from '../src/index.js';
-import { expectFlat, trainCountingTensors, useCpu } from './helpers.js';
+import { expectFlatTensorCount, trainCountingTensors, useCpuBackend } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 const softplus = (x: number) => Math.log1p(Math.exp(x));
 const crossEntropy = (logits: number[], label: number) => Math.log(logits.reduce((a, l) => a + Math.exp(l), 0)) - logits[label];
@@ -65,7 +66,7 @@ describe('auxiliaryClassifier', () => {
     const trainer = new Trainer({ generator, discriminator, data, steps: 5, batchSize: 6, latentDim: 3, ...preset });
     const rows: Record<string, number>[] = [];
     trainer.on('step:end', ({ scalars }) => void rows.push(scalars));
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
     for (const r of rows) expect(Number.isFinite(r['D/ac']) && Number.isFinite(r['G/ac'])).toBe(true);
   });
 });

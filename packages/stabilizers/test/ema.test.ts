@@ -1,12 +1,13 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ema } from '../src/index.js';
-import { expectFlat, tinyTrainer, trainCountingTensors, useCpu, weightValues } from './helpers.js';
+import { expectFlatTensorCount, tinyTrainer, trainCountingTensors, useCpuBackend, weightValues } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 describe('ema', () => {
   it('after n steps the averaged weights equal βⁿ·w₀ + (1 − β)·Σₖ βⁿ⁻ᵏ·wₖ', async () => {
@@ -15,7 +16,7 @@ describe('ema', () => {
     const trainer = tinyTrainer([plugin], { steps: 6 });
     const history = [weightValues(trainer.generator)];
     trainer.on('step:end', () => void history.push(weightValues(trainer.generator)));
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
     const n = history.length - 1;
     expect(n).toBe(6);
     expect(plugin.updates).toBe(6);

@@ -1,11 +1,12 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nonSaturating, withSeed, type LossContext } from '@gantry/core';
 import { featureMatching, featureModel } from '../src/index.js';
-import { expectFlat, mlp, tinyTrainer, trainCountingTensors, useCpu, values } from './helpers.js';
+import { expectFlatTensorCount, mlp, tinyTrainer, trainCountingTensors, useCpuBackend, values } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 type TermsHook = (ctx: LossContext) => tf.Scalar | Record<string, tf.Scalar>;
 
@@ -106,7 +107,7 @@ describe('featureMatching', () => {
     const trainer = tinyTrainer([featureMatching()], { steps: 5 });
     const terms: number[] = [];
     trainer.on('step:end', (e) => void terms.push(e.scalars['G/feature-matching']));
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
     expect(terms.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
   });
 });

@@ -1,10 +1,11 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { definePlugin, type HookContext } from '@gantry/core';
 import { clipByGlobalNorm, globalNorm, gradClip } from '../src/index.js';
-import { expectFlat, tinyTrainer, trainCountingTensors, useCpu, values } from './helpers.js';
+import { expectFlatTensorCount, tinyTrainer, trainCountingTensors, useCpuBackend, values } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 function fakeCtx(phase: 'D' | 'G', reports: Record<string, number>): HookContext {
   return {
@@ -55,7 +56,7 @@ describe('gradClip', () => {
     const trainer = tinyTrainer([gradClip({ maxNorm: 1e-3, phase: 'G' }), spy], { steps: 5 });
     const scalars: Record<string, number>[] = [];
     trainer.on('step:end', (e) => void scalars.push(e.scalars));
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
     const g = norms.filter((n) => n.phase === 'G');
     const d = norms.filter((n) => n.phase === 'D');
     expect(g).toHaveLength(5);

@@ -1,3 +1,4 @@
+import '@tensorflow/tfjs-backend-cpu';
 /**
  * The three custom stabilizers of the README's guide (adaptiveNoise adds a `sigma` getter for the test), with tests
  * of their effect. Keep the two in sync.
@@ -6,9 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { definePlugin, type GantryPlugin } from '@gantry/core';
 import { instanceNoise, type InstanceNoise } from '../src/index.js';
-import { expectFlat, mlp, tinyTrainer, trainCountingTensors, useCpu, values } from './helpers.js';
+import { expectFlatTensorCount, mlp, tinyTrainer, trainCountingTensors, useCpuBackend, values } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 // ---- README: 1. A loss term
 /** ProGAN's drift penalty: ε·E[D(x)²] keeps the discriminator's output from drifting far from 0. */
@@ -127,7 +128,7 @@ describe('the guide examples', () => {
     });
     const eta = 4;
     const trainer = tinyTrainer([before, gradientNoise({ eta, gamma: 0 }), after], { steps: 3 });
-    expectFlat(await trainCountingTensors(trainer), 1);
+    expectFlatTensorCount(await trainCountingTensors(trainer), 1);
     const std = Math.sqrt(diffs.reduce((s, d) => s + d * d, 0) / diffs.length);
     expect(diffs.length).toBeGreaterThan(100);
     expect(std).toBeGreaterThan(0.85 * Math.sqrt(eta));

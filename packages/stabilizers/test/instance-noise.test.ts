@@ -1,10 +1,11 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '@gantry/core';
 import { annealedSigma, cloneModel, InstanceNoise, instanceNoise } from '../src/index.js';
-import { expectFlat, mlp, tinyTrainer, trainCountingTensors, useCpu, values } from './helpers.js';
+import { expectFlatTensorCount, mlp, tinyTrainer, trainCountingTensors, useCpuBackend, values } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 describe('instanceNoise', () => {
   it('anneals σ linearly to 0 over annealSteps', () => {
@@ -39,7 +40,7 @@ describe('instanceNoise', () => {
     const trainer = tinyTrainer([noise], { discriminator, steps: 5 });
     const sigmas: number[] = [];
     trainer.on('step:end', (e) => void sigmas.push(e.scalars['instance-noise/sigma']));
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
     expect(sigmas.map((s) => Number(s.toFixed(6)))).toEqual([0.1, 0.05, 0, 0, 0]);
     const copy = await cloneModel(discriminator);
     expect(copy.layers[0]).toBeInstanceOf(InstanceNoise);

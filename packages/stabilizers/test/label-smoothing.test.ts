@@ -1,10 +1,11 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { definePlugin, hinge, leastSquares, nonSaturating } from '@gantry/core';
 import { labelSmoothing, realTargetCorrection } from '../src/index.js';
-import { tinyTrainer, trainCountingTensors, expectFlat, useCpu } from './helpers.js';
+import { tinyTrainer, trainCountingTensors, expectFlatTensorCount, useCpuBackend } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 // Independent float64 references.
 const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
@@ -57,7 +58,7 @@ describe('labelSmoothing', () => {
     const trainer = tinyTrainer([labelSmoothing(), spy], { steps: 5 });
     trainer.on('step:end', (e) => void scalars.push(e.scalars));
     const counts = await trainCountingTensors(trainer);
-    expectFlat(counts);
+    expectFlatTensorCount(counts);
     expect(scalars).toHaveLength(5);
     scalars.forEach((s, i) => {
       const { real: r, fake: f } = seen[i];

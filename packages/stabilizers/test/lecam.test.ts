@@ -1,3 +1,4 @@
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,9 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { unpackScheduled, type LossContext } from '@gantry/core';
 import { lecam } from '../src/index.js';
-import { expectFlat, tinyTrainer, trainCountingTensors, useCpu } from './helpers.js';
+import { expectFlatTensorCount, tinyTrainer, trainCountingTensors, useCpuBackend } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const relu = (x: number) => Math.max(0, x);
@@ -61,7 +62,7 @@ describe('lecam', () => {
       const straight = tinyTrainer([lecam({ lambda: 0.3 })], { steps: 6 });
       const losses: number[] = [];
       straight.on('step:end', (e) => void losses.push(e.scalars['D/lecam']));
-      expectFlat(await trainCountingTensors(straight));
+      expectFlatTensorCount(await trainCountingTensors(straight));
 
       await tinyTrainer([lecam({ lambda: 0.3 })], { steps: 3, checkpoint: { dir } }).train();
       const plugin = lecam({ lambda: 0.3 });

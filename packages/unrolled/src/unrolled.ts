@@ -4,7 +4,6 @@ import {
   GantryError,
   checkOptions,
   definePlugin,
-  type Batch,
   type GantryPlugin,
   type LossContext,
   type Trainer,
@@ -56,18 +55,14 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
     throw new GantryError('unrolled learningRate applies to mode "full"; first-order uses the discriminator optimizer itself');
   }
 
-  // The step's real batch, seen in the discriminator's loss terms (the trainer keeps it alive through the G phase).
-  let current: Batch | undefined;
-  const capture = (ctx: LossContext) => {
-    current = { x: ctx.real, labels: ctx.labels };
-  };
-
   // ---- first-order: real updates, then restore
   let savedWeights: tf.Tensor[] | undefined;
   let unrolledModel: LayersModel | undefined;
 
   async function lookahead(trainer: Trainer): Promise<void> {
-    if (!current) throw new GantryError('unrolled: no real batch seen in this step (is there a discriminator phase?)');
+    // The step's real batch: the last discriminator phase's, after transformBatch (the core's, alive until next step).
+    const current = trainer.currentBatch;
+    if (!current) throw new GantryError('unrolled: no real batch in this step (is there a discriminator phase?)');
     const discriminator = trainer.discriminator;
     savedWeights = discriminator.weights.map((w) => tf.clone(w.read()));
     unrolledModel = discriminator;
@@ -96,7 +91,8 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
   let functionalFor: LayersModel | undefined;
   let rule: UpdateRule | undefined;
 
-  function unrolledGeneratorTerm(ctx: LossContext): tf.Scalar {
+  /** The generator's loss against the discriminator after `steps` differentiable lookahead updates. */
+  function lookaheadGeneratorLoss(ctx: LossContext): tf.Scalar {
     if (functionalFor !== ctx.discriminator || !functional) {
       functional = functionalModel(ctx.discriminator);
       functionalFor = ctx.discriminator;
@@ -118,9 +114,7 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
       const grads = tf.grads(dLoss)(params);
       params = functionalUpdate(update, params, grads, moments, j);
     }
-    const lookaheadLoss = loss.generatorLoss(net.forward(fake, params));
-    // The core already adds the generator loss against the current D; swap it for the lookahead one.
-    return tf.sub(lookaheadLoss, loss.generatorLoss(ctx.fakeLogits)) as tf.Scalar;
+    return loss.generatorLoss(net.forward(fake, params));
   }
 
   const plugin = definePlugin({
@@ -134,15 +128,8 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
           functionalFor = trainer.discriminator;
         }
       },
-      lossTerms: {
-        handler: (ctx) => {
-          if (ctx.phase === 'D') {
-            capture(ctx);
-            return;
-          }
-          if (mode === 'full') return unrolledGeneratorTerm(ctx);
-        },
-      },
+      // Full mode: the generator's loss is the lookahead loss instead of the loss against the current D.
+      generatorLoss: (_loss, ctx) => (mode === 'full' ? lookaheadGeneratorLoss(ctx) : undefined),
       beforePhase: {
         phase: 'G',
         handler: async (ctx) => {
@@ -154,13 +141,11 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
         phase: 'G',
         handler: () => {
           restore();
-          current = undefined;
           rule = undefined;
         },
       },
       teardown() {
         restore();
-        current = undefined;
       },
     },
   });

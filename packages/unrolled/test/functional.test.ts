@@ -1,11 +1,12 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withSeed } from '@gantry/core';
 import { copyOptimizer, functionalModel, functionalUpdate, readUpdateRule } from '../src/index.js';
-import { useCpu, values } from './helpers.js';
+import { useCpuBackend, values } from '@gantry/core/testing';
 
-beforeAll(useCpu);
+beforeAll(useCpuBackend);
 
 const build = (layers: () => tfl.layers.Layer[]) => withSeed(5, () => tfl.sequential({ layers: layers() }));
 

@@ -1,12 +1,13 @@
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, definePlugin, nonSaturating, registerNestedGradientFixes, withSeed, type LossContext, type Trainer } from '@gantry/core';
 import { unrolled } from '../src/index.js';
-import { expectFlat, tinyTrainer, trainCountingTensors, useCpu, values, weightValues } from './helpers.js';
+import { expectFlatTensorCount, hookHandler, tinyTrainer, trainCountingTensors, useCpuBackend, values, weightValues } from '@gantry/core/testing';
 
 beforeAll(async () => {
-  await useCpu();
+  await useCpuBackend();
   registerNestedGradientFixes();
 });
 
@@ -79,7 +80,7 @@ describe('unrolled first-order', () => {
   });
 
   it('keeps memory flat across steps', async () => {
-    expectFlat(await trainCountingTensors(tinyTrainer([unrolled({ steps: 2 })], { steps: 5 })));
+    expectFlatTensorCount(await trainCountingTensors(tinyTrainer([unrolled({ steps: 2 })], { steps: 5 })));
   });
 
   it('validates options', () => {
@@ -101,14 +102,14 @@ describe('unrolled full', () => {
       }),
     );
 
-  /** g_loss + the plugin's term, as the trainer sums them in the generator phase. */
+  /** The generator's loss as the trainer computes it in the generator phase: the plugin's generatorLoss replacement. */
   function generatorObjective(plugin: ReturnType<typeof unrolled>, G: tfl.LayersModel, D: tfl.LayersModel, z: tf.Tensor, real: tf.Tensor) {
     const loss = nonSaturating();
-    const handler = (plugin.hooks!.lossTerms as { handler: (c: LossContext) => tf.Scalar }).handler;
+    const replace = hookHandler<(l: tf.Scalar, c: LossContext) => tf.Scalar>(plugin, 'generatorLoss');
     const fake = G.apply(z) as tf.Tensor;
     const fakeLogits = D.apply(fake) as tf.Tensor;
     const ctx = { phase: 'G', real, fake, fakeLogits, discriminator: D, trainer: { loss } } as unknown as LossContext;
-    return tf.add(loss.generatorLoss(fakeLogits), handler(ctx)) as tf.Scalar;
+    return replace(loss.generatorLoss(fakeLogits), ctx);
   }
 
   async function prepared(steps: number, lr: number) {
@@ -180,7 +181,7 @@ describe('unrolled full', () => {
     const trainer = tinyTrainer([unrolled({ steps: 2, mode: 'full' })], { steps: 5 });
     const terms: number[] = [];
     trainer.on('step:end', (e) => void terms.push(e.scalars['G/unrolled']));
-    expectFlat(await trainCountingTensors(trainer));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
     expect(terms.every(Number.isFinite)).toBe(true);
     expect(terms.some((t) => t !== 0)).toBe(true);
   });

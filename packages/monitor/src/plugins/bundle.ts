@@ -31,8 +31,9 @@ export interface MonitorOptions {
 
 /**
  * Everything a run folder needs, in one call: diagnostics, metrics.jsonl, fixed-noise sample grids, optional
- * TensorBoard and W&B, the HTML report and the progress bar. Order matters only in that diagnostics come first
- * (their alerts are logged with the step that raised them) and the report last.
+ * TensorBoard and W&B, the HTML report and the progress bar. The plugins declare the order that matters themselves
+ * (diagnostics' step listener runs `pre`, so alerts are logged with the step that raised them; the report's final
+ * write is a `post` teardown), so they may be listed in any order among the user's plugins.
  */
 export function monitorPlugins(options: MonitorOptions): GantryPlugin[] {
   checkOptions('monitorPlugins', options, [

@@ -121,21 +121,25 @@ export function diagnostics(options: DiagnosticsOptions = {}) {
         const classes = trainer.conditional ? trainer.numClasses : undefined;
         if (classes) labels = tf.tensor1d(Int32Array.from({ length: count }, (_, i) => i % classes), 'int32');
       },
-      'step:end': async ({ step, scalars }, trainer) => {
-        const d = scalars.d_loss;
-        if (d !== undefined) {
-          // A Wasserstein critic's loss estimates a distance that moves with G by design: a healthy ring-wgan-gp run
-          // swung 4 times by more than 0.5 within 200 steps (steps 39 and 121), so neither check applies to critics.
-          if (!critic) {
-            await raise(trainer, step, overpower.update(step, d));
-            await raise(trainer, step, oscillation.update(step, d));
+      // Before other listeners of the step (order 'pre'): an alert is logged with the step that raised it.
+      'step:end': {
+        order: 'pre',
+        handler: async ({ step, scalars }, trainer) => {
+          const d = scalars.d_loss;
+          if (d !== undefined) {
+            // A Wasserstein critic's loss estimates a distance that moves with G by design: a healthy ring-wgan-gp run
+            // swung 4 times by more than 0.5 within 200 steps (steps 39 and 121), so neither check applies to critics.
+            if (!critic) {
+              await raise(trainer, step, overpower.update(step, d));
+              await raise(trainer, step, oscillation.update(step, d));
+            }
           }
-        }
-        const dn = gradNorm(scalars, 'D');
-        const gn = gradNorm(scalars, 'G');
-        if (dn !== undefined && gn !== undefined) await raise(trainer, step, ratio.update(step, dn, gn));
-        if (gn !== undefined) await raise(trainer, step, vanishing.update(step, gn));
-        if (t.collapseEvery > 0 && step % t.collapseEvery === 0) await checkDiversity(trainer, step);
+          const dn = gradNorm(scalars, 'D');
+          const gn = gradNorm(scalars, 'G');
+          if (dn !== undefined && gn !== undefined) await raise(trainer, step, ratio.update(step, dn, gn));
+          if (gn !== undefined) await raise(trainer, step, vanishing.update(step, gn));
+          if (t.collapseEvery > 0 && step % t.collapseEvery === 0) await checkDiversity(trainer, step);
+        },
       },
       'run:end': async ({ step, reason, error }, trainer) => {
         if (reason !== 'error' || !error) return;

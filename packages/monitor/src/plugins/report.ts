@@ -65,7 +65,7 @@ export function htmlReport(options: HtmlReportOptions) {
         memory.alerts.push({ step, alert: kind, severity, message, value, threshold } as AlertRow);
       },
     },
-    // After run:end listeners (which may add alerts), so the final report has everything.
-    hooks: { teardown: write },
+    // After run:end listeners (which may add alerts) and other teardowns, so the final report has everything.
+    hooks: { teardown: { order: 'post', handler: write } },
   });
 }
