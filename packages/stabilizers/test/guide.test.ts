@@ -135,16 +135,28 @@ describe('the guide examples', () => {
     expect(std).toBeLessThan(1.15 * Math.sqrt(eta));
   });
 
-  it('adaptive noise: σ rises while D is confident on real data, and is checkpointed state', async () => {
-    const plugin = adaptiveNoise({ target: -1.5, interval: 2, stepSize: 0.05 });
-    const discriminator = mlp(2, 8, 1, 2, [plugin.layer()]);
-    const trainer = tinyTrainer([plugin], { discriminator, steps: 6 });
-    await trainer.train();
-    // r = E[sign(D(x))] ≥ −1 > target always, so σ rises by stepSize every 2 steps.
-    expect((plugin as unknown as { sigma: number }).sigma).toBeCloseTo(0.15, 10);
-    const saved = await plugin.state!.save();
+  it('adaptive noise: σ follows sign(mean r − target) every interval steps, and is checkpointed state', async () => {
+    /** Trains 8 steps and replays the update rule on the r values the plugin reported. */
+    const run = async (target: number) => {
+      const plugin = adaptiveNoise({ target, interval: 2, stepSize: 0.05 });
+      const trainer = tinyTrainer([plugin], { discriminator: mlp(2, 8, 1, 2, [plugin.layer()]), steps: 8 });
+      const r: number[] = [];
+      trainer.on('step:end', ({ scalars }) => void r.push(scalars['adaptive-noise/r']));
+      await trainer.train();
+      let expected = 0;
+      for (let i = 1; i < r.length; i += 2) expected = Math.max(0, expected + Math.sign((r[i - 1] + r[i]) / 2 - target) * 0.05);
+      return { plugin, trainer, r, sigma: (plugin as unknown as { sigma: number }).sigma, expected };
+    };
+    // r = E[sign(D(x))] lies in [−1, 1]: below −1 σ must rise every 2 steps, above 1 it must stay at 0.
+    const rising = await run(-1.5);
+    expect(rising.sigma).toBeCloseTo(0.2, 10);
+    expect((await run(1.5)).sigma).toBe(0);
+    // A target inside the range of r: σ is the rule replayed on the reported r (both directions possible).
+    const mid = await run(rising.r.reduce((a, b) => a + b, 0) / rising.r.length);
+    expect(mid.sigma).toBeCloseTo(mid.expected, 10);
+    const saved = await rising.plugin.state!.save();
     const copy = adaptiveNoise();
-    await copy.state!.load(saved, trainer);
-    expect((copy as unknown as { sigma: number }).sigma).toBeCloseTo(0.15, 10);
+    await copy.state!.load(saved, rising.trainer);
+    expect((copy as unknown as { sigma: number }).sigma).toBeCloseTo(0.2, 10);
   });
 });
