@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
-import { GantryError, checkOptions, definePlugin, type GantryPlugin } from '@gantry/core';
+import { GantryError, checkOptions, definePlugin, type GantryPlugin, type LossContext } from '@gantry/core';
 
 export interface FeatureMatchingOptions {
   /** Discriminator layer whose output is matched: its name or index in `discriminator.layers`. Default: the
@@ -11,7 +11,7 @@ export interface FeatureMatchingOptions {
   weight?: number;
   /**
    * `'add'` (default) adds the term to the generator's adversarial loss; `'replace'` makes it the generator's
-   * only objective, as in Salimans et al. 2016 (the adversarial loss is subtracted again, exactly).
+   * only objective, as in Salimans et al. 2016 (through the generatorLoss hook: it replaces the adversarial loss).
    */
   mode?: 'add' | 'replace';
 }
@@ -77,24 +77,23 @@ export function featureMatching(options: FeatureMatchingOptions = {}): GantryPlu
     }
     return features;
   };
+  /** weight · ‖E f(x) − E f(G(z))‖²; only the generator's weights are differentiated, so real features are constants. */
+  const term = (ctx: LossContext): tf.Scalar => {
+    const f = featuresOf(ctx.discriminator);
+    const realFeatures = f.apply(ctx.real, { training: true }) as tf.Tensor;
+    const fakeFeatures = f.apply(ctx.fake, { training: true }) as tf.Tensor;
+    return tf.mul(featureMatchingLoss(realFeatures, fakeFeatures), weight) as tf.Scalar;
+  };
   return definePlugin({
     name: 'feature-matching',
     hooks: {
       setup(trainer) {
         featuresOf(trainer.discriminator);
       },
-      lossTerms: {
-        phase: 'G',
-        handler: (ctx) => {
-          const f = featuresOf(ctx.discriminator);
-          // Only the generator's weights are differentiated here, so the real features act as constants.
-          const realFeatures = f.apply(ctx.real, { training: true }) as tf.Tensor;
-          const fakeFeatures = f.apply(ctx.fake, { training: true }) as tf.Tensor;
-          const term = tf.mul(featureMatchingLoss(realFeatures, fakeFeatures), weight) as tf.Scalar;
-          if (mode === 'add') return term;
-          return { 'feature-matching': term, adversarial: tf.neg(ctx.trainer.loss.generatorLoss(ctx.fakeLogits)) as tf.Scalar };
-        },
-      },
+      // 'add': one more loss term; 'replace': the generator's loss itself (the core reports it as G/feature-matching).
+      ...(mode === 'add'
+        ? { lossTerms: { phase: 'G' as const, handler: (ctx: LossContext) => term(ctx) } }
+        : { generatorLoss: (_loss: tf.Scalar, ctx: LossContext) => term(ctx) }),
     },
   });
 }
