@@ -12,7 +12,9 @@ export class PtyCommand {
 
   constructor(command: string, options: { cwd: string; env?: Record<string, string> }) {
     // -e: exit with the command's status; -f: flush output at once; -q: no start/done lines.
-    this.process = spawn('script', ['-qfec', command, '/dev/null'], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: 'pipe' });
+    // SHELL fixed: `script` runs `$SHELL -c command`, and shells differ in what they do with a signal meant for the command.
+    const env = { ...process.env, SHELL: '/bin/sh', ...options.env };
+    this.process = spawn('script', ['-qfec', command, '/dev/null'], { cwd: options.cwd, env, stdio: 'pipe' });
     this.process.stdout.on('data', (d) => (this.output += d));
     this.process.stderr.on('data', (d) => (this.output += d));
     this.exited = new Promise((done) => this.process.on('exit', (code) => done(code)));

@@ -11,7 +11,9 @@ const repo = resolve(__dirname, '../../..');
 const fixture = resolve(__dirname, 'fixtures/slow-ring.ts');
 const distBin = resolve(__dirname, '../dist/bin.js');
 const trainArgs = (out: string) => `train ${fixture} --backend cpu --quiet --out ${out}`;
-const viaNpm = (out: string) => `npm run --silent gantry -- ${trainArgs(out)}`;
+// `exec`: npm leads the terminal's foreground group, as under an interactive shell's job control. Without it the
+// non-interactive `sh -c` that `script` starts (dash in CI) stays in between and dies of the signal at once.
+const viaNpm = (out: string) => `exec npm run --silent gantry -- ${trainArgs(out)}`;
 const viaNode = (out: string) => `exec ${process.execPath} --import tsx --conditions=@gantry/source packages/cli/src/bin.ts ${trainArgs(out)}`;
 const newRun = async () => join(await mkdtemp(join(tmpdir(), 'gantry-signal-')), 'run');
 
