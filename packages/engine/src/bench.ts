@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, Trainer, definePlugin, nonSaturating } from '@gantry/core';
 import { gradientPenalty, wgan } from '@gantry/loss-wgan';
 import { useBackend, type BackendName } from './backend.js';
+import { countNativeCalls } from './native/counters.js';
 import type { EngineKernelSet } from './register-kernels.js';
 import { REFERENCE_IMAGE_SHAPE, referenceDiscriminator, referenceGenerator } from './reference-models.js';
 
@@ -53,6 +54,14 @@ export interface BenchResult {
   detail: string;
   /** GFLOP executed by conv/matmul kernels in one step (see ENGINE.md for the counting rule). */
   gflop_per_step: number;
+  /** Kernels dispatched through the tfjs engine in one (profiled) step: a load-independent measure of overhead. */
+  kernels_per_step: number;
+  /**
+   * tensorflow backend: TensorFlow eager ops per timed step, counted at tfjs-node's addon, so including those Gantry's
+   * kernels issue directly (which tf.profile does not see), and tensors uploaded from JavaScript (scalars, data).
+   */
+  native_ops_per_step?: number;
+  native_uploads_per_step?: number;
   profile?: KernelProfileRow[];
 }
 
@@ -171,16 +180,18 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function profileStep(trainer: Trainer): Promise<{ rows: KernelProfileRow[]; flops: number }> {
+async function profileStep(trainer: Trainer): Promise<{ rows: KernelProfileRow[]; flops: number; kernels: number }> {
   const info = await tf.profile(async () => {
     await trainSteps(trainer, 1);
     return [];
   });
   const byName = new Map<string, KernelProfileRow>();
   let flops = 0;
+  let kernels = 0;
   for (const k of info.kernels) {
     // tf.profile also lists op scopes ("fusedConv2d__op") whose time is their kernels' time: skip the duplicates.
     if (k.name.endsWith('__op')) continue;
+    kernels++;
     const ms = await k.kernelTimeMs;
     const row = byName.get(k.name) ?? { kernel: k.name, total_ms: 0, count: 0 };
     row.total_ms += typeof ms === 'number' ? ms : 0;
@@ -191,7 +202,7 @@ async function profileStep(trainer: Trainer): Promise<{ rows: KernelProfileRow[]
   const rows = [...byName.values()]
     .map((r) => ({ ...r, total_ms: Math.round(r.total_ms * 10) / 10 }))
     .sort((a, b) => b.total_ms - a.total_ms);
-  return { rows, flops };
+  return { rows, flops, kernels };
 }
 
 /**
@@ -222,10 +233,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     const timing = new StepTiming();
     const { trainer, dispose } = buildTrainer(loss, batch, timing);
     try {
-      await trainSteps(trainer, warmup + steps);
+      await trainSteps(trainer, warmup);
+      const counter = countNativeCalls();
+      await trainSteps(trainer, steps);
+      const native = counter?.stop();
       const times = timing.wallMs.slice(warmup);
       const cpuTimes = timing.cpuMs.slice(warmup);
-      const { rows, flops } = await profileStep(trainer);
+      const { rows, flops, kernels } = await profileStep(trainer);
       const ms = median(times);
       const result: BenchResult = {
         backend: choice.name,
@@ -238,7 +252,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         steps,
         detail: choice.detail,
         gflop_per_step: Math.round((flops / 1e9) * 1000) / 1000,
+        kernels_per_step: kernels,
       };
+      if (native) {
+        result.native_ops_per_step = Math.round(native.ops / steps);
+        result.native_uploads_per_step = Math.round(native.uploads / steps);
+      }
       if (options.profile) result.profile = rows;
       emit(result);
       results.push(result);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, registerNestedGradientFixes } from '@gantry/core';
+import { adamMoments, adamPatched, patchAdam, type AdamInternals } from './adam-patch.js';
 
 /**
  * Gantry's kernels and fixes for tfjs-backend-webgpu 4.22, registered by initWebGpu().
@@ -10,7 +11,6 @@ import { GantryError, registerNestedGradientFixes } from '@gantry/core';
  */
 
 type Info = tf.TensorInfo;
-type NamedTensor = { name: string; tensor: tf.Tensor };
 type UniformData = { type: 'int32' | 'float32' | 'uint32'; data: number[] };
 
 /** What runWebGPUProgram reads from a program object (tfjs-backend-webgpu's WebGPUProgram). */
@@ -510,86 +510,50 @@ function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
   return outputs;
 }
 
-interface AdamInternals {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
-  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
-  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
-  incrementIterations(): void;
+/** tf.train.adam's update as one GantryAdamUpdate kernel per weight. */
+function webgpuAdam(optimizer: tf.AdamOptimizer, names: string[], gradients: (tf.Tensor | undefined)[]): boolean {
+  if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) return false;
+  const self = optimizer as unknown as AdamInternals;
+  const variables = tf.engine().registeredVariables;
+  tf.tidy(() => {
+    names.forEach((name, i) => {
+      const value = variables[name];
+      const [m, v] = adamMoments(self, name, i, value);
+      const gradient = gradients[i];
+      if (gradient == null) return;
+      const [newValue, newM, newV] = tf.engine().runKernel(
+        GANTRY_ADAM,
+        { x: value, m, v, g: gradient },
+        {
+          learningRate: self.learningRate,
+          beta1: self.beta1,
+          beta2: self.beta2,
+          epsilon: self.epsilon,
+          iterations: optimizer.iterations,
+        },
+      ) as tf.Tensor[];
+      m.assign(newM);
+      v.assign(newV);
+      value.assign(newValue);
+    });
+    // Kept up to date so that the stock code path (another backend, or tfjs internals) sees the same state.
+    self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
+    self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
+  });
+  self.incrementIterations();
+  return true;
 }
-
-const ADAM_PATCHED = Symbol.for('gantry.webgpu.adam');
 
 /**
  * On the webgpu backend, tf.train.adam's update runs as one kernel per variable instead of ~12 element-wise kernels
  * and 6 scalar uploads (a DCGAN step has 14 variables: ~170 dispatches fewer). Same state (m, v, accBeta1/2, names,
  * getWeights/setWeights), same arithmetic in the same order, except that the bias corrections come from the
- * iteration count (see oneMinusPower); other backends keep the stock code.
+ * iteration count (see oneMinusPower); other backends keep their own update (adam-patch.ts). Returns false when it
+ * was already installed.
  */
 export function installFusedAdam(): boolean {
-  const proto = tf.AdamOptimizer.prototype as unknown as Record<string | symbol, unknown>;
-  if (proto[ADAM_PATCHED]) return false;
-  const stock = proto.applyGradients as (this: tf.AdamOptimizer, g: tf.NamedTensorMap | NamedTensor[]) => void;
-  proto.applyGradients = function applyGradients(
-    this: tf.AdamOptimizer,
-    variableGradients: tf.NamedTensorMap | NamedTensor[],
-  ): void {
-    const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
-    const variables = tf.engine().registeredVariables;
-    if (
-      tf.getBackend() !== 'webgpu' ||
-      tf.getKernel(GANTRY_ADAM, 'webgpu') == null ||
-      names.some((name) => variables[name]?.dtype !== 'float32')
-    ) {
-      stock.call(this, variableGradients);
-      return;
-    }
-    const self = this as unknown as AdamInternals;
-    tf.tidy(() => {
-      names.forEach((name, i) => {
-        const value = variables[name];
-        if (self.accumulatedFirstMoment[i] == null) {
-          self.accumulatedFirstMoment[i] = {
-            originalName: `${name}/m`,
-            variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-          };
-        }
-        if (self.accumulatedSecondMoment[i] == null) {
-          self.accumulatedSecondMoment[i] = {
-            originalName: `${name}/v`,
-            variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-          };
-        }
-        const gradient = Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[name];
-        if (gradient == null) return;
-        const m = self.accumulatedFirstMoment[i].variable;
-        const v = self.accumulatedSecondMoment[i].variable;
-        const [newValue, newM, newV] = tf.engine().runKernel(
-          GANTRY_ADAM,
-          { x: value, m, v, g: gradient },
-          {
-            learningRate: self.learningRate,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            epsilon: self.epsilon,
-            iterations: (this as unknown as { iterations: number }).iterations,
-          },
-        ) as tf.Tensor[];
-        m.assign(newM);
-        v.assign(newV);
-        value.assign(newValue);
-      });
-      // Kept up to date so that the stock code path (another backend, or tfjs internals) sees the same state.
-      self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
-      self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
-    });
-    self.incrementIterations();
-  };
-  proto[ADAM_PATCHED] = true;
+  if (adamPatched('webgpu')) return false;
+  patchAdam('webgpu', webgpuAdam);
   return true;
 }
 

@@ -43,6 +43,10 @@ function printHuman(r: BenchResult): void {
     `${r.loss.padEnd(15)} batch ${r.batch}  ${(r.ms_per_step / 1000).toFixed(3)} s/step (best ${(r.ms_best / 1000).toFixed(3)})` +
       `${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  [${r.backend}: ${r.detail}]`,
   );
+  if (r.kernels_per_step) {
+    const native = r.native_ops_per_step == null ? '' : `, ${r.native_ops_per_step} TensorFlow ops + ${r.native_uploads_per_step} uploads`;
+    console.log(`    per step: CPU ${r.cpu_ms_per_step.toFixed(1)} ms, ${r.kernels_per_step} tfjs kernels${native}`);
+  }
   if (r.profile) {
     for (const row of r.profile.filter((p) => p.total_ms >= 0.5)) {
       console.log(`    ${row.kernel.padEnd(24)} ${row.total_ms.toFixed(1).padStart(9)} ms  ${String(row.count).padStart(4)}×`);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installNativeAdam } from './adam.js';
 
 /** The part of tfjs-node's NodeJSKernelBackend the engine's kernels call: one TensorFlow eager op each. */
 interface NativeBackend extends tf.KernelBackend {
@@ -77,6 +78,7 @@ let registered = false;
 export function registerNativeKernels(): void {
   if (registered) return;
   registered = true;
+  installNativeAdam();
   tf.unregisterKernel(tf.Step, 'tensorflow');
   tf.registerKernel({ kernelName: tf.Step, backendName: 'tensorflow', kernelFunc: step as tf.KernelFunc });
   stockFusedConv = tf.getKernel(tf.FusedConv2D, 'tensorflow')?.kernelFunc;
