@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, registerNestedGradientFixes } from '@gantry/core';
-import { installLazyFusedGradients } from './lazy-fused-gradients.js';
+import { registerLazyFusedGradients } from './lazy-fused-gradients.js';
 import { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
 import { nativeHintLine, tryNativeTensorflow } from './native/load.js';
 import { registerEngineKernels, type EngineKernelSet } from './register-kernels.js';
@@ -93,7 +93,6 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
   registerNestedGradientFixes();
   if (opts.kernels !== 'required') {
     registerOffTapeLeakyReluGradient();
-    installLazyFusedGradients();
   }
 
   let attempt: Attempt;
@@ -127,6 +126,8 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
     const kernels = [...report.added, ...report.replaced];
     if (kernels.length > 0) choice.detail += `; Gantry kernels: ${kernels.join(', ')}`;
   }
+  // Last: it wraps each backend's fused kernels as registered now, Gantry's included.
+  if (opts.kernels !== 'required') registerLazyFusedGradients();
   if (skipped.length > 0) choice.detail += ` (skipped: ${skipped.join('; ')})`;
   if (!opts.quiet) console.log(`gantry: backend ${choice.name} (${choice.detail})`);
   if (!opts.quiet && name === 'auto' && choice.name === 'wasm') console.log(nativeHintLine());

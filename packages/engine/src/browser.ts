@@ -2,6 +2,7 @@
 // selection (useBackend: native TensorFlow, Dawn, the wasm loader's Node paths), WebGPU setup and the benchmark are
 // Node-only.
 export { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
+export { registerLazyFusedGradients } from './lazy-fused-gradients.js';
 export {
   registerEngineKernels,
   type EngineKernelBackend,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, registerNestedGradientFixes } from '@gantry/core';
-import { installLazyFusedGradients } from '../lazy-fused-gradients.js';
+import { registerLazyFusedGradients } from '../lazy-fused-gradients.js';
 import { registerOffTapeLeakyReluGradient } from '../leaky-relu-gradient.js';
 import { loadNativeBuild } from './load.js';
 import type { NativeFlavour, NativeManifest } from './paths.js';
@@ -49,7 +49,7 @@ export async function compareWithCpu(): Promise<NativeCheck[]> {
   await import('@tensorflow/tfjs-backend-cpu');
   registerNestedGradientFixes();
   registerOffTapeLeakyReluGradient();
-  installLazyFusedGradients();
+  registerLazyFusedGradients();
   const results: NativeCheck[] = [];
   for (const [name, f] of Object.entries(CHECKS)) {
     const values: Float32Array[] = [];
