@@ -142,7 +142,7 @@ describe('a fused kernel registered after registerLazyFusedGradients', () => {
       kernelFunc: ({ inputs, attrs, backend }) => {
         const conv = tf.getKernel(tf.Conv2D, 'cpu')!.kernelFunc({ inputs: { x: inputs.x!, filter: inputs.filter! }, attrs, backend }) as tf.TensorInfo;
         const out = tf.getKernel(tf.Add, 'cpu')!.kernelFunc({ inputs: { a: conv, b: inputs.bias! }, attrs: {}, backend }) as tf.TensorInfo;
-        backend.disposeData(conv.dataId);
+        (backend as tf.KernelBackend).disposeData(conv.dataId);
         return out;
       },
     });
