@@ -120,6 +120,26 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     }
   });
 
+  it('an unchanged Reshape or Cast shares the TensorFlow tensor; a changed one still runs, with the same values', () => {
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.tensor2d([1, -2, 3, -4, 5, -6], [2, 3]);
+    const before = backend.numDataIds();
+    const same = tf.reshape(x, [2, 3]);
+    const sameDtype = tf.cast(x, 'float32');
+    expect(backend.numDataIds()).toBe(before);
+    const changed = tf.reshape(x, [3, 2]);
+    const toInt = tf.cast(x, 'int32');
+    expect(backend.numDataIds()).toBe(before + 2);
+    expect(changed.shape).toEqual([3, 2]);
+    expect(Array.from(toInt.dataSync())).toEqual([1, -2, 3, -4, 5, -6]);
+    // The shared tensor outlives the one it came from.
+    x.dispose();
+    expect(Array.from(same.dataSync())).toEqual([1, -2, 3, -4, 5, -6]);
+    expect(Array.from(sameDtype.dataSync())).toEqual([1, -2, 3, -4, 5, -6]);
+    tf.dispose([same, sameDtype, changed, toInt]);
+    expect(backend.numDataIds()).toBe(before - 1);
+  });
+
   it('gradient penalty of a linear critic: λ(‖w‖ − 1)² and ∂GP/∂w = 2λ(‖w‖ − 1)·w/‖w‖', () => {
     const w = [1.5, 2, 0, 0];
     const critic = linearCritic([2, 2, 1], w);

@@ -72,6 +72,35 @@ function withBiasAdd(stock: () => tf.KernelFunc | undefined) {
   };
 }
 
+/**
+ * Reshape and Cast that share the input's TensorFlow tensor when nothing changes. tfjs's Add/Sub/broadcast gradients
+ * reshape every gradient to its input's shape, saved tensors' gradients Cast to float32, and tfjs-node runs each as a
+ * TensorFlow op (Reshape also uploads its shape as a new tensor): about a fifth of an unrolled toy step's kernel calls.
+ * A TensorFlow tensor carries its shape, so only an unchanged shape may share it (like tfjs-node's own Identity).
+ */
+function passThroughWhenUnchanged(name: string, unchanged: (args: KernelArgs) => boolean): void {
+  const stock = tf.getKernel(name, 'tensorflow')?.kernelFunc;
+  if (!stock) return;
+  tf.unregisterKernel(name, 'tensorflow');
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'tensorflow',
+    kernelFunc: ((args: KernelArgs) => {
+      if (!unchanged(args)) return stock(args);
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    }) as tf.KernelFunc,
+  });
+}
+
+const sameShape = ({ inputs, attrs }: KernelArgs): boolean => {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const { shape } = attrs as unknown as tf.ReshapeAttrs;
+  return shape.length === x.shape.length && shape.every((n, i) => n === x.shape[i]);
+};
+const sameDtype = ({ inputs, attrs }: KernelArgs): boolean => (inputs as { x: tf.TensorInfo }).x.dtype === (attrs as unknown as tf.CastAttrs).dtype;
+
 let registered = false;
 
 /** Registers the engine's kernels for tfjs-node's `tensorflow` backend (idempotent). */
@@ -81,6 +110,8 @@ export function registerNativeKernels(): void {
   installNativeAdam();
   tf.unregisterKernel(tf.Step, 'tensorflow');
   tf.registerKernel({ kernelName: tf.Step, backendName: 'tensorflow', kernelFunc: step as tf.KernelFunc });
+  passThroughWhenUnchanged(tf.Reshape, sameShape);
+  passThroughWhenUnchanged(tf.Cast, sameDtype);
   stockFusedConv = tf.getKernel(tf.FusedConv2D, 'tensorflow')?.kernelFunc;
   stockFusedMatMul = tf.getKernel(tf._FusedMatMul, 'tensorflow')?.kernelFunc;
   if (stockFusedConv) {
