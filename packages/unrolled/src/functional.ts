@@ -2,8 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
 import { GantryError } from '@gantry/core';
 
-/** A layer's forward pass with its weights passed in explicitly (indices into the model's trainable weights). */
-type Step = (x: tf.Tensor, params: readonly tf.Tensor[]) => tf.Tensor;
+/**
+ * One link of the chain: a Dense product (+ bias) or an activation. `forward` takes the weights explicitly (indices
+ * into the model's trainable weights); `backward` is the link's gradient written out as ops, given its input, its
+ * output and the gradient at its output: it adds the weight gradients to `grads` and returns the input gradient.
+ */
+interface Link {
+  forward(x: tf.Tensor, params: readonly tf.Tensor[], secondOrderSafe: boolean): tf.Tensor;
+  backward(x: tf.Tensor, y: tf.Tensor, dy: tf.Tensor, params: readonly tf.Tensor[], grads: tf.Tensor[], needInput: boolean): tf.Tensor | undefined;
+}
 
 /** The parts of tfjs-layers layers this module reads (their fields are not in the public typings). */
 interface LayerInternals {
@@ -24,6 +31,13 @@ export interface FunctionalModel {
   readonly weights: readonly LayerVariable[];
   /** The model's output for `x` computed from `params` instead of the stored weights: differentiable in both. */
   forward(x: tf.Tensor, params: readonly tf.Tensor[]): tf.Tensor;
+  /**
+   * The output for `x` and a function that, given the gradient of a loss at that output, returns the loss's gradient
+   * with respect to every weight: backpropagation written out as ops (a few per layer), with no gradient tape of its
+   * own. An enclosing tape (the generator's) records those ops, so the weight gradients are differentiable once more,
+   * which is what full unrolling needs, at a fraction of the kernel calls of `tf.grads` inside a tape.
+   */
+  forwardBackward(x: tf.Tensor, params: readonly tf.Tensor[]): { output: tf.Tensor; backward(dOutput: tf.Tensor): tf.Tensor[] };
 }
 
 const SUPPORTED = 'Dense, LeakyReLU, ReLU (without maxValue) and Activation layers';
@@ -51,15 +65,37 @@ const sigmoidFromInput = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]
   };
 }) as (x: tf.Tensor) => tf.Tensor;
 
-const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
-  linear: (x) => x,
-  relu: (x) => tf.relu(x),
-  softplus: (x) => tf.softplus(x),
-  tanh: tanhFromInput,
-  sigmoid: sigmoidFromInput,
+interface Activation {
+  /** Safe under a gradient of a gradient (the tape bug above). */
+  secondOrderSafe: (a: tf.Tensor) => tf.Tensor;
+  /** Differentiated at most once by any tape (the explicit backward pass): tfjs's own op. */
+  plain: (a: tf.Tensor) => tf.Tensor;
+  /** dy · f'(a), from the input a or the output y = f(a). */
+  derivative: (a: tf.Tensor, y: tf.Tensor, dy: tf.Tensor) => tf.Tensor;
+}
+
+const ACTIVATIONS: Record<string, Activation> = {
+  linear: { secondOrderSafe: (a) => a, plain: (a) => a, derivative: (_a, _y, dy) => dy },
+  relu: { secondOrderSafe: (a) => tf.relu(a), plain: (a) => tf.relu(a), derivative: (a, _y, dy) => tf.mul(dy, tf.step(a)) },
+  softplus: { secondOrderSafe: (a) => tf.softplus(a), plain: (a) => tf.softplus(a), derivative: (a, _y, dy) => tf.mul(dy, tf.sigmoid(a)) },
+  tanh: { secondOrderSafe: tanhFromInput, plain: (a) => tf.tanh(a), derivative: (_a, y, dy) => tf.mul(dy, tf.sub(1, tf.square(y))) },
+  sigmoid: { secondOrderSafe: sigmoidFromInput, plain: (a) => tf.sigmoid(a), derivative: (_a, y, dy) => tf.mul(dy, tf.mul(y, tf.sub(1, y))) },
 };
 
-function activationOf(layer: LayerInternals): (x: tf.Tensor) => tf.Tensor {
+const leakyRelu = (alpha: number): Activation => ({
+  secondOrderSafe: (a) => tf.leakyRelu(a, alpha),
+  plain: (a) => tf.leakyRelu(a, alpha),
+  derivative: (a, _y, dy) => tf.mul(dy, tf.step(a, alpha)),
+});
+
+function activationLink(f: Activation): Link {
+  return {
+    forward: (x, _p, safe) => (safe ? f.secondOrderSafe(x) : f.plain(x)),
+    backward: (x, y, dy) => f.derivative(x, y, dy),
+  };
+}
+
+function activationOf(layer: LayerInternals): Activation {
   const name = (layer.activation as unknown as { getClassName(): string }).getClassName();
   const fn = ACTIVATIONS[name];
   if (!fn) {
@@ -85,7 +121,7 @@ export function functionalModel(model: LayersModel): FunctionalModel {
     if (i < 0) throw new GantryError(`Full unrolling: a weight of layer "${layer}" is not trainable; freeze nothing in the discriminator`);
     return i;
   };
-  const steps: Step[] = [];
+  const links: Link[] = [];
   const used = new Set<number>();
   let previous: unknown;
   for (const raw of model.layers) {
@@ -106,27 +142,31 @@ export function functionalModel(model: LayersModel): FunctionalModel {
         used.add(k);
         if (b >= 0) used.add(b);
         const activation = activationOf(layer);
-        steps.push((x, p) => {
-          if (x.rank !== 2) throw new GantryError(`Full unrolling supports Dense layers on [batch, features] inputs; "${layer.name}" gets rank ${x.rank}`);
-          const y = tf.matMul(x, p[k]);
-          return activation(b >= 0 ? tf.add(y, p[b]) : y);
+        links.push({
+          forward: (x, p) => {
+            if (x.rank !== 2) throw new GantryError(`Full unrolling supports Dense layers on [batch, features] inputs; "${layer.name}" gets rank ${x.rank}`);
+            const y = tf.matMul(x, p[k]);
+            return b >= 0 ? tf.add(y, p[b]) : y;
+          },
+          backward: (x, _y, dy, p, grads, needInput) => {
+            grads[k] = tf.matMul(x, dy, true, false);
+            if (b >= 0) grads[b] = tf.sum(dy, 0);
+            return needInput ? tf.matMul(dy, p[k], false, true) : undefined;
+          },
         });
+        if (activation !== ACTIVATIONS.linear) links.push(activationLink(activation));
         break;
       }
-      case 'LeakyReLU': {
-        const alpha = layer.alpha!;
-        steps.push((x) => tf.leakyRelu(x, alpha));
+      case 'LeakyReLU':
+        links.push(activationLink(leakyRelu(layer.alpha!)));
         break;
-      }
       case 'ReLU':
         if (layer.maxValue != null) throw new GantryError(`Full unrolling does not support ReLU with maxValue (layer "${layer.name}")`);
-        steps.push((x) => tf.relu(x));
+        links.push(activationLink(ACTIVATIONS.relu));
         break;
-      case 'Activation': {
-        const activation = activationOf(layer);
-        steps.push((x) => activation(x));
+      case 'Activation':
+        links.push(activationLink(activationOf(layer)));
         break;
-      }
       default:
         throw new GantryError(`Full unrolling supports discriminators made of ${SUPPORTED}; layer "${layer.name}" is ${kind}`);
     }
@@ -134,11 +174,32 @@ export function functionalModel(model: LayersModel): FunctionalModel {
   if (used.size !== weights.length) {
     throw new GantryError(`Full unrolling: the discriminator has trainable weights outside ${SUPPORTED}`);
   }
+  const checkCount = (params: readonly tf.Tensor[]) => {
+    if (params.length !== weights.length) throw new GantryError(`forward expects ${weights.length} weight tensors, got ${params.length}`);
+  };
   return {
     weights,
     forward: (x, params) => {
-      if (params.length !== weights.length) throw new GantryError(`forward expects ${weights.length} weight tensors, got ${params.length}`);
-      return steps.reduce((h, step) => step(h, params), x);
+      checkCount(params);
+      return links.reduce((h, link) => link.forward(h, params, true), x);
+    },
+    forwardBackward: (x, params) => {
+      checkCount(params);
+      // activations[i] is link i's input; the last entry is the output.
+      const activations = [x];
+      for (const link of links) activations.push(link.forward(activations.at(-1)!, params, false));
+      return {
+        output: activations.at(-1)!,
+        backward: (dOutput) => {
+          const grads = new Array<tf.Tensor>(weights.length);
+          let dy = dOutput;
+          for (let i = links.length - 1; i >= 0; i--) {
+            // The input of the first link is data: its gradient is not needed.
+            dy = links[i].backward(activations[i], activations[i + 1], dy, params, grads, i > 0)!;
+          }
+          return grads;
+        },
+      };
     },
   };
 }

@@ -91,7 +91,13 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
   let functionalFor: LayersModel | undefined;
   let rule: UpdateRule | undefined;
 
-  /** The generator's loss against the discriminator after `steps` differentiable lookahead updates. */
+  /**
+   * The generator's loss against the discriminator after `steps` differentiable lookahead updates. Kernel calls are
+   * what a toy step costs, so the lookahead keeps D's weights (and Adam's moments) as one flat vector, updated by one
+   * set of element-wise ops per step (the same per-element arithmetic as one update per weight), runs real and fake
+   * through D as one batch, and takes D's weight gradients by explicit backpropagation (`forwardBackward`); only the
+   * loss's gradient at D's output comes from a (small) tape.
+   */
   function lookaheadGeneratorLoss(ctx: LossContext): tf.Scalar {
     if (functionalFor !== ctx.discriminator || !functional) {
       functional = functionalModel(ctx.discriminator);
@@ -101,20 +107,29 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
     const loss = ctx.trainer.loss;
     const update = rule!;
     const { real, fake } = ctx;
-    let params: tf.Tensor[] = net.weights.map((w) => w.read());
+    const current = net.weights.map((w) => w.read());
+    const shapes = current.map((w) => w.shape);
+    const sizes = current.map((w) => w.size);
+    const flatten = (tensors: readonly tf.Tensor[]) => tf.concat(tensors.map((t) => tf.reshape(t, [-1])));
+    const unflatten = (flat: tf.Tensor) => tf.split(flat, sizes).map((t, i) => tf.reshape(t, shapes[i]));
+    let flat = flatten(current);
     const moments =
       update.kind === 'adam'
         ? {
-            m: params.map((p, i) => update.m[i] ?? tf.zerosLike(p)),
-            v: params.map((p, i) => update.v[i] ?? tf.zerosLike(p)),
+            m: [flatten(current.map((p, i) => update.m[i] ?? tf.zerosLike(p)))],
+            v: [flatten(current.map((p, i) => update.v[i] ?? tf.zerosLike(p)))],
           }
         : { m: [], v: [] };
+    const batch = real.shape[0];
+    const both = tf.concat([real, fake]);
+    const outputGradient = tf.grads((realOut: tf.Tensor, fakeOut: tf.Tensor) => loss.discriminatorLoss(realOut, fakeOut));
     for (let j = 0; j < steps; j++) {
-      const dLoss = (...p: tf.Tensor[]) => loss.discriminatorLoss(net.forward(real, p), net.forward(fake, p));
-      const grads = tf.grads(dLoss)(params);
-      params = functionalUpdate(update, params, grads, moments, j);
+      const { output, backward } = net.forwardBackward(both, unflatten(flat));
+      const [dReal, dFake] = outputGradient([tf.slice(output, 0, batch), tf.slice(output, batch)]);
+      const grads = backward(tf.concat([dReal, dFake]));
+      [flat] = functionalUpdate(update, [flat], [flatten(grads)], moments, j);
     }
-    return loss.generatorLoss(net.forward(fake, params));
+    return loss.generatorLoss(net.forwardBackward(fake, unflatten(flat)).output);
   }
 
   const plugin = definePlugin({

@@ -35,6 +35,35 @@ describe('functionalModel', () => {
     tf.dispose([x, expected, got]);
   });
 
+  it('forwardBackward: explicit backpropagation equals tf.grads for every supported layer and activation', () => {
+    const model = build(() => [
+      tfl.layers.dense({ units: 6, activation: 'relu', inputShape: [2] }),
+      tfl.layers.dense({ units: 5, activation: 'softplus' }),
+      tfl.layers.leakyReLU({ alpha: 0.3 }),
+      tfl.layers.dense({ units: 4, useBias: false }),
+      tfl.layers.reLU(),
+      tfl.layers.dense({ units: 3 }),
+      tfl.layers.activation({ activation: 'tanh' }),
+      tfl.layers.dense({ units: 1, activation: 'sigmoid' }),
+    ]);
+    const net = functionalModel(model);
+    const x = tf.randomNormal([7, 2], 0, 1, 'float32', 3);
+    const dOutput = tf.randomNormal([7, 1], 0, 1, 'float32', 4);
+    const params = net.weights.map((w) => w.read());
+    // Reference: the tape's gradient of <output, dOutput>, whose gradient at the output is dOutput.
+    const expected = tf.grads((...p: tf.Tensor[]) => tf.sum(tf.mul(net.forward(x, p), dOutput)))(params);
+    const { output, backward } = net.forwardBackward(x, params);
+    const got = backward(dOutput);
+    expect(values(output)).toEqual(values(net.forward(x, params)).map((v) => expect.closeTo(v, 6)));
+    expect(got).toHaveLength(expected.length);
+    got.forEach((g, i) => {
+      expect(g.shape).toEqual(params[i].shape);
+      const e = values(expected[i]);
+      expect(e.some((v) => v !== 0)).toBe(true);
+      values(g).forEach((v, k) => expect(v).toBeCloseTo(e[k], 6));
+    });
+  });
+
   it('rejects layers it cannot express, naming them', () => {
     const conv = build(() => [tfl.layers.conv2d({ filters: 2, kernelSize: 3, inputShape: [8, 8, 1], name: 'c1' }), tfl.layers.flatten(), tfl.layers.dense({ units: 1 })]);
     expect(() => functionalModel(conv)).toThrow(/layer "c1" is Conv2D/);

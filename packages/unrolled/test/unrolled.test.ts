@@ -141,6 +141,33 @@ describe('unrolled full', () => {
     expect(weightValues(D)).toEqual(weightValues(smoothNet(2, 6, 1, 12)));
   });
 
+  it('with an Adam discriminator the objective follows k steps of tfjs Adam, moments and step count included', async () => {
+    const G = smoothNet(3, 6, 2, 11);
+    const D = smoothNet(2, 6, 1, 12);
+    const dCopy = smoothNet(2, 6, 1, 12);
+    const z = tf.randomNormal([8, 3], 0, 1, 'float32', 21);
+    const real = tf.randomNormal([8, 2], 0.5, 0.3, 'float32', 22);
+    const fake = G.apply(z) as tf.Tensor;
+    const dLoss = (net: tfl.LayersModel) => () => nonSaturating().discriminatorLoss(net.apply(real) as tf.Tensor, net.apply(fake) as tf.Tensor);
+    const adam = tf.train.adam(0.05, 0.5, 0.9);
+    const reference = tf.train.adam(0.05, 0.5, 0.9);
+    // Two updates of history on both, so the lookahead starts from non-zero moments at step 3.
+    for (let i = 0; i < 2; i++) {
+      adam.minimize(dLoss(D), false, D.trainableWeights.map((w) => w.read() as tf.Variable));
+      reference.minimize(dLoss(dCopy), false, dCopy.trainableWeights.map((w) => w.read() as tf.Variable));
+    }
+    const plugin = unrolled({ steps: 3, mode: 'full' });
+    const trainer = { discriminator: D, loss: nonSaturating(), optimizers: { discriminator: adam } };
+    await (plugin.hooks!.setup as (t: unknown) => void)(trainer);
+    await (plugin.hooks!.beforePhase as { handler: (c: unknown) => Promise<void> }).handler({ trainer });
+    const objective = generatorObjective(plugin, G, D, z, real).dataSync()[0];
+    for (let j = 0; j < 3; j++) reference.minimize(dLoss(dCopy), false, dCopy.trainableWeights.map((w) => w.read() as tf.Variable));
+    const expected = nonSaturating().generatorLoss(dCopy.apply(fake) as tf.Tensor).dataSync()[0];
+    const before = nonSaturating().generatorLoss(D.apply(fake) as tf.Tensor).dataSync()[0];
+    expect(objective).toBeCloseTo(expected, 5);
+    expect(Math.abs(objective - before)).toBeGreaterThan(1e-3);
+  });
+
   it('its generator gradient matches finite differences and differs from the first-order gradient', async () => {
     const lr = 0.5;
     const { G, D, z, real, plugin } = await prepared(3, lr);
