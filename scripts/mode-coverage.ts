@@ -20,12 +20,11 @@
  * Prints one JSON line per run, then a markdown table of means over seeds.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { Command } from 'commander';
-import { Rng, Trainer, minimax, nonSaturating, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
+import { Rng } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
-import { countModes, grid, ring, type Mixture2D } from '@gantry/datasets';
-import { unrolled } from '@gantry/unrolled';
+import { countModes } from '@gantry/datasets';
+import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
 
 const opts = new Command()
   .option('--data <name>', 'ring or grid', 'ring')
@@ -36,8 +35,10 @@ const opts = new Command()
   .option('--eval-every <n>', 'evaluate every n steps (the last step is always evaluated)', '5000')
   .option('--samples <n>', 'generated samples per evaluation', '2500')
   .option('--grid-std <x>', 'σ of the grid modes', '0.05')
-  .option('--backend <name>', 'backend', 'wasm')
+  .option('--backend <name>', 'backend (auto: native TensorFlow when set up, else wasm)', 'auto')
   .option('--threads <n>', 'wasm threads', '1')
+  .option('--concurrent', 'train all runs (every variant and seed) in one process, one step of each in turn')
+  .option('--stop-after <minutes>', 'stop every run after this many minutes of wall time and report the step it reached')
   .parse()
   .opts<{
     data: string;
@@ -50,78 +51,12 @@ const opts = new Command()
     gridStd: string;
     backend: string;
     threads: string;
+    concurrent?: boolean;
+    stopAfter?: string;
   }>();
 
-const LATENT_DIM = 256;
-
-interface Protocol {
-  generator(seed: number): tfl.LayersModel;
-  discriminator(inputDim: number, seed: number): tfl.LayersModel;
-  loss: () => GanLoss;
-  learningRates: { generator: number; discriminator: number };
-}
-
-/**
- * Dense MLP; with `orthogonalGain`, every kernel is a random orthogonal matrix times the gain (the reference's
- * `tf.orthogonal_initializer(gain=1.4)`; tfjs-layers' own orthogonal initializer fails under tfjs-core 4 with
- * "rMat.flatten is not a function"), drawn from `seed`.
- */
-function mlp(name: string, sizes: number[], activation: 'tanh' | 'relu', seed: number, orthogonalGain?: number): tfl.LayersModel {
-  const model = tfl.sequential({
-    name,
-    layers: sizes.slice(1).map((units, i) =>
-      tfl.layers.dense({ ...(i === 0 ? { inputShape: [sizes[0]] } : {}), units, activation: i < sizes.length - 2 ? activation : 'linear' }),
-    ),
-  });
-  if (orthogonalGain !== undefined) {
-    model.layers.forEach((layer, i) => {
-      const [kernel, bias] = layer.getWeights();
-      const [rows, cols] = kernel.shape;
-      const q = tf.tidy(() => {
-        // QR of a tall Gaussian matrix: Q has orthonormal columns; transpose when the kernel is wide.
-        const tall = tf.randomNormal([Math.max(rows, cols), Math.min(rows, cols)], 0, 1, 'float32', seed * 101 + i);
-        const [qTall] = tf.linalg.qr(tall);
-        return tf.mul(rows >= cols ? qTall : tf.transpose(qTall), orthogonalGain);
-      });
-      layer.setWeights([q, bias]);
-      q.dispose(); // getWeights() returns the live variable values: kernel and bias stay
-    });
-  }
-  return model;
-}
-
-const PROTOCOLS: Record<string, Protocol> = {
-  reference: {
-    generator: (seed) => mlp('generator', [LATENT_DIM, 128, 128, 2], 'tanh', seed, 1.4),
-    discriminator: (d, seed) => mlp('discriminator', [d, 128, 128, 1], 'tanh', seed + 7, 1.4),
-    loss: minimax,
-    learningRates: { generator: 1e-3, discriminator: 1e-4 },
-  },
-  gantry: {
-    generator: (seed) => mlp('generator', [LATENT_DIM, 128, 128, 2], 'relu', seed),
-    discriminator: (d, seed) => mlp('discriminator', [d, 128, 1], 'relu', seed),
-    loss: nonSaturating,
-    learningRates: { generator: 1e-3, discriminator: 1e-3 },
-  },
-};
-
-async function variantPlugins(variant: string): Promise<{ plugins: GantryPlugin[]; pack: number }> {
-  if (variant === 'gan') return { plugins: [], pack: 1 };
-  if (variant === 'unrolled') return { plugins: [unrolled({ steps: 5, mode: 'full' })], pack: 1 };
-  if (variant === 'unrolled-first-order') return { plugins: [unrolled({ steps: 5, mode: 'first-order' })], pack: 1 };
-  const m = /^pacgan(\d+)$/.exec(variant);
-  if (m) {
-    const { pacgan } = await import('@gantry/pacgan');
-    return { plugins: [pacgan({ degree: Number(m[1]) })], pack: Number(m[1]) };
-  }
-  throw new Error(`unknown variant "${variant}"`);
-}
-
-const protocol = PROTOCOLS[opts.protocol];
-if (!protocol) throw new Error(`unknown protocol "${opts.protocol}" (reference or gantry)`);
-const data: Mixture2D =
-  opts.data === 'ring' ? ring({ modes: 8, radius: 2, std: 0.02 }) : opts.data === 'grid' ? grid({ size: 5, spacing: 2, std: Number(opts.gridStd) }) : undefined!;
-if (!data) throw new Error(`unknown data "${opts.data}" (ring or grid)`);
+const protocol = protocolNamed(opts.protocol);
+const data = mixture(opts.data, Number(opts.gridStd));
 
 await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
 const steps = Number(opts.steps);
@@ -135,58 +70,56 @@ interface Row {
   strict: number;
   hq: number;
   seconds: number;
+  /** The step evaluated last: `--steps` unless stopped by `--stop-after`. */
+  step: number;
 }
 const rows: Row[] = [];
-for (const variant of opts.variants.split(',')) {
-  for (const seed of opts.seeds.split(',').map(Number)) {
-    const { plugins, pack } = await variantPlugins(variant);
-    const { generator, discriminator } = withSeed(seed, () => ({
-      generator: protocol.generator(seed),
-      discriminator: protocol.discriminator(2 * pack, seed),
-    }));
-    const trainer = new Trainer({
-      generator,
-      discriminator,
-      data,
-      steps,
-      batchSize: 512,
-      seed,
-      loss: protocol.loss(),
-      optimizers: {
-        generator: tf.train.adam(protocol.learningRates.generator, 0.5, 0.999, 1e-8),
-        discriminator: tf.train.adam(protocol.learningRates.discriminator, 0.5, 0.999, 1e-8),
-      },
-      plugins,
-    });
-    const trajectory: string[] = [];
-    let last = { any: 0, strict: 0, hq: 0 };
-    const evaluate = async (step: number) => {
-      // A private RNG: evaluating must not change the training stream.
-      const z = trainer.sampleLatent(samples, new Rng(0x5eed + seed));
-      const points = trainer.generate(z);
-      const values = await points.data();
-      tf.dispose([z, points]);
-      const count = countModes(values, data);
-      last = { any: count.coveredByAny, strict: count.covered, hq: count.highQuality };
-      trajectory.push(`${step}:${count.coveredByAny}/${count.covered}/${(100 * count.highQuality).toFixed(1)}%`);
-      // Progress on stderr: a long run that is stopped early still leaves its trajectory.
-      console.error(`${variant} seed ${seed} step ${step}: ${trajectory.at(-1)} (${Math.round((performance.now() - started) / 1000)} s)`);
-    };
-    const started = performance.now();
-    trainer.on('step:end', async ({ step }) => {
-      if (step % evalEvery === 0 || step === steps) await evaluate(step);
-    });
-    await trainer.train();
-    const seconds = Math.round((performance.now() - started) / 1000);
-    rows.push({ variant, seed, ...last, seconds });
-    console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, variant, seed, steps, seconds, ...last, trajectory: trajectory.join(' ') }));
-    generator.dispose();
-    discriminator.dispose();
-  }
+const stopAt = opts.stopAfter === undefined ? Infinity : performance.now() + 60_000 * Number(opts.stopAfter);
+
+async function run(variant: string, seed: number): Promise<void> {
+  const trainer = await toyTrainer({ protocol, variant, data, seed, steps });
+  const trajectory: string[] = [];
+  let last = { step: 0, any: 0, strict: 0, hq: 0 };
+  const evaluate = async (step: number) => {
+    // A private RNG: evaluating must not change the training stream.
+    const z = trainer.sampleLatent(samples, new Rng(0x5eed + seed));
+    const points = trainer.generate(z);
+    const values = await points.data();
+    tf.dispose([z, points]);
+    const count = countModes(values, data);
+    last = { step, any: count.coveredByAny, strict: count.covered, hq: count.highQuality };
+    trajectory.push(`${step}:${count.coveredByAny}/${count.covered}/${(100 * count.highQuality).toFixed(1)}%`);
+    // Progress on stderr: a long run that is stopped early still leaves its trajectory.
+    console.error(`${variant} seed ${seed} step ${step}: ${trajectory.at(-1)} (${Math.round((performance.now() - started) / 1000)} s)`);
+  };
+  const started = performance.now();
+  let stopped = false;
+  trainer.on('step:end', async ({ step }) => {
+    if (!stopped && performance.now() > stopAt) {
+      stopped = true;
+      trainer.stop();
+    }
+    if (step % evalEvery === 0 || step === steps || stopped) await evaluate(step);
+  });
+  await trainer.train();
+  const seconds = Math.round((performance.now() - started) / 1000);
+  const { step, ...counts } = last;
+  rows.push({ variant, seed, ...counts, seconds, step });
+  console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, variant, seed, steps: step, seconds, ...counts, trajectory: trajectory.join(' ') }));
+  trainer.generator.dispose();
+  trainer.discriminator.dispose();
 }
 
+const runs = opts.variants.split(',').flatMap((variant) => opts.seeds.split(',').map((seed) => [variant, Number(seed)] as const));
+// Concurrent runs interleave whole steps (the trainer yields between steps); each has its own RNG, so every run is
+// the same as alone, and all of them reach the same step when time runs out.
+if (opts.concurrent) await Promise.all(runs.map(([variant, seed]) => run(variant, seed)));
+else for (const [variant, seed] of runs) await run(variant, seed);
+rows.sort((a, b) => runs.findIndex(([v, s]) => v === a.variant && s === a.seed) - runs.findIndex(([v, s]) => v === b.variant && s === b.seed));
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-console.log(`\n| ${data.name} (${opts.protocol}, ${steps} steps) | modes, ≥ 1 sample within 3σ (VEEGAN) | modes, ≥ 1% within 3σ | high-quality samples | seconds per run |`);
+const reached = [...new Set(rows.map((r) => r.step))].join(', ');
+console.log(`\n| ${data.name} (${opts.protocol}, ${reached} steps) | modes, ≥ 1 sample within 3σ (VEEGAN) | modes, ≥ 1% within 3σ | high-quality samples | seconds per run |`);
 console.log('| --- | --- | --- | --- | --- |');
 for (const variant of [...new Set(rows.map((r) => r.variant))]) {
   const rs = rows.filter((r) => r.variant === variant);
