@@ -14,27 +14,32 @@
  * - `d-lr-10x`: the discriminator's learning rate ×10 (same Adam betas);
  * - `vanishing-g`: the minimax (saturating) generator loss with D's learning rate ×10: once D rejects the samples
  *   confidently, log(1 − D(G(z))) is flat and G's gradient vanishes (Goodfellow et al. 2014, §3);
+ * - `saturated-d`: the minimax generator loss, and from step `--saturate-at` (default 200) D's output bias lowered by
+ *   20 once, so D calls every sample fake with a logit near −20: the saturating loss's gradient, σ(logit), is ~1e-9
+ *   (the non-saturating loss would still get a full gradient there);
  * - `nan`: a loss term that turns NaN at step 50.
  * MNIST experiments are expensive on a CPU: give them few steps (`--steps` applies to every case; `case@steps`
  * overrides it for one).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
-import { Trainer, definePlugin, minimax, withSeed, type GantryPlugin } from '@gantry/core';
+import { Trainer, definePlugin, minimax, type GantryPlugin } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
 import { diagnostics } from '@gantry/monitor';
+import { mnist } from '@gantry/datasets';
 import { builtinExperiment } from '../packages/cli/src/experiments/index.js';
-import type { ExperimentSetup } from '../packages/cli/src/experiments/types.js';
+import { buildExperiment, type ExperimentSetup } from '../packages/cli/src/experiments/types.js';
 
 const opts = new Command()
   .option('--cases <list>', 'cases: experiment or experiment:failure, optionally @steps', 'ring-gan,ring-gan:collapse,ring-gan:nan')
   .option('--steps <n>', 'steps per case', '1200')
   .option('--seed <n>', 'seed', '1')
   .option('--collapse-at <n>', 'step from which the collapse case zeroes the generator output layer', '600')
+  .option('--saturate-at <n>', 'step at which the saturated-d case lowers D\'s output bias by 20', '200')
   .option('--backend <name>', 'backend', 'wasm')
   .option('--threads <n>', 'wasm threads', '1')
   .parse()
-  .opts<{ cases: string; steps: string; seed: string; collapseAt: string; backend: string; threads: string }>();
+  .opts<{ cases: string; steps: string; seed: string; collapseAt: string; saturateAt: string; backend: string; threads: string }>();
 
 interface Failure {
   /** What was constructed, for the table. */
@@ -51,6 +56,7 @@ function tenfoldDiscriminatorRate(setup: ExperimentSetup): tf.Optimizer {
 
 const withPlugin = (setup: ExperimentSetup, plugin: GantryPlugin): ExperimentSetup => ({ ...setup, plugins: [...(setup.plugins ?? []), plugin] });
 const collapseAt = Number(opts.collapseAt);
+const saturateAt = Number(opts.saturateAt);
 
 const FAILURES: Record<string, Failure> = {
   collapse: {
@@ -83,6 +89,28 @@ const FAILURES: Record<string, Failure> = {
     description: 'minimax (saturating) G loss, D learning rate ×10',
     modify: (setup) => ({ ...setup, loss: minimax(), optimizers: { ...setup.optimizers, discriminator: tenfoldDiscriminatorRate(setup) } }),
   },
+  'saturated-d': {
+    description: `minimax G loss, D's output bias −20 at step ${saturateAt} (D rejects every sample)`,
+    modify: (setup) =>
+      withPlugin(
+        { ...setup, loss: minimax() },
+        definePlugin({
+          name: 'constructed-saturation',
+          hooks: {
+            beforeStep: {
+              once: saturateAt,
+              handler: ({ trainer }) => {
+                const last = trainer.discriminator.layers.at(-1)!;
+                const [kernel, bias] = last.getWeights();
+                const lowered = tf.sub(bias, 20);
+                last.setWeights([kernel, lowered]);
+                lowered.dispose();
+              },
+            },
+          },
+        }),
+      ),
+  },
   nan: {
     description: 'a loss term that is NaN from step 50',
     modify: (setup) =>
@@ -108,7 +136,7 @@ for (const entry of opts.cases.split(',')) {
   const experiment = builtinExperiment(experimentName);
   const steps = Number(stepsOverride ?? opts.steps);
   const batchSize = experiment.defaults.batchSize;
-  const built = await withSeed(seed, () => experiment.build({ seed, batchSize, steps }));
+  const built = await buildExperiment(experiment, { seed, batchSize, steps, mnist });
   const setup = failure ? failure.modify(built) : built;
   // The ring experiments' own mode-coverage evaluation is not part of what is calibrated here.
   const plugins = (setup.plugins ?? []).filter((p) => p.name !== 'mode-coverage');

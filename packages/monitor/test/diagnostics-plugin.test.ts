@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { definePlugin, GantryError, NonFiniteLossError, nonSaturating, Trainer, type GanLoss, type GantryEvents } from '@gantry/core';
+import { definePlugin, GantryError, minimax, NonFiniteLossError, nonSaturating, Trainer, type GanLoss, type GantryEvents } from '@gantry/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { diagnostics } from '../src/plugins/diagnostics.js';
 import { metricsLog } from '../src/plugins/metrics-log.js';
@@ -153,6 +153,50 @@ describe('diagnostics plugin: real training', () => {
     expect(log.evals[1].metrics).toEqual({ diversity_variance: 0, diversity_distance: 0 });
     expect(log.alerts.map((a) => a.alert)).toContain('mode_collapse');
   });
+
+  for (const [lossName, loss] of [['minimax', minimax], ['non-saturating', nonSaturating]] as const) {
+    it(`vanishing G gradients after D saturates: ${lossName === 'minimax' ? 'flagged 11 steps later under the minimax loss' : 'nothing under the non-saturating loss'}`, async () => {
+      const models = tinyImageModels(4);
+      // From step 25 on D calls every sample fake with a logit near −20: the minimax loss's gradient σ(logit) ≈ 2e-9,
+      // the non-saturating loss's 1 − σ(logit) ≈ 1. D's learning rate is 0, so it stays saturated.
+      const saturate = definePlugin({
+        name: 'saturate-d',
+        hooks: {
+          beforeStep: {
+            once: 25,
+            handler: () => {
+              const [kernel, bias] = models.discriminator.layers.at(-1)!.getWeights();
+              const lowered = tf.sub(bias, 20);
+              models.discriminator.layers.at(-1)!.setWeights([kernel, lowered]);
+              lowered.dispose();
+            },
+          },
+        },
+      });
+      const trainer = new Trainer({
+        ...models,
+        data: imageSource(),
+        steps: 50,
+        batchSize: 8,
+        loss: loss(),
+        optimizers: { generator: tf.train.sgd(0.01), discriminator: tf.train.sgd(0) },
+        plugins: [diagnostics({ thresholds: { collapseEvery: 0 } }), saturate],
+      });
+      const alerts = collectAlerts(trainer);
+      await trainer.train();
+      const vanishing = alerts.filter((a) => a.kind === 'vanishing_g_gradient');
+      if (lossName === 'minimax') {
+        // Steps 25–35 are 11 of the 20-step window: the median falls to the saturated level at step 35.
+        expect(vanishing).toEqual([expect.objectContaining({ step: 35, severity: 'warning' })]);
+        // The threshold is 1% of the peak median: the saturated median is below a millionth of the peak.
+        const peak = vanishing[0].threshold! / 0.01;
+        expect(vanishing[0].value! / peak).toBeLessThan(1e-6);
+        expect(vanishing[0].message).toMatch(/Try the non-saturating generator loss/);
+      } else {
+        expect(vanishing).toEqual([]);
+      }
+    });
+  }
 
   it('turns a NaN loss stop into an error alert', async () => {
     let calls = 0;
