@@ -39,7 +39,7 @@ export {
   type GanLoss,
 } from './losses.js';
 export { isDataSource, type Batch, type BatchOptions, type DataSource, type DataInput } from './data.js';
-export { Rng, withSeed, type RngState } from './random.js';
+export { Rng, RandomStreams, withSeed, type RngState, type RandomStreamsState } from './random.js';
 export { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
 export { NonFiniteWeightsError, WeightsDivergedError } from './finite-guard.js';
 export {

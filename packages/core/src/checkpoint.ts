@@ -11,7 +11,10 @@ type NamedTensor = { name: string; tensor: tf.Tensor };
 export const CHECKPOINT_FORMAT = 1;
 
 export interface CheckpointMeta {
+  /** The core's random stream. */
   rng: RngState;
+  /** Draws taken by each plugin's random stream (absent in checkpoints written before plugins had their own). */
+  pluginRng?: Record<string, number>;
   batchesConsumed: number;
   loss: string;
   nCritic: number;

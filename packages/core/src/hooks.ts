@@ -164,6 +164,20 @@ export class HookRunner {
     }
   }
 
+  /**
+   * Awaits every hook of `name` in turn even when some fail (teardown: each closes its own files); each failure, as a
+   * PluginError, goes to `failed`.
+   */
+  async settled(name: HookName, args: (hook: BoundHook) => unknown[], failed: (error: PluginError) => void): Promise<void> {
+    for (const hook of this.active(name)) {
+      try {
+        await this.call(hook, ...args(hook));
+      } catch (error) {
+        failed(error instanceof PluginError ? error : new PluginError(hook.plugin, `hook "${name}"`, error));
+      }
+    }
+  }
+
   /** Runs each matching synchronous hook in turn (afterApply). */
   sync(name: HookName, step: number, phase: Phase, args: (hook: BoundHook) => unknown[]): void {
     for (const hook of this.active(name, step, phase)) this.call(hook, ...args(hook));

@@ -14,6 +14,13 @@ function mix32(a: number): number {
   return (a ^ (a >>> 15)) >>> 0;
 }
 
+/** FNV-1a over UTF-16 code units: a stream name to a 32-bit salt. */
+function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export class Rng {
   private counter = 0;
   constructor(readonly seed: number) {
@@ -35,9 +42,13 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
-  /** An independent stream, e.g. for data shuffling, that does not disturb this one. */
-  fork(salt: number): Rng {
-    return new Rng(mix32(this.seed ^ mix32(salt + 0x85ebca6b)) | 0);
+  /**
+   * An independent stream that does not disturb this one, derived from this seed and `salt` only (not from what was
+   * drawn): a number (data shuffling) or a name (a plugin's stream).
+   */
+  fork(salt: number | string): Rng {
+    const n = typeof salt === 'string' ? hashString(salt) : salt;
+    return new Rng(mix32(this.seed ^ mix32(n + 0x85ebca6b)) | 0);
   }
 
   getState(): RngState {
@@ -48,6 +59,47 @@ export class Rng {
     if (state.seed !== this.seed) throw new Error(`RNG state is for seed ${state.seed}, this RNG has seed ${this.seed}`);
     this.counter = state.counter;
   }
+}
+
+/**
+ * A trainer's random streams: `core` for latents (the data order is a fork of it) and one per plugin, derived from the
+ * seed and the plugin's name. Adding, removing or reordering plugins therefore changes no other stream, and a plugin
+ * drawing more or less leaves the core's latents and data order as they were. Checkpoints store every counter.
+ */
+export class RandomStreams {
+  readonly core: Rng;
+  private readonly plugins = new Map<string, Rng>();
+
+  constructor(seed: number, pluginNames: readonly string[]) {
+    this.core = new Rng(seed);
+    for (const name of pluginNames) this.plugins.set(name, this.core.fork(`plugin:${name}`));
+  }
+
+  /** The stream of the plugin named `name` (listed in the trainer's plugins). */
+  plugin(name: string): Rng {
+    const rng = this.plugins.get(name);
+    if (!rng) throw new Error(`no random stream for plugin "${name}": it is not one of the trainer's plugins`);
+    return rng;
+  }
+
+  getState(): RandomStreamsState {
+    return { core: this.core.getState(), plugins: Object.fromEntries([...this.plugins].map(([name, rng]) => [name, rng.getState().counter])) };
+  }
+
+  /**
+   * Puts every stream where the saved run had it. A plugin the checkpoint does not know (added on resume) starts its
+   * stream from the beginning; one that is no longer listed is ignored.
+   */
+  setState(state: RandomStreamsState): void {
+    this.core.setState(state.core);
+    for (const [name, rng] of this.plugins) rng.setState({ seed: rng.seed, counter: state.plugins[name] ?? 0 });
+  }
+}
+
+export interface RandomStreamsState {
+  core: RngState;
+  /** Draws taken so far by each plugin's stream. */
+  plugins: Record<string, number>;
 }
 
 /**

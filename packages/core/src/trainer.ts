@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { checkpointStoreAt, findCheckpoint, readCheckpointState, restoreTrainingState, writeCheckpoint, type CheckpointContents } from './checkpoint.js';
+import { checkpointStoreAt, findCheckpoint, readCheckpointState, restoreTrainingState, writeCheckpoint } from './checkpoint.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { isDataSource, type Batch } from './data.js';
 import { GantryError, NonFiniteLossError, PluginError } from './errors.js';
@@ -9,10 +9,12 @@ import { weightProbes } from './finite-guard.js';
 import { registerNestedGradientFixes } from './gradients.js';
 import type { GanLoss } from './losses.js';
 import { HookRunner, bindListeners, disposeReplaced, type BoundHook } from './hooks.js';
+import { addLossTerms } from './loss-terms.js';
 import { checkSampleShapes, modelInputs, shapeOf } from './model-inputs.js';
 import { resolveTrainerOptions, type TrainResult, type TrainerOptions } from './options.js';
-import type { GantryPlugin, HookContext, LossContext, Phase } from './plugin.js';
-import { Rng } from './random.js';
+import type { GantryPlugin, HookContext, Phase } from './plugin.js';
+import { disposeSnapshots, loadPluginStates, savePluginStates } from './plugin-states.js';
+import { RandomStreams, type Rng } from './random.js';
 import { RealData, disposeBatch } from './real-data.js';
 import { StepScalars } from './step-scalars.js';
 import { yieldToEventLoop } from './yield.js';
@@ -27,6 +29,11 @@ export interface DiscriminatorUpdateOptions {
   /** false: no skipUpdate/transformGrads/afterApply hooks (lookahead updates). Default true. */
   runHooks?: boolean;
   optimizer?: tf.Optimizer;
+  /**
+   * The stream the fake batch's latents are drawn from. Default: the core's. A plugin's lookahead updates pass its
+   * own `ctx.rng`, so they leave the core's latents as they would be without the plugin.
+   */
+  rng?: Rng;
 }
 
 /**
@@ -36,6 +43,7 @@ export interface DiscriminatorUpdateOptions {
  */
 export class Trainer {
   readonly bus = new EventBus();
+  /** The core's random stream: latents (the data order is a fork of it). Plugins draw from their own (`ctx.rng`). */
   readonly rng: Rng;
   readonly optimizers: { generator: tf.Optimizer; discriminator: tf.Optimizer };
   readonly loss: GanLoss;
@@ -58,6 +66,7 @@ export class Trainer {
   private setupDone = false;
   private readonly hooks: HookRunner;
   private readonly data: RealData;
+  private readonly streams: RandomStreams;
 
   constructor(private readonly options: TrainerOptions) {
     const resolved = resolveTrainerOptions(options);
@@ -69,9 +78,11 @@ export class Trainer {
     this.loss = resolved.loss;
     this.latentDistribution = resolved.latentDistribution;
     this.latentDim = resolved.latentDim;
-    this.rng = new Rng(resolved.seed);
     this.optimizers = resolved.optimizers;
     this.plugins = resolved.plugins;
+    this.hooks = new HookRunner(this.plugins);
+    this.streams = new RandomStreams(resolved.seed, this.plugins.map((p) => p.name));
+    this.rng = this.streams.core;
     this.data = new RealData(options.data, {
       batchSize: this.batchSize,
       seed: this.rng.fork(0xda7a).seed,
@@ -79,7 +90,6 @@ export class Trainer {
       conditional: () => this.conditional,
       numClasses: () => this.numClasses,
     });
-    this.hooks = new HookRunner(this.plugins);
     bindListeners(this.plugins, this.bus, () => this.completed, (handler, payload) => handler(payload, this));
   }
 
@@ -143,6 +153,14 @@ export class Trainer {
     return this.lastCheckpoint;
   }
 
+  /**
+   * The random stream of the plugin named `plugin` (the one its hooks get as `ctx.rng`), derived from the seed and the
+   * name: for setup hooks and listeners, which get no context. Checkpointed with the trainer.
+   */
+  rngFor(plugin: string): Rng {
+    return this.streams.plugin(plugin);
+  }
+
   // ---------------------------------------------------------------- sampling
 
   sampleLatent(n: number, rng: Rng = this.rng): tf.Tensor2D {
@@ -183,38 +201,13 @@ export class Trainer {
       step,
       phase,
       criticIndex,
-      rng: this.rng,
+      rng: this.streams.plugin(hook.plugin),
       report: (name, value) => scalars.add(`${hook.plugin}/${name}`, value),
     };
   }
 
   private trainableVariables(model: LayersModel): tf.Variable[] {
     return model.trainableWeights.map((w) => w.read() as tf.Variable);
-  }
-
-  /** Sums the plugins' loss terms into `loss`, recording each under `<phase>/<plugin>/<term>`. */
-  private addLossTerms(loss: tf.Scalar, base: Omit<LossContext, 'plugin' | 'report'>, scalars: StepScalars): tf.Scalar {
-    const parts: tf.Scalar[] = [loss];
-    const { step, phase, criticIndex } = base;
-    const results = this.hooks.collect<tf.Scalar | Record<string, tf.Scalar>>('lossTerms', step, phase, (hook) => [
-      { ...base, ...this.contextFor(hook, step, phase, criticIndex, scalars) },
-    ]);
-    for (const { hook, value: out } of results) {
-      const terms = out instanceof tf.Tensor ? { [hook.plugin]: out } : out;
-      if (typeof terms !== 'object') {
-        throw new PluginError(hook.plugin, 'hook "lossTerms"', 'must return a scalar tensor or { name: scalar tensor }');
-      }
-      for (const [term, value] of Object.entries(terms)) {
-        if (!(value instanceof tf.Tensor) || value.size !== 1) {
-          throw new PluginError(hook.plugin, 'hook "lossTerms"', `term "${term}" must be a scalar tensor`);
-        }
-        const label = term === hook.plugin ? `${phase}/${hook.plugin}` : `${phase}/${hook.plugin}/${term}`;
-        const scalar = tf.reshape(value, []) as tf.Scalar;
-        scalars.add(label, scalar);
-        parts.push(scalar);
-      }
-    }
-    return parts.length === 1 ? loss : (tf.addN(parts) as tf.Scalar);
   }
 
   /** skipUpdate, transformGrads, apply; the gradients are disposed in every case. */
@@ -262,7 +255,7 @@ export class Trainer {
     const step = options.step ?? this.completed + 1;
     const criticIndex = options.criticIndex ?? 0;
     const scalars = options.scalars ?? new StepScalars();
-    const z = this.sampleLatent(batch.x.shape[0]);
+    const z = this.sampleLatent(batch.x.shape[0], options.rng);
     const fake = tf.tidy(() => this.gen.apply(modelInputs(this.gen, z, batch.labels), { training: true }) as tf.Tensor);
     const discriminate = this.augmentedDiscriminate(step, 'D', criticIndex, scalars);
     try {
@@ -275,8 +268,8 @@ export class Trainer {
         const fakeLogits = discriminate(fake, batch.labels);
         const loss = this.loss.discriminatorLoss(realLogits, fakeLogits);
         scalars.add('d_loss', loss);
-        const lossCtx = { trainer: this, step, phase: 'D' as const, criticIndex, rng: this.rng, real: batch.x, fake, labels: batch.labels, realLogits, fakeLogits, discriminate, generator: this.gen, discriminator: this.disc };
-        return this.addLossTerms(loss, lossCtx, scalars);
+        const lossCtx = { real: batch.x, fake, labels: batch.labels, realLogits, fakeLogits, discriminate, generator: this.gen, discriminator: this.disc };
+        return addLossTerms(this.hooks, loss, (hook) => ({ ...lossCtx, ...this.contextFor(hook, step, 'D', criticIndex, scalars) }), { step, phase: 'D' }, scalars);
       }, this.trainableVariables(this.disc));
       value.dispose();
       if (options.runHooks === false) {
@@ -340,7 +333,8 @@ export class Trainer {
         const fakeLogits = discriminate(fake, real.labels);
         // Relativistic-style losses may want D(real); computed only when the loss declares the parameter.
         const realLogits = this.loss.generatorLoss.length >= 2 ? discriminate(real.x, real.labels) : undefined;
-        const lossCtx = { trainer: this, step, phase: 'G' as const, criticIndex: 0, rng: this.rng, real: real.x, fake, labels: real.labels, fakeLogits, realLogits, discriminate, generator: this.gen, discriminator: this.disc };
+        const lossCtx = { real: real.x, fake, labels: real.labels, fakeLogits, realLogits, discriminate, generator: this.gen, discriminator: this.disc };
+        const contextFor = (hook: BoundHook) => ({ ...lossCtx, ...this.contextFor(hook, step, 'G', 0, scalars) });
         const base = this.loss.generatorLoss(fakeLogits, realLogits);
         scalars.add('g_loss', base);
         const loss = this.hooks.waterfall(
@@ -348,7 +342,7 @@ export class Trainer {
           step,
           'G',
           base,
-          (hook, current) => [current, { ...lossCtx, ...this.contextFor(hook, step, 'G', 0, scalars) }],
+          (hook, current) => [current, contextFor(hook)],
           (_old, next, hook) => {
             if (!(next instanceof tf.Tensor) || next.size !== 1) {
               throw new PluginError(hook.plugin, 'hook "generatorLoss"', 'must return a scalar tensor or nothing');
@@ -356,7 +350,7 @@ export class Trainer {
             scalars.add(`G/${hook.plugin}`, next);
           },
         );
-        return this.addLossTerms(tf.reshape(loss, []) as tf.Scalar, lossCtx, scalars);
+        return addLossTerms(this.hooks, tf.reshape(loss, []) as tf.Scalar, contextFor, { step, phase: 'G' }, scalars);
       }, this.trainableVariables(this.gen));
       value.dispose();
       this.applyGrads(this.optimizers.generator, grads, step, 'G', 0, scalars);
@@ -455,11 +449,7 @@ export class Trainer {
       disposeBatch(this.lastBatch);
       this.lastBatch = undefined;
       // Every teardown runs, whatever the others did: each closes its own files.
-      for (const hook of this.hooks.active('teardown')) {
-        await Promise.resolve()
-          .then(() => this.hooks.call(hook, this))
-          .catch((e: Error) => console.error(e.message));
-      }
+      await this.hooks.settled('teardown', () => [this], (e) => console.error(e.message));
     }
   }
 
@@ -468,29 +458,21 @@ export class Trainer {
   /** Writes a checkpoint of the whole training state into the configured store (or `dir`) and returns its path. */
   async saveCheckpoint(dir: string | CheckpointStore | undefined = this.options.checkpoint?.dir): Promise<string> {
     if (!dir) throw new GantryError('saveCheckpoint needs a folder (pass one or set the checkpoint option)');
-    const pluginStates: CheckpointContents['plugins'] = {};
+    const pluginStates = await savePluginStates(this.plugins);
     try {
-      for (const plugin of this.plugins) {
-        if (!plugin.state) continue;
-        try {
-          pluginStates[plugin.name] = await plugin.state.save();
-        } catch (error) {
-          throw error instanceof PluginError ? error : new PluginError(plugin.name, 'state.save', error);
-        }
-      }
       const path = await writeCheckpoint(dir, {
         step: this.completed,
         generator: this.gen,
         discriminator: this.disc,
         optimizers: this.optimizers,
         plugins: pluginStates,
-        meta: { rng: this.rng.getState(), batchesConsumed: this.data.batchesConsumed, loss: this.loss.name, nCritic: this.nCritic },
+        meta: { rng: this.rng.getState(), pluginRng: this.streams.getState().plugins, batchesConsumed: this.data.batchesConsumed, loss: this.loss.name, nCritic: this.nCritic },
         keep: this.options.checkpoint?.keep ?? 3,
       });
       this.lastCheckpoint = path;
     } finally {
       // What save() returned is the core's: the written snapshots are released here.
-      for (const snapshot of Object.values(pluginStates)) tf.dispose(Object.values(snapshot.tensors ?? {}));
+      disposeSnapshots(pluginStates);
     }
     await this.bus.emit('checkpoint', { step: this.completed, dir: this.lastCheckpoint! });
     return this.lastCheckpoint!;
@@ -507,22 +489,10 @@ export class Trainer {
     const { store, name } = await findCheckpoint(dir, options.warn);
     const path = store.path(name);
     const state = await readCheckpointState(store, name);
-    try {
-      // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.
-      for (const plugin of this.plugins) {
-        const snapshot = state.plugins[plugin.name];
-        if (!plugin.state || !snapshot) continue;
-        try {
-          await plugin.state.load(snapshot, this);
-        } catch (error) {
-          throw error instanceof PluginError ? error : new PluginError(plugin.name, 'state.load', error);
-        }
-      }
-    } finally {
-      for (const snapshot of Object.values(state.plugins)) tf.dispose(Object.values(snapshot.tensors ?? {}));
-    }
+    // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.
+    await loadPluginStates(this.plugins, state.plugins, this);
     await restoreTrainingState(store, name, { generator: this.gen, discriminator: this.disc, optimizers: this.optimizers });
-    this.rng.setState(state.meta.rng);
+    this.streams.setState({ core: state.meta.rng, plugins: state.meta.pluginRng ?? {} });
     this.completed = state.step;
     this.data.resumeAt(state.meta.batchesConsumed);
     this.lastCheckpoint = path;

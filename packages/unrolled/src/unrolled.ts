@@ -5,8 +5,8 @@ import {
   checkOptions,
   definePlugin,
   type GantryPlugin,
+  type HookContext,
   type LossContext,
-  type Trainer,
 } from '@gantry/core';
 import { functionalModel, type FunctionalModel } from './functional.js';
 import { copyOptimizer, functionalUpdate, readUpdateRule, type UpdateRule } from './optimizer.js';
@@ -59,7 +59,7 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
   let savedWeights: tf.Tensor[] | undefined;
   let unrolledModel: LayersModel | undefined;
 
-  async function lookahead(trainer: Trainer): Promise<void> {
+  async function lookahead({ trainer, rng }: HookContext): Promise<void> {
     // The step's real batch: the last discriminator phase's, after transformBatch (the core's, alive until next step).
     const current = trainer.currentBatch;
     if (!current) throw new GantryError('unrolled: no real batch in this step (is there a discriminator phase?)');
@@ -70,7 +70,8 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
     const lookaheadOptimizer = await copyOptimizer(trainer.optimizers.discriminator);
     try {
       for (let k = 0; k < steps; k++) {
-        trainer.discriminatorUpdate(current, { runHooks: false, optimizer: lookaheadOptimizer });
+        // The lookahead's latents come from this plugin's stream: the core's latents stay as without unrolling.
+        trainer.discriminatorUpdate(current, { runHooks: false, optimizer: lookaheadOptimizer, rng });
       }
     } finally {
       lookaheadOptimizer.dispose();
@@ -148,7 +149,7 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
       beforePhase: {
         phase: 'G',
         handler: async (ctx) => {
-          if (mode === 'first-order') await lookahead(ctx.trainer);
+          if (mode === 'first-order') await lookahead(ctx);
           else rule = await readUpdateRule(ctx.trainer.optimizers.discriminator, options.learningRate);
         },
       },

@@ -47,7 +47,7 @@ describe('unrolled first-order', () => {
           phase: 'G',
           handler: (ctx) => {
             const t = ctx.trainer;
-            before = { d: weightValues(t.discriminator), g: t.generator.getWeights().map((w) => tf.clone(w)), rng: t.rng.getState() };
+            before = { d: weightValues(t.discriminator), g: t.generator.getWeights().map((w) => tf.clone(w)), rng: t.rngFor('unrolled').getState() };
           },
         },
       },
@@ -59,7 +59,7 @@ describe('unrolled first-order', () => {
       optimizers: { discriminator: tf.train.sgd(lr), generator: tf.train.sgd(lr) },
     });
     await trainer.train();
-    // Independent reference: one SGD step of a copy of D on (real, G(z)) with the z the lookahead drew.
+    // Independent reference: one SGD step of a copy of D on (real, G(z)) with the z the lookahead drew (from its stream).
     const rng = new Rng(before!.rng.seed);
     rng.setState(before!.rng);
     const z = trainer.sampleLatent(real!.shape[0], rng);
@@ -77,6 +77,14 @@ describe('unrolled first-order', () => {
     seenByGenerator!.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(expected[i][j], 6)));
     expect(seenByGenerator).not.toEqual(before!.d);
     expect(weightValues(trainer.discriminator)).toEqual(before!.d);
+  });
+
+  it("draws the lookahead's latents from its own stream: the core's stream advances as without unrolling", async () => {
+    const t = tinyTrainer([unrolled({ steps: 3 })], { steps: 4 });
+    await t.train();
+    // Core: one latent draw per phase, 4 steps × (1 D + 1 G); unrolled: 3 lookahead updates per step.
+    expect(t.rng.getState().counter).toBe(8);
+    expect(t.rngFor('unrolled').getState().counter).toBe(12);
   });
 
   it('keeps memory flat across steps', async () => {
