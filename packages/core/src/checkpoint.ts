@@ -13,7 +13,7 @@ export const CHECKPOINT_FORMAT = 1;
 export interface CheckpointMeta {
   /** The core's random stream. */
   rng: RngState;
-  /** Draws taken by each plugin's random stream (absent in checkpoints written before plugins had their own). */
+  /** Draws taken by each plugin's random stream that has drawn (absent: 0; checkpoints written before plugins had their own streams have none). */
   pluginRng?: Record<string, number>;
   batchesConsumed: number;
   loss: string;

@@ -82,8 +82,10 @@ export class RandomStreams {
     return rng;
   }
 
+  /** The core's state and the counters of the plugin streams that have drawn (an absent plugin's counter is 0). */
   getState(): RandomStreamsState {
-    return { core: this.core.getState(), plugins: Object.fromEntries([...this.plugins].map(([name, rng]) => [name, rng.getState().counter])) };
+    const drawn = [...this.plugins].map(([name, rng]) => [name, rng.getState().counter] as const).filter(([, counter]) => counter > 0);
+    return { core: this.core.getState(), plugins: Object.fromEntries(drawn) };
   }
 
   /**
@@ -98,7 +100,7 @@ export class RandomStreams {
 
 export interface RandomStreamsState {
   core: RngState;
-  /** Draws taken so far by each plugin's stream. */
+  /** Draws taken so far by each plugin's stream that has drawn. */
   plugins: Record<string, number>;
 }
 
