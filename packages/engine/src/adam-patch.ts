@@ -24,6 +24,8 @@ export type AdamUpdate = (
 ) => boolean;
 
 const PATCH_KEY = Symbol.for('gantry.adam.updates');
+const STOCK_KEY = Symbol.for('gantry.adam.stock');
+type ApplyGradients = (this: tf.AdamOptimizer, g: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) => void;
 
 /**
  * The backend-specific Adam updates, kept on the prototype itself: one patch however many copies of this module load
@@ -35,10 +37,9 @@ function updates(): Map<string, AdamUpdate> {
   if (existing) return existing;
   const table = new Map<string, AdamUpdate>();
   proto[PATCH_KEY] = table;
-  const p = tf.AdamOptimizer.prototype as unknown as {
-    applyGradients(g: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void;
-  };
+  const p = tf.AdamOptimizer.prototype as unknown as { applyGradients: ApplyGradients; [STOCK_KEY]?: ApplyGradients };
   const stock = p.applyGradients;
+  p[STOCK_KEY] = stock;
   p.applyGradients = function applyGradients(
     this: tf.AdamOptimizer,
     variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
@@ -59,6 +60,13 @@ function updates(): Map<string, AdamUpdate> {
     stock.call(this, variableGradients);
   };
   return table;
+}
+
+/** tfjs's own AdamOptimizer.applyGradients, whatever is patched: the reference the replacements are tested against. */
+export function stockAdamApply(optimizer: tf.AdamOptimizer, gradients: { name: string; tensor: tf.Tensor }[]): void {
+  updates();
+  const stock = (tf.AdamOptimizer.prototype as unknown as Record<symbol, ApplyGradients>)[STOCK_KEY];
+  stock.call(optimizer, gradients);
 }
 
 /** Makes tf.train.adam's update on `backend` run `update` (idempotent: the last registration per backend wins). */

@@ -3,6 +3,7 @@ import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-kernels.js';
 import { withRunner } from './kernel-runner.js';
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels.js';
 import { castKernel, identityKernel, leakyReluKernel, tileKernel } from './data-kernels.js';
+import { installHostAdam } from './adam-host.js';
 
 /** Backends for which Gantry has composite kernels. */
 export type EngineKernelBackend = 'wasm' | 'cpu';
@@ -79,6 +80,7 @@ const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelFunc][] = [
  * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile, a shared-buffer Identity and
  * same-dtype Cast, and a LeakyRelu from Step and Multiply.
  * On cpu: the two conv gradients (the stock ones are loop nests with poor locality).
+ * On both (`all`): tf.train.adam's update with small weights in JavaScript and scalars uploaded once (adam-host.ts).
  */
 export function registerEngineKernels(backendName: EngineKernelBackend, set: EngineKernelSet = 'all'): EngineKernelReport {
   const done = registeredFor.get(backendName);
@@ -93,6 +95,10 @@ export function registerEngineKernels(backendName: EngineKernelBackend, set: Eng
       // The stock config's name, backend and setup/dispose functions stay; only the kernel function is replaced.
       if (stock) install(report, { ...stock, kernelFunc: wrap(stock) });
     }
+  }
+  if (set === 'all') {
+    installHostAdam(backendName);
+    report.replaced.push('AdamOptimizer update');
   }
   registeredFor.set(backendName, report);
   return report;
