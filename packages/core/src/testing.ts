@@ -20,6 +20,7 @@ import {
   withSeed,
   type Batch,
   type DataSource,
+  type GanLoss,
   type GantryPlugin,
   type HookName,
   type LossContext,
@@ -90,6 +91,57 @@ export function blobSource(dim = 2): DataSource {
   };
 }
 
+/** Tiny GAN on side × side × 1 images: G = dense(latent → side², tanh) reshaped, D = flatten → dense(8, relu) → dense(1). */
+export function tinyImageModels(seed = 1, latent = 4, side = 4): { generator: tfl.Sequential; discriminator: tfl.Sequential } {
+  return withSeed(seed, () => {
+    const generator = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ inputShape: [latent], units: side * side, activation: 'tanh' }),
+        tfl.layers.reshape({ targetShape: [side, side, 1] }),
+      ],
+    });
+    const discriminator = tfl.sequential({
+      layers: [tfl.layers.flatten({ inputShape: [side, side, 1] }), tfl.layers.dense({ units: 8, activation: 'relu' }), tfl.layers.dense({ units: 1 })],
+    });
+    return { generator, discriminator };
+  });
+}
+
+export interface ImageSourceOptions {
+  /** Height and width. Default 4. */
+  side?: number;
+  /** Default 1. */
+  channels?: number;
+  /** Labels k mod numClasses for the k-th example of each batch (conditional models); none by default. */
+  numClasses?: number;
+}
+
+/** Endless side × side × channels images uniform in [-1, 1], a pure function of (seed, batch index). */
+export function imageSource({ side = 4, channels = 1, numClasses }: ImageSourceOptions = {}): DataSource {
+  return {
+    name: `images-${side}`,
+    elementShape: [side, side, channels],
+    numClasses,
+    *batches({ batchSize, seed, start }): Iterator<Batch> {
+      for (let i = start; ; i++) {
+        const x = tf.randomUniform([batchSize, side, side, channels], -1, 1, 'float32', seed + i * 7919);
+        const labels = numClasses ? tf.tensor1d(Array.from({ length: batchSize }, (_, k) => k % numClasses), 'int32') : undefined;
+        yield { x, labels };
+      }
+    },
+  };
+}
+
+/** A linear critic D(x) = w·flatten(x) + b with the given w (‖∇ₓD‖ = ‖w‖ everywhere: closed forms for penalties). */
+export function linearCritic(inputShape: number[], w: number[], b = 0.3): tfl.LayersModel {
+  const layers: tfl.layers.Layer[] = [];
+  if (inputShape.length > 1) layers.push(tfl.layers.flatten({ inputShape }));
+  layers.push(tfl.layers.dense({ units: 1, ...(inputShape.length > 1 ? {} : { inputShape }) }));
+  const model = tfl.sequential({ layers });
+  model.layers.at(-1)!.setWeights([tf.tensor2d(w, [w.length, 1]), tf.tensor1d([b])]);
+  return model;
+}
+
 /** The tiny GAN (`tinyModels`) on `pointSource` with fixed seeds: 6 steps of batch 16, seed 7, unless `extra` says otherwise. */
 export function pointTrainer(extra: Partial<TrainerOptions> = {}, seed = 1): Trainer {
   return new Trainer({ ...tinyModels(seed), data: pointSource(), steps: 6, batchSize: 16, seed: 7, ...extra });
@@ -139,11 +191,14 @@ export interface LossContextOptions {
   step?: number;
   phase?: Phase;
   plugin?: string;
+  /** The GAN loss a hook reads as `ctx.trainer.loss` (the rest of `ctx.trainer` is absent). */
+  loss?: GanLoss;
 }
 
 /**
- * A LossContext as the Trainer builds it in a phase, for calling a plugin's `lossTerms` directly. `reports` collects
- * what the plugin reported (read at once, so the plugin may dispose its tensors).
+ * A LossContext as the Trainer builds it in a phase, for calling a plugin's `lossTerms` or `generatorLoss` directly:
+ * `fakeLogits` = D(fake), and in the D phase `realLogits` = D(real). `reports` collects what the plugin reported (read
+ * at once, so the plugin may dispose its tensors).
  */
 export function lossContext(options: LossContextOptions): { ctx: LossContext; reports: Record<string, number> } {
   const reports: Record<string, number> = {};
@@ -151,7 +206,7 @@ export function lossContext(options: LossContextOptions): { ctx: LossContext; re
   const discriminate = (x: tf.Tensor, l?: tf.Tensor) =>
     discriminator.apply(l ? [x, tf.cast(tf.oneHot(tf.cast(l, 'int32'), numClasses!), 'float32')] : x, { training: true }) as tf.Tensor;
   const ctx = {
-    trainer: undefined as never,
+    trainer: (options.loss ? { loss: options.loss } : undefined) as never,
     plugin: options.plugin ?? 'test',
     step: options.step ?? 1,
     phase: options.phase ?? 'D',
@@ -163,7 +218,8 @@ export function lossContext(options: LossContextOptions): { ctx: LossContext; re
     real,
     fake,
     labels,
-    fakeLogits: tf.zeros([1]),
+    fakeLogits: discriminate(fake, labels),
+    realLogits: (options.phase ?? 'D') === 'D' ? discriminate(real, labels) : undefined,
     discriminate,
     generator: undefined as never,
     discriminator,

@@ -4,7 +4,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, withSeed } from '@gantry/core';
 import { gradientPenalty, gradientPenaltyLoss, r1, r2 } from '../src/index.js';
-import { linearCritic, lossContext, lossTermsHandler, norm } from './helpers.js';
+import { hookHandler, linearCritic, lossContext } from '@gantry/core/testing';
+import type { GantryPlugin, LossContext } from '@gantry/core';
+
+const lossTermsHandler = (plugin: GantryPlugin) => hookHandler<(ctx: LossContext) => tf.Scalar>(plugin, 'lossTerms');
+const norm = (v: number[]) => Math.hypot(...v);
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

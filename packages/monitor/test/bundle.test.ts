@@ -9,9 +9,10 @@ import { registerWandb } from '../../cli/src/commands/wandb.js';
 import { monitorPlugins } from '../src/index.js';
 import { parseMetricsLog } from '../src/metrics-file.js';
 import { FakeWandb } from './fake-wandb.js';
-import { captureStream, cpu, eventTags, imageSource, readTfRecords, tinyImageModels, tmpDir } from './helpers.js';
+import { imageSource, tinyImageModels, useCpuBackend } from '@gantry/core/testing';
+import { captureStream, eventTags, readTfRecords, tmpDir } from './helpers.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 // The CLI's own commander (v14), not whichever copy the repository root happens to hold.
 const { Command } = createRequire(new URL('../../cli/package.json', import.meta.url))('commander') as {

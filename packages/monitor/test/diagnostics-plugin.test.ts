@@ -6,9 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { diagnostics } from '../src/plugins/diagnostics.js';
 import { metricsLog } from '../src/plugins/metrics-log.js';
 import { parseMetricsLog } from '../src/metrics-file.js';
-import { cpu, imageSource, tinyImageModels, tmpDir } from './helpers.js';
+import { imageSource, tinyImageModels, useCpuBackend } from '@gantry/core/testing';
+import { tmpDir } from './helpers.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 type Alert = GantryEvents['alert'];
 

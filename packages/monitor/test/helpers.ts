@@ -2,68 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import * as tfl from '@tensorflow/tfjs-layers';
-import { withSeed, type Batch, type DataSource } from '@gantry/core';
-
-export { useCpuBackend as cpu } from '@gantry/core/testing';
 
 export const tmpDir = (prefix = 'gantry-monitor-') => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-
-/** Tiny GAN on 4×4×1 "images": G = dense(latent → 16, tanh) reshaped, D = dense on the flattened image. */
-export function tinyImageModels(seed = 1, latent = 4) {
-  return withSeed(seed, () => {
-    const generator = tfl.sequential({
-      layers: [
-        tfl.layers.dense({ inputShape: [latent], units: 16, activation: 'tanh' }),
-        tfl.layers.reshape({ targetShape: [4, 4, 1] }),
-      ],
-    });
-    const discriminator = tfl.sequential({
-      layers: [tfl.layers.flatten({ inputShape: [4, 4, 1] }), tfl.layers.dense({ units: 8, activation: 'relu' }), tfl.layers.dense({ units: 1 })],
-    });
-    return { generator, discriminator };
-  });
-}
-
-/** Tiny MLP GAN on 2-D points. */
-export function tinyPointModels(seed = 1, latent = 4) {
-  return withSeed(seed, () => {
-    const generator = tfl.sequential({
-      layers: [tfl.layers.dense({ inputShape: [latent], units: 8, activation: 'relu' }), tfl.layers.dense({ units: 2, activation: 'tanh' })],
-    });
-    const discriminator = tfl.sequential({
-      layers: [tfl.layers.dense({ inputShape: [2], units: 8, activation: 'relu' }), tfl.layers.dense({ units: 1 })],
-    });
-    return { generator, discriminator };
-  });
-}
-
-export function imageSource(numClasses?: number): DataSource {
-  return {
-    name: 'tiny-images',
-    elementShape: [4, 4, 1],
-    numClasses,
-    *batches({ batchSize, seed, start }): Iterator<Batch> {
-      for (let i = start; ; i++) {
-        const x = tf.randomUniform([batchSize, 4, 4, 1], -1, 1, 'float32', seed + i * 7919);
-        const labels = numClasses ? tf.tensor1d(Array.from({ length: batchSize }, (_, k) => k % numClasses), 'int32') : undefined;
-        yield { x, labels };
-      }
-    },
-  };
-}
-
-export function pointSource(): DataSource {
-  return {
-    name: 'points',
-    elementShape: [2],
-    *batches({ batchSize, seed, start }): Iterator<Batch> {
-      for (let i = start; ; i++) yield { x: tf.tidy(() => tf.mul(tf.randomUniform([batchSize, 2], -1, 1, 'float32', seed + i), 0.5)) };
-    },
-  };
-}
 
 /** A writable that keeps what it was given; `tty` makes it look like a terminal to cli-progress. */
 export function captureStream(tty = false): Writable & { text(): string; isTTY?: boolean; columns?: number } {

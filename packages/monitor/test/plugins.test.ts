@@ -9,9 +9,10 @@ import { mountSmallDisk } from '../../../test-support/tmpfs.js';
 import { htmlReport, metricsLog, progressBar, sampleGrid, tensorboard } from '../src/index.js';
 import { parseMetricsLog } from '../src/metrics-file.js';
 import { reportChartSpecs } from './report-specs.js';
-import { captureStream, cpu, imageSource, pointSource, tinyImageModels, tinyPointModels, tmpDir } from './helpers.js';
+import { imageSource, pointSource, tinyImageModels, tinyModels, useCpuBackend } from '@gantry/core/testing';
+import { captureStream, tmpDir } from './helpers.js';
 
-beforeAll(cpu);
+beforeAll(useCpuBackend);
 
 /** Conditional G whose output ignores z: class k fills the image with v[k]; D sees image and label. */
 function labelOnlyModels(values: number[]) {
@@ -34,7 +35,7 @@ describe('sampleGrid', () => {
     const dir = tmpDir();
     const trainer = new Trainer({
       ...labelOnlyModels([-0.5, 0, 0.5]),
-      data: imageSource(3),
+      data: imageSource({ numClasses: 3 }),
       steps: 2,
       batchSize: 6,
       optimizers: { generator: tf.train.sgd(0), discriminator: tf.train.sgd(0.1) },
@@ -63,7 +64,7 @@ describe('sampleGrid', () => {
     const dir = tmpDir();
     const trainer = new Trainer({
       ...labelOnlyModels([-0.5, 0, 0.5]),
-      data: imageSource(3),
+      data: imageSource({ numClasses: 3 }),
       steps: 1,
       batchSize: 6,
       optimizers: { generator: tf.train.sgd(0), discriminator: tf.train.sgd(0.1) },
@@ -79,7 +80,7 @@ describe('sampleGrid', () => {
 
   it('draws 2-D data as a scatter plot and leaves no tensors behind', async () => {
     const dir = tmpDir();
-    const trainer = new Trainer({ ...tinyPointModels(), data: pointSource(), steps: 10, batchSize: 16, plugins: [sampleGrid({ dir, every: 5 })] });
+    const trainer = new Trainer({ ...tinyModels(), data: pointSource(), steps: 10, batchSize: 16, plugins: [sampleGrid({ dir, every: 5 })] });
     const kinds: string[] = [];
     const counts: number[] = [];
     trainer.on('monitor:samples', (e) => void kinds.push(e.kind));

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ProgressiveGan, downsample, fadeReal, padImages, upsample2x } from '../src/index.js';
-import { useCpuBackend, values } from './helpers.js';
+import '@tensorflow/tfjs-backend-cpu';
+import { useCpuBackend, values } from '@gantry/core/testing';
 
 beforeAll(useCpuBackend);
 

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, definePlugin, type TrainerOptions } from '@gantry/core';
 import { ProgressiveGan, progressive, resetOptimizer } from '../src/index.js';
-import { images, useCpuBackend, values } from './helpers.js';
+import '@tensorflow/tfjs-backend-cpu';
+import { imageSource, useCpuBackend, values } from '@gantry/core/testing';
 
 beforeAll(useCpuBackend);
 
@@ -14,7 +15,7 @@ const build = () => new ProgressiveGan({ latentDim: 8, channels: 1, resolution: 
 function makeTrainer(grow: ReturnType<typeof progressive>, startStep: number, options: Partial<TrainerOptions> = {}) {
   return new Trainer({
     ...grow.modelsForStep(startStep),
-    data: images(14),
+    data: imageSource({ side: 14 }),
     steps: 14,
     batchSize: 6,
     seed: 5,

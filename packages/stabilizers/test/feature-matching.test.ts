@@ -4,7 +4,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nonSaturating, withSeed, type LossContext } from '@gantry/core';
 import { featureMatching, featureModel } from '../src/index.js';
-import { expectFlatTensorCount, hookHandler, mlp, tinyTrainer, trainCountingTensors, useCpuBackend, values } from '@gantry/core/testing';
+import { expectFlatTensorCount, hookHandler, lossContext as builtContext, mlp, tinyTrainer, trainCountingTensors, useCpuBackend, values } from '@gantry/core/testing';
+
+/** The generator phase's context for D on (real, fake), with the non-saturating loss. */
+const lossContext = (D: tfl.LayersModel, real: tf.Tensor, fake: tf.Tensor): LossContext =>
+  builtContext({ discriminator: D, real, fake, phase: 'G', loss: nonSaturating() }).ctx;
 
 beforeAll(useCpuBackend);
 
@@ -33,17 +37,6 @@ function meanFeatures(x: number[][], kernel: number[], bias: number[]): number[]
     }
   }
   return mean;
-}
-
-function lossContext(D: tfl.LayersModel, real: tf.Tensor, fake: tf.Tensor): LossContext {
-  const loss = nonSaturating();
-  return {
-    real,
-    fake,
-    fakeLogits: D.apply(fake) as tf.Tensor,
-    discriminator: D,
-    trainer: { loss } as never,
-  } as unknown as LossContext;
 }
 
 describe('featureMatching', () => {

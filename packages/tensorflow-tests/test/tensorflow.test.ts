@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { Trainer, withSeed, type DataSource, type TrainerOptions } from '@gantry/core';
+import { Trainer, withSeed, type TrainerOptions } from '@gantry/core';
 import { NATIVE_TOLERANCE, SETUP_HINT, compareWithCpu, referenceDiscriminator, referenceGenerator, useBackend } from '@gantry/engine';
 import { gradientPenalty, wgan } from '@gantry/loss-wgan';
-import { linearCritic, lossContext, lossTermsHandler, norm } from '../../loss-wgan/test/helpers.js';
+import { hookHandler, imageSource, linearCritic, lossContext } from '@gantry/core/testing';
 
 /** `.ci/run` sets GANTRY_REQUIRE_NATIVE=1 after `gantry setup tensorflow`: there a missing build fails, not skips. */
 const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
@@ -43,24 +43,13 @@ async function onTensorflowAndCpu(f: () => tf.Tensor[]): Promise<[Float32Array[]
 
 const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
-/** Random images in [-1, 1], a pure function of (seed, batch index). */
-function imageSource(): DataSource {
-  return {
-    name: 'random-images',
-    elementShape: [28, 28, 1],
-    *batches({ batchSize, seed, start }) {
-      for (let i = start; ; i++) yield { x: tf.randomUniform([batchSize, 28, 28, 1], -1, 1, 'float32', seed * 1000 + i) };
-    },
-  };
-}
-
 /** The reference DCGAN-MNIST pair with WGAN-GP (λ 10), seeded: the model `npm start` trains, at a small batch. */
 function wganGpTrainer(extra: Partial<TrainerOptions> = {}): Trainer {
   const { generator, discriminator } = withSeed(5, () => ({ generator: referenceGenerator(), discriminator: referenceDiscriminator() }));
   return new Trainer({
     generator,
     discriminator,
-    data: imageSource(),
+    data: imageSource({ side: 28 }),
     loss: wgan(),
     plugins: [gradientPenalty({ lambda: 10 })],
     nCritic: 2,
@@ -149,8 +138,8 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
       fake: tf.randomUniform([6, 2, 2, 1], -1, 1, 'float32', 2),
     });
     const vars = critic.trainableWeights.map((v) => v.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(() => lossTermsHandler(gradientPenalty({ lambda: 10 }))(ctx), vars);
-    const n = norm(w);
+    const { value, grads } = tf.variableGrads(() => hookHandler<(c: typeof ctx) => tf.Scalar>(gradientPenalty({ lambda: 10 }), 'lossTerms')(ctx), vars);
+    const n = Math.hypot(...w);
     expect(value.dataSync()[0]).toBeCloseTo(10 * (n - 1) ** 2, 4);
     const dw = grads[vars[0].name].dataSync();
     w.forEach((wi, i) => expect(dw[i]).toBeCloseTo((2 * 10 * (n - 1) * wi) / n, 4));

@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Rng, definePlugin, nonSaturating, registerNestedGradientFixes, withSeed, type LossContext, type Trainer } from '@gantry/core';
 import { unrolled } from '../src/index.js';
-import { expectFlatTensorCount, hookHandler, tinyTrainer, trainCountingTensors, useCpuBackend, values, weightValues } from '@gantry/core/testing';
+import { expectFlatTensorCount, hookHandler, lossContext, tinyTrainer, trainCountingTensors, useCpuBackend, values, weightValues } from '@gantry/core/testing';
 
 beforeAll(async () => {
   await useCpuBackend();
@@ -114,10 +114,8 @@ describe('unrolled full', () => {
   function generatorObjective(plugin: ReturnType<typeof unrolled>, G: tfl.LayersModel, D: tfl.LayersModel, z: tf.Tensor, real: tf.Tensor) {
     const loss = nonSaturating();
     const replace = hookHandler<(l: tf.Scalar, c: LossContext) => tf.Scalar>(plugin, 'generatorLoss');
-    const fake = G.apply(z) as tf.Tensor;
-    const fakeLogits = D.apply(fake) as tf.Tensor;
-    const ctx = { phase: 'G', real, fake, fakeLogits, discriminator: D, trainer: { loss } } as unknown as LossContext;
-    return replace(loss.generatorLoss(fakeLogits), ctx);
+    const { ctx } = lossContext({ discriminator: D, real, fake: G.apply(z) as tf.Tensor, phase: 'G', loss });
+    return replace(loss.generatorLoss(ctx.fakeLogits), ctx);
   }
 
   async function prepared(steps: number, lr: number) {
