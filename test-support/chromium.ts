@@ -24,3 +24,23 @@ export function collectPageErrors(page: Page): string[] {
   page.on('pageerror', (error) => errors.push(error.message));
   return errors;
 }
+
+/**
+ * The renderer of a WebGL 2 context in headless Chromium with launchChromium's flags (SwiftShader through ANGLE, on the
+ * CPU), or undefined when the browser gives none (then WebGL tests skip and say so).
+ */
+export async function chromiumWebGl2Renderer(): Promise<string | undefined> {
+  if (!hasChromium) return undefined;
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    return await page.evaluate(() => {
+      const gl = document.createElement('canvas').getContext('webgl2');
+      if (!gl) return undefined;
+      const debug = gl.getExtension('WEBGL_debug_renderer_info');
+      return String(gl.getParameter(debug ? debug.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    });
+  } finally {
+    await browser.close();
+  }
+}

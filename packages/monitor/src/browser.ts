@@ -1,8 +1,9 @@
-// The browser entry: training-health diagnostics and the charts. Writers of files (metrics, grids, TensorBoard,
-// W&B, report.html) and the progress bar are Node-only and live in the main entry.
+// The browser entry: training-health diagnostics, the charts and the class rows of a conditional sample grid. Writers
+// of files (metrics, grids, TensorBoard, W&B, report.html) and the progress bar are Node-only and live in the main entry.
 import './events.js';
 
 export { diagnostics, type DiagnosticsOptions } from './plugins/diagnostics.js';
+export { gridLabels } from './plugins/grid-labels.js';
 export {
   DEFAULT_THRESHOLDS,
   DiscriminatorOverpowerDetector,

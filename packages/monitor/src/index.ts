@@ -6,7 +6,7 @@ export * from './browser.js';
 // Plugins (what the CLI composes).
 export { progressBar, formatDuration, type ProgressBarOptions } from './plugins/progress.js';
 export { metricsLog, type MetricsLogOptions } from './plugins/metrics-log.js';
-export { sampleGrid, gridLabels, type SampleGridOptions } from './plugins/sample-grid.js';
+export { sampleGrid, type SampleGridOptions } from './plugins/sample-grid.js';
 export { tensorboard, type TensorBoardOptions } from './plugins/tensorboard.js';
 export { wandb, type WandbOptions } from './plugins/wandb.js';
 export { htmlReport, type HtmlReportOptions } from './plugins/report.js';

@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeImageGrid, encodeScatterPlot, writeImageGrid } from '../src/images.js';
-import { gridLabels } from '../src/plugins/sample-grid.js';
+import { gridLabels } from '../src/plugins/grid-labels.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -29,10 +29,9 @@ export function drawScatter(
   return drawn;
 }
 
-/** Draws n images [n, h, w, c] in [-1, 1] as a square grid (grey or RGB). */
-export function drawGrid(canvas: HTMLCanvasElement, values: Float32Array, shape: number[]): void {
+/** Draws n images [n, h, w, c] in [-1, 1] as a grid of `cols` a row (grey or RGB), square by default. */
+export function drawGrid(canvas: HTMLCanvasElement, values: Float32Array, shape: number[], cols = Math.ceil(Math.sqrt(shape[0]))): void {
   const [n, h, w, c] = shape;
-  const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
   const image = new ImageData(cols * w, rows * h);
   for (let k = 0; k < n; k++) {

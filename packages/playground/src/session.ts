@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng, Trainer, definePlugin, indexedDbCheckpoints, type CheckpointStore, type GantryEvents } from '@gantry/core';
 import { buildExperiment, experiments, type Experiment } from '@gantry/cli/experiments';
 import { mnistSource, type MnistArrays, type MnistSplit } from '@gantry/datasets';
-import { diagnostics } from '@gantry/monitor';
+import { diagnostics, gridLabels } from '@gantry/monitor';
 import { useBackend, type PageBackend } from './backends.js';
 import { fetchMnist } from './mnist.js';
 
@@ -21,8 +21,8 @@ export interface SessionEvents {
   step(payload: GantryEvents['step:end']): void;
   eval(payload: GantryEvents['eval']): void;
   alert(payload: GantryEvents['alert']): void;
-  /** Fixed-noise samples: `values` is [n, ...shape] row-major. */
-  samples(step: number, values: Float32Array, shape: number[]): void;
+  /** Fixed-noise samples: `values` is [n, ...shape] row-major; `cols` images a row (a class a row when conditional). */
+  samples(step: number, values: Float32Array, shape: number[], cols?: number): void;
 }
 
 const SETTINGS_KEY = 'gantry-playground:session';
@@ -43,8 +43,13 @@ export function experimentNamed(name: string): Experiment {
   return experiment;
 }
 
-/** Samples drawn for the grid or scatter: 64 images, or 1024 points for 2-D data. */
-const sampleCount = (shape: number[]) => (shape.length === 1 ? 1024 : 64);
+/** Samples drawn for the scatter or grid: 1024 points for 2-D data, 64 images, or 10 a class (a row each). */
+function sampleLayout(trainer: Trainer): { count: number; cols?: number; classes?: number } {
+  if (trainer.dataShape.length === 1) return { count: 1024 };
+  const classes = trainer.conditional ? trainer.numClasses : undefined;
+  if (trainer.conditional && !classes) throw new Error('The generator is conditional but the number of classes is unknown');
+  return classes ? { count: classes * 10, cols: 10, classes } : { count: 64 };
+}
 
 export class Session {
   readonly trainer: Trainer;
@@ -54,6 +59,10 @@ export class Session {
     /** The experiment's data source (the ring's mode centres for the scatter). */
     readonly data: unknown,
     private readonly fixedNoise: tf.Tensor2D,
+    /** The class of each fixed-noise sample of a conditional generator (row k shows class k). */
+    private readonly fixedLabels: tf.Tensor1D | undefined,
+    /** Samples a row in the grid (10 for a conditional generator, else a square). */
+    private readonly cols: number | undefined,
     private readonly events: SessionEvents,
   ) {
     this.trainer = trainer;
@@ -99,18 +108,25 @@ export class Session {
     });
     if (resume) await trainer.restore(checkpointStore(settings.experiment));
     await trainer.setup();
-    const fixedNoise = trainer.sampleLatent(sampleCount(trainer.dataShape), new Rng(SAMPLE_SEED));
-    const session = new Session(settings, trainer, setup.data, fixedNoise, events);
+    const layout = sampleLayout(trainer);
+    const fixedNoise = trainer.sampleLatent(layout.count, new Rng(SAMPLE_SEED));
+    const labels = layout.classes ? tf.tensor1d(gridLabels(layout.count, layout.cols!, layout.classes), 'int32') : undefined;
+    const session = new Session(settings, trainer, setup.data, fixedNoise, labels, layout.cols, events);
     created.session = session;
     localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
     return session;
   }
 
   /** The sampling generator's output for the fixed noise. */
-  async samples(): Promise<{ noise: Float32Array; values: Float32Array; shape: number[] }> {
-    const out = this.trainer.generate(this.fixedNoise);
+  async samples(): Promise<{ noise: Float32Array; labels?: Int32Array; values: Float32Array; shape: number[] }> {
+    const out = this.trainer.generate(this.fixedNoise, this.fixedLabels);
     try {
-      return { noise: (await this.fixedNoise.data()) as Float32Array, values: (await out.data()) as Float32Array, shape: out.shape };
+      return {
+        noise: (await this.fixedNoise.data()) as Float32Array,
+        labels: this.fixedLabels ? ((await this.fixedLabels.data()) as Int32Array) : undefined,
+        values: (await out.data()) as Float32Array,
+        shape: out.shape,
+      };
     } finally {
       out.dispose();
     }
@@ -118,7 +134,7 @@ export class Session {
 
   async drawSamples(): Promise<void> {
     const { values, shape } = await this.samples();
-    this.events.samples(this.trainer.step, values, shape);
+    this.events.samples(this.trainer.step, values, shape, this.cols);
   }
 
   /** Saves the sampling generator as `model.json` + `model.weights.bin` through the browser's downloads. */
@@ -128,5 +144,6 @@ export class Session {
 
   dispose(): void {
     this.fixedNoise.dispose();
+    this.fixedLabels?.dispose();
   }
 }

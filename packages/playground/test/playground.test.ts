@@ -11,7 +11,7 @@ import { useBackend } from '@gantry/engine';
 import { buildExperiment, builtinExperiment } from '@gantry/cli/experiments';
 import { mnist } from '@gantry/datasets';
 import { diagnostics } from '@gantry/monitor';
-import { collectPageErrors, hasChromium, launchChromium } from '../../../test-support/chromium.js';
+import { chromiumWebGl2Renderer, collectPageErrors, hasChromium, launchChromium } from '../../../test-support/chromium.js';
 import { PLAYGROUND_ROOT, byTestId, currentStep, inkedPixels, pageHistory, startPlayground, startTraining, textOf, waitForIdle, waitForStep } from './page.js';
 
 /** The README's screenshot; `GANTRY_SCREENSHOT=1 npm test -w @gantry/playground` rewrites it (else it goes to tmp). */
@@ -40,6 +40,12 @@ async function ringGanInNode(steps: number, checkpoints?: { dir: string; every: 
 
 /** Steps of the page's run compared with Node's, loss for loss, bit for bit. */
 const NODE_STEPS = 10;
+/** WebGL 2 in headless Chromium: SwiftShader (a CPU implementation) where Debian's Chromium has it. */
+const webGlRenderer = await chromiumWebGl2Renderer();
+const hasWebGl = webGlRenderer !== undefined;
+
+/** ring-gan steps on WebGL: SwiftShader runs WebGL on the CPU, slower than wasm. */
+const WEBGL_STEPS = 100;
 
 describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/bin/chromium)', () => {
   let server: ViteDevServer;
@@ -68,9 +74,13 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
   it('lists the experiments and the backends this browser has', async () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="backend"] option').length > 0);
     const experiments = await page.locator(`${byTestId('experiment')} option`).allTextContents();
-    expect(experiments).toEqual(expect.arrayContaining(['ring-gan', 'mnist-dcgan', 'mnist-wgan-gp']));
+    expect(experiments).toEqual(
+      expect.arrayContaining(['ring-gan', 'mnist-dcgan', 'mnist-wgan-gp', 'mnist-cgan', 'mnist-r3gan', 'mnist-limited', 'mnist-limited-ada', 'mnist-limited-diffaugment']),
+    );
     const backends = await page.locator(`${byTestId('backend')} option`).allTextContents();
     expect(backends.at(-1)).toBe('wasm');
+    // WebGL where headless Chromium has a WebGL 2 context (SwiftShader with launchChromium's flags).
+    expect(backends.includes('webgl')).toBe(hasWebGl);
   });
 
   it('trains ring-gan on wasm: finite losses every step, charts and scatter drawn, same losses as Node', async () => {
@@ -171,6 +181,47 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
     expect(stored.weights).toEqual(Array.from(new Uint8Array(nodeGenerator.weightData as ArrayBuffer)));
     expect(tabErrors).toEqual([]);
     expect(errors).toEqual([]);
+    await fresh.close();
+  });
+
+  it.skipIf(!hasWebGl)(`trains ring-gan on WebGL (${webGlRenderer ?? 'skipped: headless Chromium gave no WebGL 2 context with --use-angle=swiftshader --enable-unsafe-swiftshader'}): finite losses every step, charts and scatter drawn`, async () => {
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    const tab = await fresh.newPage();
+    const tabErrors = collectPageErrors(tab);
+    await tab.goto(url);
+    await startTraining(tab, { experiment: 'ring-gan', backend: 'webgl', steps: WEBGL_STEPS });
+    expect(await waitForIdle(tab, 600_000)).toBe(`Done at step ${WEBGL_STEPS}`);
+    expect(await textOf(tab, 'backend-in-use')).toBe('webgl');
+    const history = await pageHistory(tab);
+    expect(history.map((h) => h.step)).toEqual(Array.from({ length: WEBGL_STEPS }, (_, i) => i + 1));
+    for (const { scalars } of history) expect(Number.isFinite(scalars.d_loss) && Number.isFinite(scalars.g_loss)).toBe(true);
+    // WebGL computes in float32 with its own kernels: close to the wasm run at step 1, not equal.
+    expect(history[0].scalars.d_loss).toBeCloseTo(uninterrupted[0].scalars.d_loss, 3);
+    expect(history[0].scalars.g_loss).toBeCloseTo(uninterrupted[0].scalars.g_loss, 3);
+    expect(await inkedPixels(tab, 'loss-chart')).toBeGreaterThan(1000);
+    expect(await inkedPixels(tab, 'samples')).toBeGreaterThan(500);
+    expect(tabErrors).toEqual([]);
+    await fresh.close();
+  });
+
+  it('trains the conditional mnist-cgan: the sample grid has one row per class', async () => {
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    const tab = await fresh.newPage();
+    const tabErrors = collectPageErrors(tab);
+    await tab.goto(url);
+    await startTraining(tab, { experiment: 'mnist-cgan', backend: 'wasm', steps: 1 });
+    expect(await waitForIdle(tab, 300_000)).toBe('Done at step 1');
+    const { labels, shape, values } = await tab.evaluate(async () => {
+      const s = await (window as any).gantry.samples();
+      return { labels: Array.from(s.labels as Int32Array), shape: s.shape as number[], values: Array.from(s.values as Float32Array) };
+    });
+    expect(shape).toEqual([100, 28, 28, 1]);
+    expect(labels).toEqual(Array.from({ length: 100 }, (_, i) => Math.floor(i / 10)));
+    expect(values.every((v) => Number.isFinite(v) && Math.abs(v) <= 1)).toBe(true);
+    expect(await textOf(tab, 'modes')).toBe('row k shows class k (10 samples a class), step 1');
+    // The grid is 10 by 10 images: 280 by 280 pixels scaled into the canvas, every cell drawn.
+    expect(await inkedPixels(tab, 'samples')).toBeGreaterThan(10_000);
+    expect(tabErrors).toEqual([]);
     await fresh.close();
   });
 });

@@ -5,6 +5,7 @@ import { checkOptions, definePlugin, GantryError, Rng, writeOrExplain, type Trai
 import { encodeImageGrid, encodeScatterPlot, type EncodedImage } from '../images.js';
 import '../events.js';
 import { stepName } from './util.js';
+import { gridLabels } from './grid-labels.js';
 
 export interface SampleGridOptions {
   /** Folder for `step-NNNNNN.png`, e.g. `<run>/samples`. */
@@ -17,10 +18,6 @@ export interface SampleGridOptions {
   seed?: number;
 }
 
-/** Labels for a grid: row r (of `cols` images each) shows class r mod numClasses. */
-export function gridLabels(count: number, cols: number, numClasses: number): Int32Array {
-  return Int32Array.from({ length: count }, (_, i) => Math.floor(i / cols) % numClasses);
-}
 
 /**
  * Renders the generator's output for fixed noise every N steps: image data ([h, w, c], c = 1 or 3, values in
