@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { isDataSource, type DataInput } from './data.js';
 import { GantryError } from './errors.js';
+import type { Rng } from './random.js';
 
 /** The declared shape of a model's input or output (`null` for free dimensions such as the batch). */
 export function shapeOf(model: LayersModel, which: 'input' | 'output', index = 0): (number | null)[] {
@@ -40,4 +42,19 @@ export function checkSampleShapes(real: tf.Tensor, fake: tf.Tensor, discriminato
       `Shape mismatch: the discriminator takes ${fmtShape(dIn)} per sample but the real data is ${fmtShape(realShape)}`,
     );
   }
+}
+
+/** Classes of a conditional run: the DataSource's `numClasses`, else the width (> 1) of the generator's label input. */
+export function classCount(generator: LayersModel, data: DataInput): number | undefined {
+  if (isDataSource(data) && data.numClasses) return data.numClasses;
+  if (generator.inputs.length < 2) return undefined;
+  const labelDim = shapeOf(generator, 'input', 1).at(-1);
+  return labelDim && labelDim > 1 ? labelDim : undefined;
+}
+
+/** n latent vectors: standard normal or uniform on [-1, 1], seeded by one draw of `rng`. */
+export function drawLatents(n: number, dim: number, distribution: 'normal' | 'uniform', rng: Rng): tf.Tensor2D {
+  return distribution === 'normal'
+    ? tf.randomNormal([n, dim], 0, 1, 'float32', rng.nextSeed())
+    : tf.randomUniform([n, dim], -1, 1, 'float32', rng.nextSeed());
 }

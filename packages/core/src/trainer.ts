@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { checkpointStoreAt, findCheckpoint, readCheckpointState, restoreTrainingState, writeCheckpoint } from './checkpoint.js';
+import { checkpointStoreAt } from './checkpoint.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { isDataSource, type Batch } from './data.js';
 import { GantryError, NonFiniteLossError, PluginError } from './errors.js';
@@ -10,13 +10,13 @@ import { registerNestedGradientFixes } from './gradients.js';
 import type { GanLoss } from './losses.js';
 import { HookRunner, bindListeners, disposeReplaced, type BoundHook } from './hooks.js';
 import { addLossTerms } from './loss-terms.js';
-import { checkSampleShapes, modelInputs, shapeOf } from './model-inputs.js';
+import { checkSampleShapes, classCount, drawLatents, modelInputs, shapeOf } from './model-inputs.js';
 import { resolveTrainerOptions, type TrainResult, type TrainerOptions } from './options.js';
 import type { GantryPlugin, HookContext, Phase } from './plugin.js';
-import { disposeSnapshots, loadPluginStates, savePluginStates } from './plugin-states.js';
 import { RandomStreams, type Rng } from './random.js';
 import { RealData, disposeBatch } from './real-data.js';
 import { StepScalars } from './step-scalars.js';
+import { restoreTraining, saveTraining } from './training-checkpoint.js';
 import { yieldToEventLoop } from './yield.js';
 
 export type { CheckpointOptions, TrainerOptions, TrainResult } from './options.js';
@@ -127,10 +127,7 @@ export class Trainer {
   }
 
   get numClasses(): number | undefined {
-    if (isDataSource(this.options.data) && this.options.data.numClasses) return this.options.data.numClasses;
-    if (!this.conditional) return undefined;
-    const labelDim = shapeOf(this.gen, 'input', 1).at(-1);
-    return labelDim && labelDim > 1 ? labelDim : undefined;
+    return classCount(this.gen, this.options.data);
   }
 
   /** Shape of one real example (e.g. [28, 28, 1]); known from a DataSource or after the first batch. */
@@ -163,11 +160,9 @@ export class Trainer {
 
   // ---------------------------------------------------------------- sampling
 
+  /** n latent vectors from the run's latent distribution, drawn from `rng` (default: the core's stream). */
   sampleLatent(n: number, rng: Rng = this.rng): tf.Tensor2D {
-    const shape: [number, number] = [n, this.latentDim];
-    return this.latentDistribution === 'normal'
-      ? tf.randomNormal(shape, 0, 1, 'float32', rng.nextSeed())
-      : tf.randomUniform(shape, -1, 1, 'float32', rng.nextSeed());
+    return drawLatents(n, this.latentDim, this.latentDistribution, rng);
   }
 
   /** Generator output in inference mode from the sampling generator (caller owns the result). */
@@ -458,22 +453,9 @@ export class Trainer {
   /** Writes a checkpoint of the whole training state into the configured store (or `dir`) and returns its path. */
   async saveCheckpoint(dir: string | CheckpointStore | undefined = this.options.checkpoint?.dir): Promise<string> {
     if (!dir) throw new GantryError('saveCheckpoint needs a folder (pass one or set the checkpoint option)');
-    const pluginStates = await savePluginStates(this.plugins);
-    try {
-      const path = await writeCheckpoint(dir, {
-        step: this.completed,
-        generator: this.gen,
-        discriminator: this.disc,
-        optimizers: this.optimizers,
-        plugins: pluginStates,
-        meta: { rng: this.rng.getState(), pluginRng: this.streams.getState().plugins, batchesConsumed: this.data.batchesConsumed, loss: this.loss.name, nCritic: this.nCritic },
-        keep: this.options.checkpoint?.keep ?? 3,
-      });
-      this.lastCheckpoint = path;
-    } finally {
-      // What save() returned is the core's: the written snapshots are released here.
-      disposeSnapshots(pluginStates);
-    }
+    const { gen: generator, disc: discriminator, optimizers, streams, loss, nCritic } = this;
+    const state = { step: this.completed, generator, discriminator, optimizers, streams, batchesConsumed: this.data.batchesConsumed, loss: loss.name, nCritic };
+    this.lastCheckpoint = await saveTraining(dir, this.plugins, state, this.options.checkpoint?.keep ?? 3);
     await this.bus.emit('checkpoint', { step: this.completed, dir: this.lastCheckpoint! });
     return this.lastCheckpoint!;
   }
@@ -486,15 +468,9 @@ export class Trainer {
    */
   async restore(dir: string | CheckpointStore, options: { warn?: (line: string) => void } = {}): Promise<string> {
     if (this.running) throw new GantryError('restore() cannot run while training');
-    const { store, name } = await findCheckpoint(dir, options.warn);
-    const path = store.path(name);
-    const state = await readCheckpointState(store, name);
-    // Plugins first: one that reshapes the models (progressive growing) swaps them in before weights are loaded.
-    await loadPluginStates(this.plugins, state.plugins, this);
-    await restoreTrainingState(store, name, { generator: this.gen, discriminator: this.disc, optimizers: this.optimizers });
-    this.streams.setState({ core: state.meta.rng, plugins: state.meta.pluginRng ?? {} });
-    this.completed = state.step;
-    this.data.resumeAt(state.meta.batchesConsumed);
+    const { path, step, batchesConsumed } = await restoreTraining(dir, this, this.streams, options.warn);
+    this.completed = step;
+    this.data.resumeAt(batchesConsumed);
     this.lastCheckpoint = path;
     return path;
   }
