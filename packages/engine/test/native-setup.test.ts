@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { GantryError } from '@gantry/core';
 import { gantryCacheDir, nativeInstallDir } from '../src/native/paths.js';
 import { setupTensorflow } from '../src/native/setup.js';
+import { filterTensorflowLog } from '../src/native/stderr-capture.js';
 
 const neverVerify = async (): Promise<string> => {
   throw new Error('must not get as far as verifying');
@@ -39,5 +40,28 @@ describe('gantry setup tensorflow: input checks and cache layout (no download)',
     expect(gantryCacheDir({ HOME: '/h' })).toMatch(/\.cache\/gantry$/);
     expect(nativeInstallDir('cpu', tf.version_core, '/c')).toBe(`/c/tensorflow/tfjs-node-${tf.version_core}`);
     expect(nativeInstallDir('gpu', '4.22.0', '/c')).toBe('/c/tensorflow/tfjs-node-gpu-4.22.0');
+  });
+});
+
+describe('TensorFlow start-up log filter (stderr-capture.ts)', () => {
+  // The two lines TensorFlow 2.21 writes while its libraries load, verbatim but for the time and thread.
+  const notice = 'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n';
+  const info =
+    'I0000 00:00:1796144269.371593   31208 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results due to floating-point round-off errors from different computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.\n';
+  const warning = 'W0000 00:00:1796144269.371600   31208 cpu_feature_guard.cc:227] something to warn about\n';
+  const error = 'E1201 16:53:40.123456   31208 some_file.cc:9] an error\n';
+  const other = 'a line that is not absl log output\n';
+  const text = notice + info + warning + error + other;
+
+  it('passes what TF_CPP_MIN_LOG_LEVEL lets through: 2 (Gantry\'s default) keeps errors, 1 warnings too', () => {
+    expect(filterTensorflowLog(text, '2')).toBe(error + other);
+    expect(filterTensorflowLog(text, '1')).toBe(warning + error + other);
+    expect(filterTensorflowLog(text, '3')).toBe(other);
+    expect(filterTensorflowLog(notice + info, '2')).toBe('');
+  });
+
+  it('keeps everything at level 0 or unset, as TensorFlow does', () => {
+    expect(filterTensorflowLog(text, '0')).toBe(text);
+    expect(filterTensorflowLog(text, undefined)).toBe(text);
   });
 });

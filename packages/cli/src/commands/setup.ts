@@ -17,7 +17,7 @@ export function registerSetup(program: Command): void {
     .argument('<engine>', 'tensorflow')
     .option('--version <x>', 'TensorFlow release whose pip wheel is used (default: the pinned one)')
     .option('--from <dir>', 'use an existing TensorFlow install instead (a Python environment\'s tensorflow folder or site-packages)')
-    .option('--gpu', 'build @tensorflow/tfjs-node-gpu (CUDA) instead of @tensorflow/tfjs-node')
+    .option('--gpu', 'build @tensorflow/tfjs-node-gpu (CUDA) instead of @tensorflow/tfjs-node; untested, best with --from a Python env with tensorflow[and-cuda] (see ENGINE.md)')
     .option('--force', 'rebuild even when a verified build exists')
     .action(async (engine: string, flags: SetupFlags) => {
       if (engine !== 'tensorflow') throw new GantryError(`setup: unknown engine "${engine}" (known: tensorflow)`);

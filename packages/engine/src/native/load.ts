@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { canResolve, isModuleNotFound, nodeRequire } from '../node-require.js';
 import type { EngineKernelSet } from '../register-kernels.js';
 import { registerNativeKernels } from './kernels.js';
+import { withTensorflowStderrFiltered } from './stderr-capture.js';
 import {
   NATIVE_MANIFEST,
   NATIVE_PACKAGES,
@@ -67,7 +68,8 @@ export function loadNativeBuild(flavour: NativeFlavour, dir: string, manifest: N
   g[TFJS_CORE_HANDOFF] ??= nodeRequire()('@tensorflow/tfjs-core');
   const pkgDir = join(dir, 'node_modules', pkg);
   const req = createRequire(join(pkgDir, 'package.json'));
-  const binding = req(join(pkgDir, 'lib', 'napi-v8', 'tfjs_binding.node')) as TfjsNodeBinding;
+  // Loading libtensorflow writes its log lines; TF_CPP_MIN_LOG_LEVEL only applies to them through the capture.
+  const binding = withTensorflowStderrFiltered(dir, () => req(join(pkgDir, 'lib', 'napi-v8', 'tfjs_binding.node')) as TfjsNodeBinding);
   const { NodeJSKernelBackend } = req(join(pkgDir, 'dist', 'nodejs_kernel_backend.js')) as {
     NodeJSKernelBackend: new (binding: TfjsNodeBinding, packageName: string) => tf.KernelBackend;
   };

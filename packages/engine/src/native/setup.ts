@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError } from '@gantry/core';
 import { nodeRequire } from '../node-require.js';
+import { hasStderrCapture, writeStderrCaptureSources } from './stderr-capture.js';
 import {
   NATIVE_MANIFEST,
   NATIVE_PACKAGES,
@@ -260,6 +261,16 @@ function buildAddon(pkgDir: string, nodeGyp: string, nodeDir: string, log: (s: s
   rmSync(join(pkgDir, 'build'), { recursive: true, force: true });
 }
 
+/** The small addon that keeps TensorFlow's start-up log lines off stderr (stderr-capture.ts); seconds to build. */
+function buildStderrCapture(installDir: string, nodeGyp: string, nodeDir: string, log: (s: string) => void): void {
+  log('  node-gyp rebuild (stderr_capture.node: filters TensorFlow\'s start-up log lines)');
+  const dir = writeStderrCaptureSources(installDir);
+  run(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodeDir}`], 'building the stderr capture addon (node-gyp)', {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 function seconds(t0: number): number {
   return Math.round((performance.now() - t0) / 100) / 10;
 }
@@ -293,6 +304,11 @@ export async function setupTensorflow(
   if (existing && !opts.force && existing.libtensorflow === wanted && existsSync(join(dir, 'node_modules', pkg, 'lib', 'napi-v8', 'tfjs_binding.node'))) {
     log(`${pkg} ${tfjsVersion} is already built against ${existing.libtensorflow}; verifying`);
     const t0 = performance.now();
+    // Builds from before the capture addon existed get it now.
+    if (!hasStderrCapture(dir)) {
+      const tools = checkPrerequisites(false, cacheDir);
+      buildStderrCapture(dir, tools.nodeGyp, tools.nodeDir, log);
+    }
     await verify(dir, existing);
     secondsBy.verify = seconds(t0);
     return { dir, manifest: existing, built: false, seconds: secondsBy };
@@ -322,6 +338,7 @@ export async function setupTensorflow(
   log('3/4 build');
   linkLibtensorflow(pkgDir, lib);
   buildAddon(pkgDir, tools.nodeGyp, tools.nodeDir, log);
+  buildStderrCapture(dir, tools.nodeGyp, tools.nodeDir, log);
   secondsBy.build = seconds(t0);
   t0 = performance.now();
   log('4/4 verify (matmul, conv filter gradient, second-order gradient against the cpu backend)');
