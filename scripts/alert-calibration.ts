@@ -22,6 +22,8 @@
  * overrides it for one).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { Trainer, definePlugin, minimax, type GantryPlugin } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
@@ -36,10 +38,11 @@ const opts = new Command()
   .option('--seed <n>', 'seed', '1')
   .option('--collapse-at <n>', 'step from which the collapse case zeroes the generator output layer', '600')
   .option('--saturate-at <n>', 'step at which the saturated-d case lowers D\'s output bias by 20', '200')
+  .option('--trace <dir>', 'also write each case\'s per-step losses and gradient norms to <dir>/<case>.jsonl')
   .option('--backend <name>', 'backend', 'wasm')
   .option('--threads <n>', 'wasm threads', '1')
   .parse()
-  .opts<{ cases: string; steps: string; seed: string; collapseAt: string; saturateAt: string; backend: string; threads: string }>();
+  .opts<{ cases: string; steps: string; seed: string; collapseAt: string; saturateAt: string; trace?: string; backend: string; threads: string }>();
 
 interface Failure {
   /** What was constructed, for the table. */
@@ -146,7 +149,9 @@ for (const entry of opts.cases.split(',')) {
   const ratios: number[] = [];
   const gNorms: number[] = [];
   const dLosses: number[] = [];
-  trainer.on('step:end', ({ scalars }) => {
+  const trace: string[] = [];
+  trainer.on('step:end', ({ step, scalars }) => {
+    if (opts.trace) trace.push(JSON.stringify({ step, d_loss: scalars.d_loss, g_loss: scalars.g_loss, grad_norm_D: scalars['diagnostics/grad_norm/D'], grad_norm_G: scalars['diagnostics/grad_norm/G'] }));
     const d = scalars['diagnostics/grad_norm/D'];
     const g = scalars['diagnostics/grad_norm/G'];
     if (d !== undefined && g !== undefined) ratios.push(d / Math.max(g, 1e-12));
@@ -161,6 +166,10 @@ for (const entry of opts.cases.split(',')) {
     outcome = `stopped: ${(error as Error).name}`;
   }
   const seconds = Math.round((performance.now() - started) / 1000);
+  if (opts.trace) {
+    mkdirSync(opts.trace, { recursive: true });
+    writeFileSync(join(opts.trace, `${entry.replace(/[^\w@.-]+/g, '_')}.jsonl`), trace.join('\n') + '\n');
+  }
   const quantile = (xs: number[], q: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))] : NaN);
   const stats = {
     ratio: { p50: quantile(ratios, 0.5), p95: quantile(ratios, 0.95), max: Math.max(...ratios) },
