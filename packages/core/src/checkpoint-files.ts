@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { checkpointDamage, manifestText, MANIFEST_FILE } from './checkpoint-manifest.js';
-import { CHECKPOINT_PARTS, type CheckpointPart, type CheckpointStore } from './checkpoint-store.js';
+import { CHECKPOINT_PARTS, newestIntact, type CheckpointPart, type CheckpointStore } from './checkpoint-store.js';
 import { DiskFullError, freeBytes, isDiskFull } from './disk-full.js';
 import { GantryError } from './errors.js';
 import { removeTempLeftovers, tempName } from './temp-files.js';
@@ -194,6 +194,10 @@ export function fileCheckpoints(root: string): CheckpointStore {
     async removeLeftovers() {
       await removeTempLeftovers(root);
     },
+    async damage(name) {
+      const path = join(root, name);
+      return (await exists(join(path, 'state.json'))) ? checkpointDamage(path) : `${join(path, 'state.json')} is missing`;
+    },
   };
 }
 
@@ -221,19 +225,7 @@ export async function resolveCheckpointDir(dir: string, warn: (line: string) => 
     const latestFile = join(root, 'latest');
     if (!(await exists(latestFile))) continue;
     const latest = (await readFile(latestFile, 'utf8')).trim();
-    // `latest` first, then every other step folder, newest first.
-    const candidates = [latest, ...(await listCheckpointSteps(root)).map((s) => s.name).filter((n) => n !== latest)];
-    const problems: string[] = [];
-    for (const name of candidates) {
-      const path = join(root, name);
-      const damage = (await exists(join(path, 'state.json'))) ? await checkpointDamage(path) : `${join(path, 'state.json')} is missing`;
-      if (!damage) {
-        if (problems.length > 0) warn(`Checkpoint ${join(root, latest)} is damaged (${problems[0]}); using ${path}, the newest intact one`);
-        return path;
-      }
-      problems.push(damage);
-    }
-    throw new GantryError(`No intact checkpoint in ${root}: ${problems.join('; ')}`);
+    return join(root, await newestIntact(fileCheckpoints(root), latest, warn));
   }
   throw new GantryError(`No checkpoint found in ${dir} (expected state.json, a "latest" file or checkpoints/latest)`);
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { indexedDbCheckpoints, type CheckpointPart, type CheckpointStore } from './checkpoint-store.js';
+import { indexedDbCheckpoints, newestIntact, type CheckpointPart, type CheckpointStore } from './checkpoint-store.js';
 import { GantryError } from './errors.js';
 import type { PluginStateSnapshot } from './plugin.js';
 import type { RngState } from './random.js';
@@ -47,12 +47,7 @@ export interface CheckpointLocations {
 
 let locations: CheckpointLocations = {
   store: indexedDbCheckpoints,
-  async find(location) {
-    const store = indexedDbCheckpoints(location);
-    const name = await store.latest();
-    if (!name) throw new GantryError(`No checkpoint found in ${store.location}`);
-    return { store, name };
-  },
+  find: (location, warn) => findCheckpoint(indexedDbCheckpoints(location), warn),
 };
 
 /** Replaces how string checkpoint locations are opened (the Node entry installs folders). */
@@ -63,15 +58,16 @@ export function setCheckpointLocations(next: CheckpointLocations): void {
 export const checkpointStoreAt = (location: string | CheckpointStore): CheckpointStore =>
   typeof location === 'string' ? locations.store(location) : location;
 
-/** The checkpoint to restore from a location: a store's latest, or (for strings) what the installed locations find. */
+/**
+ * The checkpoint to restore from a location: a store's newest intact one (its latest unless that is damaged), or (for
+ * strings) what the installed locations find.
+ */
 export async function findCheckpoint(
   location: string | CheckpointStore,
   warn?: (line: string) => void,
 ): Promise<{ store: CheckpointStore; name: string }> {
   if (typeof location === 'string') return locations.find(location, warn);
-  const name = await location.latest();
-  if (!name) throw new GantryError(`No checkpoint found in ${location.location}`);
-  return { store: location, name };
+  return { store: location, name: await newestIntact(location, await location.latest(), warn) };
 }
 
 const HIDDEN_PREFIX = '__optimizer__/';

@@ -134,6 +134,12 @@ async function start(): Promise<void> {
           item.textContent = `step ${step}: ${message}`;
           $('alerts').append(item);
         },
+        warn: (line) => {
+          const item = document.createElement('li');
+          item.className = 'warning';
+          item.textContent = line;
+          $('alerts').append(item);
+        },
         samples: showSamples,
       },
       resume,

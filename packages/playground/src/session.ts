@@ -21,6 +21,8 @@ export interface SessionEvents {
   step(payload: GantryEvents['step:end']): void;
   eval(payload: GantryEvents['eval']): void;
   alert(payload: GantryEvents['alert']): void;
+  /** A damaged newest checkpoint was passed over on resume (one line naming it and the one used). */
+  warn(line: string): void;
   /** Fixed-noise samples: `values` is [n, ...shape] row-major; `cols` images a row (a class a row when conditional). */
   samples(step: number, values: Float32Array, shape: number[], cols?: number): void;
 }
@@ -106,7 +108,7 @@ export class Session {
       checkpoint: { dir: checkpointStore(settings.experiment), every: settings.checkpointEvery, keep: 2 },
       plugins: [...(setup.plugins ?? []), diagnostics(), page],
     });
-    if (resume) await trainer.restore(checkpointStore(settings.experiment));
+    if (resume) await trainer.restore(checkpointStore(settings.experiment), { warn: (line) => events.warn(line) });
     await trainer.setup();
     const layout = sampleLayout(trainer);
     const fixedNoise = trainer.sampleLatent(layout.count, new Rng(SAMPLE_SEED));

@@ -68,3 +68,44 @@ export function inkedPixels(page: Page, testId: string): Promise<number> {
     return inked;
   }, testId);
 }
+
+/** Keys of tfjs's IndexedDB model store in the page (`<prefix>/<checkpoint>/<part>` for Gantry's checkpoints). */
+export function indexedDbModels(page: Page): Promise<string[]> {
+  return page.evaluate(
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const open = indexedDB.open('tensorflowjs');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const keys = open.result.transaction('models_store').objectStore('models_store').getAllKeys();
+          keys.onsuccess = () => resolve(keys.result.map(String));
+          keys.onerror = () => reject(keys.error);
+        };
+      }),
+  );
+}
+
+/** Flips one bit of the weights tfjs's IndexedDB store holds for `modelPath` (a damaged disk or a tampered profile). */
+export function flipStoredWeightBit(page: Page, modelPath: string): Promise<void> {
+  return page.evaluate(
+    (key) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('tensorflowjs');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const store = open.result.transaction('models_store', 'readwrite').objectStore('models_store');
+          const get = store.get(key);
+          get.onsuccess = () => {
+            const record = get.result;
+            const bytes = new Uint8Array(record.modelArtifacts.weightData as ArrayBuffer);
+            bytes[7] ^= 1;
+            const put = store.put(record);
+            put.onsuccess = () => resolve();
+            put.onerror = () => reject(put.error);
+          };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+    modelPath,
+  );
+}

@@ -12,7 +12,20 @@ import { buildExperiment, builtinExperiment } from '@gantry/cli/experiments';
 import { mnist } from '@gantry/datasets';
 import { diagnostics } from '@gantry/monitor';
 import { chromiumWebGl2Renderer, collectPageErrors, hasChromium, launchChromium } from '../../../test-support/chromium.js';
-import { PLAYGROUND_ROOT, byTestId, currentStep, inkedPixels, pageHistory, startPlayground, startTraining, textOf, waitForIdle, waitForStep } from './page.js';
+import {
+  PLAYGROUND_ROOT,
+  byTestId,
+  currentStep,
+  flipStoredWeightBit,
+  indexedDbModels,
+  inkedPixels,
+  pageHistory,
+  startPlayground,
+  startTraining,
+  textOf,
+  waitForIdle,
+  waitForStep,
+} from './page.js';
 
 /** The README's screenshot; `GANTRY_SCREENSHOT=1 npm test -w @gantry/playground` rewrites it (else it goes to tmp). */
 const SCREENSHOT = process.env.GANTRY_SCREENSHOT === '1' ? join(PLAYGROUND_ROOT, 'playground.png') : join(tmpdir(), 'gantry-playground.png');
@@ -136,6 +149,30 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
     expect(worst).toBeLessThan(1e-5);
     tf.dispose([z, out]);
     model.dispose();
+  });
+
+  it('checks IndexedDB checkpoints against their SHA-256 manifest: a damaged newest one is passed over, and the run resumes bit for bit from the newest intact one', async () => {
+    // The uninterrupted run above checkpointed at steps 100 and 120, each with a manifest of its parts.
+    const prefix = 'gantry-playground/ring-gan';
+    const stored = await indexedDbModels(page);
+    for (const step of ['step-000100', 'step-000120']) {
+      expect(stored).toEqual(expect.arrayContaining(['generator', 'discriminator', 'state', 'manifest'].map((part) => `${prefix}/${step}/${part}`)));
+    }
+    await flipStoredWeightBit(page, `${prefix}/step-000120/generator`);
+
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('[data-testid="start"]')?.textContent === 'Resume');
+    await page.selectOption(byTestId('backend'), 'wasm');
+    await page.fill(byTestId('steps'), '125');
+    await page.click(byTestId('start'));
+    expect(await waitForIdle(page)).toBe('Done at step 125');
+    expect(await page.locator(`${byTestId('alerts')} li.warning`).allTextContents()).toEqual([
+      `Checkpoint indexeddb://${prefix}/step-000120 is damaged (indexeddb://${prefix}/step-000120/generator does not match its checksum); ` +
+        `using indexeddb://${prefix}/step-000100, the newest intact one`,
+    ]);
+    const resumed = await pageHistory(page);
+    expect(resumed[0].step).toBe(101);
+    expect(resumed.slice(0, 20).map(({ step, scalars }) => ({ step, scalars }))).toEqual(uninterrupted.slice(100).map(({ step, scalars }) => ({ step, scalars })));
   });
 
   it('pauses, and after a reload resumes from IndexedDB at the saved step with the uninterrupted run\'s losses', async () => {
