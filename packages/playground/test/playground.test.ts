@@ -79,6 +79,15 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
     await page.goto(url);
   }, 300_000);
 
+  /** The page in a new browser profile (no IndexedDB checkpoints, no saved settings), collecting its errors. */
+  async function freshTab(): Promise<{ fresh: BrowserContext; tab: Page; tabErrors: string[] }> {
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    const tab = await fresh.newPage();
+    const tabErrors = collectPageErrors(tab);
+    await tab.goto(url);
+    return { fresh, tab, tabErrors };
+  }
+
   afterAll(async () => {
     await browser?.close();
     await server?.close();
@@ -177,10 +186,7 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
 
   it('pauses, and after a reload resumes from IndexedDB at the saved step with the uninterrupted run\'s losses', async () => {
     // A fresh browser profile (nothing stored), the same experiment, seed and length as the uninterrupted run above.
-    const fresh = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-    const tab = await fresh.newPage();
-    const tabErrors = collectPageErrors(tab);
-    await tab.goto(url);
+    const { fresh, tab, tabErrors } = await freshTab();
     await startTraining(tab, { experiment: 'ring-gan', backend: 'wasm', steps: 120 });
     await waitForStep(tab, 40);
     await tab.click(byTestId('pause'));
@@ -222,10 +228,7 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
   });
 
   it.skipIf(!hasWebGl)(`trains ring-gan on WebGL (${webGlRenderer ?? 'skipped: headless Chromium gave no WebGL 2 context with --use-angle=swiftshader --enable-unsafe-swiftshader'}): finite losses every step, charts and scatter drawn`, async () => {
-    const fresh = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-    const tab = await fresh.newPage();
-    const tabErrors = collectPageErrors(tab);
-    await tab.goto(url);
+    const { fresh, tab, tabErrors } = await freshTab();
     await startTraining(tab, { experiment: 'ring-gan', backend: 'webgl', steps: WEBGL_STEPS });
     expect(await waitForIdle(tab, 600_000)).toBe(`Done at step ${WEBGL_STEPS}`);
     expect(await textOf(tab, 'backend-in-use')).toBe('webgl');
@@ -242,10 +245,7 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
   });
 
   it('trains the conditional mnist-cgan: the sample grid has one row per class', async () => {
-    const fresh = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-    const tab = await fresh.newPage();
-    const tabErrors = collectPageErrors(tab);
-    await tab.goto(url);
+    const { fresh, tab, tabErrors } = await freshTab();
     await startTraining(tab, { experiment: 'mnist-cgan', backend: 'wasm', steps: 1 });
     expect(await waitForIdle(tab, 300_000)).toBe('Done at step 1');
     const { labels, shape, values } = await tab.evaluate(async () => {
