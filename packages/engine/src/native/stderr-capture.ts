@@ -13,6 +13,7 @@ const SOURCE = String.raw`#include <node_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+/* C that also compiles as C++: the setup checks for g++ only. */
 
 /* capture(): fd 2 writes to an anonymous temporary file from now on. Returns [saved stderr, temporary file]. */
 static napi_value Capture(napi_env env, napi_callback_info info) {
@@ -51,12 +52,12 @@ static napi_value Release(napi_env env, napi_callback_info info) {
   dup2(saved, 2);
   close(saved);
   size_t size = 0, capacity = 4096;
-  char* text = malloc(capacity);
+  char* text = (char*)malloc(capacity);
   lseek(temp_fd, 0, SEEK_SET);
   for (ssize_t n; text != NULL && (n = read(temp_fd, text + size, capacity - size)) > 0;) {
     size += (size_t)n;
     if (size == capacity) {
-      char* grown = realloc(text, capacity *= 2);
+      char* grown = (char*)realloc(text, capacity *= 2);
       if (grown == NULL) break;
       text = grown;
     }
@@ -80,7 +81,7 @@ static napi_value Init(napi_env env, napi_value exports) {
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
 `;
 
-const BINDING_GYP = `{ "targets": [ { "target_name": "stderr_capture", "sources": ["stderr_capture.c"] } ] }\n`;
+const BINDING_GYP = `{ "targets": [ { "target_name": "stderr_capture", "sources": ["stderr_capture.cc"] } ] }\n`;
 
 /** Where the capture addon of a native install lives (built by `gantry setup tensorflow`). */
 export const stderrCaptureDir = (installDir: string): string => join(installDir, 'stderr-capture');
@@ -92,7 +93,7 @@ export const hasStderrCapture = (installDir: string): boolean => existsSync(addo
 export function writeStderrCaptureSources(installDir: string): string {
   const dir = stderrCaptureDir(installDir);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'stderr_capture.c'), SOURCE);
+  writeFileSync(join(dir, 'stderr_capture.cc'), SOURCE);
   writeFileSync(join(dir, 'binding.gyp'), BINDING_GYP);
   return dir;
 }
