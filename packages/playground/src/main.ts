@@ -34,6 +34,7 @@ const experimentSelect = $<HTMLSelectElement>('experiment');
 const backendSelect = $<HTMLSelectElement>('backend');
 const stepsInput = $<HTMLInputElement>('steps');
 const startButton = $<HTMLButtonElement>('start');
+const newRunButton = $<HTMLButtonElement>('new-run');
 const pauseButton = $<HTMLButtonElement>('pause');
 const downloadButton = $<HTMLButtonElement>('download-generator');
 const status = $('status');
@@ -66,7 +67,7 @@ function redrawCharts(): void {
 }
 
 function setRunning(isRunning: boolean): void {
-  startButton.disabled = isRunning;
+  startButton.disabled = newRunButton.disabled = isRunning;
   downloadButton.disabled = session === undefined;
   pauseButton.disabled = !isRunning;
   experimentSelect.disabled = backendSelect.disabled = stepsInput.disabled = isRunning;
@@ -102,9 +103,17 @@ function settingsFromForm(): SessionSettings {
   };
 }
 
-async function start(): Promise<void> {
+/** Clears what the page shows of the previous session: a new run's charts start at step 1. */
+function clearView(): void {
+  history.length = evals.length = stepTimes.length = 0;
+  $('alerts').replaceChildren();
+  $('step').textContent = '0';
+}
+
+async function start(fresh = false): Promise<void> {
   const saved = savedSettings();
-  const resume = saved !== undefined && saved.experiment === experimentSelect.value && startButton.dataset.resume === 'true';
+  const resume = !fresh && saved !== undefined && saved.experiment === experimentSelect.value && startButton.dataset.resume === 'true';
+  if (!resume) clearView();
   const settings = resume ? { ...saved, backend: backendSelect.value as PageBackend, steps: Math.max(saved.steps, Number(stepsInput.value) || 0) } : settingsFromForm();
   setRunning(true);
   status.textContent = resume ? 'Resuming…' : 'Starting…';
@@ -168,6 +177,8 @@ async function start(): Promise<void> {
 }
 
 startButton.addEventListener('click', () => void start());
+// Start always resumes a stored run of the chosen experiment; this forgets it and trains from step 1.
+newRunButton.addEventListener('click', () => void start(true));
 pauseButton.addEventListener('click', () => session?.trainer.stop());
 downloadButton.addEventListener('click', () => void session?.downloadGenerator());
 

@@ -36,8 +36,21 @@ export const savedSettings = (): SessionSettings | undefined => {
   return text ? (JSON.parse(text) as SessionSettings) : undefined;
 };
 
+const storePrefix = (experiment: string) => `gantry-playground/${experiment}`;
+
 /** The IndexedDB checkpoints of an experiment's page run (one run per experiment name). */
-export const checkpointStore = (experiment: string): CheckpointStore => indexedDbCheckpoints(`gantry-playground/${experiment}`);
+export const checkpointStore = (experiment: string): CheckpointStore => indexedDbCheckpoints(storePrefix(experiment));
+
+/**
+ * Removes everything stored for an experiment's page run (checkpoints, manifests, the latest pointer). A new run starts
+ * from this, so that pruning by step number never keeps an older run's higher steps, nor a damaged checkpoint's
+ * fallback land in another run.
+ */
+export async function forgetStoredRun(experiment: string): Promise<void> {
+  const prefix = `indexeddb://${storePrefix(experiment)}/`;
+  for (const key of Object.keys(await tf.io.listModels())) if (key.startsWith(prefix)) await tf.io.removeModel(key);
+  if (savedSettings()?.experiment === experiment) localStorage.removeItem(SETTINGS_KEY);
+}
 
 export function experimentNamed(name: string): Experiment {
   const experiment = experiments[name];
@@ -109,6 +122,7 @@ export class Session {
       plugins: [...(setup.plugins ?? []), diagnostics(), page],
     });
     if (resume) await trainer.restore(checkpointStore(settings.experiment), { warn: (line) => events.warn(line) });
+    else await forgetStoredRun(settings.experiment);
     await trainer.setup();
     const layout = sampleLayout(trainer);
     const fixedNoise = trainer.sampleLatent(layout.count, new Rng(SAMPLE_SEED));

@@ -184,6 +184,21 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
     expect(resumed.slice(0, 20).map(({ step, scalars }) => ({ step, scalars }))).toEqual(uninterrupted.slice(100).map(({ step, scalars }) => ({ step, scalars })));
   });
 
+  it('New run forgets the stored run (checkpoints 100, 120, 125 above) and trains from step 1 with the first run\'s losses', async () => {
+    const prefix = 'gantry-playground/ring-gan';
+    expect(await page.textContent(byTestId('start'))).toBe('Resume');
+    await page.fill(byTestId('steps'), '5');
+    await page.click(byTestId('new-run'));
+    expect(await waitForIdle(page)).toBe('Done at step 5');
+    const history = await pageHistory(page);
+    expect(history.map(({ step, scalars }) => ({ step, scalars }))).toEqual(uninterrupted.slice(0, 5).map(({ step, scalars }) => ({ step, scalars })));
+    // Only the new run is stored: its final checkpoint and the pointer to it.
+    const stored = (await indexedDbModels(page)).filter((key) => key.startsWith(`${prefix}/`));
+    expect(stored.filter((key) => !key.startsWith(`${prefix}/step-000005/`)).sort()).toEqual([`${prefix}/latest`]);
+    expect(stored).toEqual(expect.arrayContaining(['generator', 'discriminator', 'state', 'manifest'].map((part) => `${prefix}/step-000005/${part}`)));
+    expect(await page.locator(`${byTestId('alerts')} li`).count()).toBe(0);
+  });
+
   it('pauses, and after a reload resumes from IndexedDB at the saved step with the uninterrupted run\'s losses', async () => {
     // A fresh browser profile (nothing stored), the same experiment, seed and length as the uninterrupted run above.
     const { fresh, tab, tabErrors } = await freshTab();
