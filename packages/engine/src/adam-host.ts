@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { adamMoments, patchAdam, type AdamInternals } from './adam-patch.js';
+import { adamStep, patchAdam, type AdamInternals } from './adam-patch.js';
 
 /**
  * Weights up to this many values are updated in JavaScript; larger ones by the backend's element-wise kernels. Below
@@ -57,7 +57,6 @@ export function adamUpdateHost(
  */
 function hostAdam(optimizer: tf.AdamOptimizer, names: string[], gradients: (tf.Tensor | undefined)[]): boolean {
   const self = optimizer as unknown as AdamInternals;
-  const variables = tf.engine().registeredVariables;
   const c: AdamConstants = {
     beta1: f(self.beta1),
     oneMinusBeta1: f(1 - self.beta1),
@@ -68,47 +67,35 @@ function hostAdam(optimizer: tf.AdamOptimizer, names: string[], gradients: (tf.T
     epsilon: f(self.epsilon),
     negLearningRate: f(-self.learningRate),
   };
-  tf.tidy(() => {
-    let scalars: Record<keyof AdamConstants, tf.Scalar> | undefined;
-    names.forEach((name, i) => {
-      const value = variables[name];
-      const [m, v] = adamMoments(self, name, i, value);
-      const gradient = gradients[i];
-      if (gradient == null) return;
-      let updated: tf.Tensor[];
-      if (value.size <= HOST_ADAM_MAX_SIZE) {
-        updated = adamUpdateHost(
-          value.dataSync() as Float32Array,
-          m.dataSync() as Float32Array,
-          v.dataSync() as Float32Array,
-          gradient.dataSync() as Float32Array,
-          c,
-        ).map((values) => tf.tensor(values, value.shape, 'float32'));
-      } else {
-        scalars ??= Object.fromEntries(Object.entries(c).map(([k, n]) => [k, tf.scalar(n)])) as Record<
-          keyof AdamConstants,
-          tf.Scalar
-        >;
-        const s = scalars;
-        // tfjs's AdamOptimizer.applyGradients, op for op.
-        const newM = tf.add(tf.mul(m, s.beta1), tf.mul(gradient, s.oneMinusBeta1));
-        const newV = tf.add(tf.mul(v, s.beta2), tf.mul(tf.square(gradient), s.oneMinusBeta2));
-        const mHat = tf.div(newM, s.oneMinusAccBeta1);
-        const vHat = tf.div(newV, s.oneMinusAccBeta2);
-        updated = [
-          tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), s.epsilon)), s.negLearningRate), value),
-          newM,
-          newV,
-        ];
-      }
-      value.assign(updated[0]);
-      m.assign(updated[1]);
-      v.assign(updated[2]);
-    });
-    self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
-    self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
+  // Uploaded at the first large weight, inside adamStep's tidy (which disposes them).
+  let scalars: Record<keyof AdamConstants, tf.Scalar> | undefined;
+  adamStep(optimizer, names, gradients, (value, m, v, gradient) => {
+    let updated: tf.Tensor[];
+    if (value.size <= HOST_ADAM_MAX_SIZE) {
+      updated = adamUpdateHost(
+        value.dataSync() as Float32Array,
+        m.dataSync() as Float32Array,
+        v.dataSync() as Float32Array,
+        gradient.dataSync() as Float32Array,
+        c,
+      ).map((values) => tf.tensor(values, value.shape, 'float32'));
+    } else {
+      scalars ??= Object.fromEntries(Object.entries(c).map(([k, n]) => [k, tf.scalar(n)])) as Record<
+        keyof AdamConstants,
+        tf.Scalar
+      >;
+      const s = scalars;
+      // tfjs's AdamOptimizer.applyGradients, op for op.
+      const newM = tf.add(tf.mul(m, s.beta1), tf.mul(gradient, s.oneMinusBeta1));
+      const newV = tf.add(tf.mul(v, s.beta2), tf.mul(tf.square(gradient), s.oneMinusBeta2));
+      const mHat = tf.div(newM, s.oneMinusAccBeta1);
+      const vHat = tf.div(newV, s.oneMinusAccBeta2);
+      updated = [tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), s.epsilon)), s.negLearningRate), value), newM, newV];
+    }
+    value.assign(updated[0]);
+    m.assign(updated[1]);
+    v.assign(updated[2]);
   });
-  self.incrementIterations();
   return true;
 }
 

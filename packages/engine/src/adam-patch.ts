@@ -83,12 +83,7 @@ export function adamPatched(backend: string): boolean {
  * The first and second moment variables of weight `i` (`name`), created as tfjs creates them (zeros, non-trainable,
  * named `<weight>/m` and `<weight>/v`), so getWeights/setWeights and checkpoints keep their format.
  */
-export function adamMoments(
-  self: AdamInternals,
-  name: string,
-  i: number,
-  value: tf.Variable,
-): [tf.Variable, tf.Variable] {
+function adamMoments(self: AdamInternals, name: string, i: number, value: tf.Variable): [tf.Variable, tf.Variable] {
   self.accumulatedFirstMoment[i] ??= {
     originalName: `${name}/m`,
     variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
@@ -98,4 +93,31 @@ export function adamMoments(
     variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
   };
   return [self.accumulatedFirstMoment[i].variable, self.accumulatedSecondMoment[i].variable];
+}
+
+/**
+ * The frame every replacement shares, as tfjs's own update has it: inside one tidy, for each weight its moment
+ * variables and, where it has a gradient, `update(weight, m, v, gradient)` (which assigns the three); then β₁ᵗ and
+ * β₂ᵗ advance (kept so that tfjs's own code, on another backend or in setWeights, sees the same state) and the step
+ * count.
+ */
+export function adamStep(
+  optimizer: tf.AdamOptimizer,
+  names: string[],
+  gradients: (tf.Tensor | undefined)[],
+  update: (value: tf.Variable, m: tf.Variable, v: tf.Variable, gradient: tf.Tensor, name: string) => void,
+): void {
+  const self = optimizer as unknown as AdamInternals;
+  const variables = tf.engine().registeredVariables;
+  tf.tidy(() => {
+    names.forEach((name, i) => {
+      const value = variables[name];
+      const [m, v] = adamMoments(self, name, i, value);
+      const gradient = gradients[i];
+      if (gradient != null) update(value, m, v, gradient, name);
+    });
+    self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
+    self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
+  });
+  self.incrementIterations();
 }

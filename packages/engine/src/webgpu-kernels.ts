@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError, registerNestedGradientFixes } from '@gantry/core';
-import { adamMoments, adamPatched, patchAdam, type AdamInternals } from './adam-patch.js';
+import { adamPatched, adamStep, patchAdam, type AdamInternals } from './adam-patch.js';
 
 /**
  * Gantry's kernels and fixes for tfjs-backend-webgpu 4.22, registered by initWebGpu().
@@ -514,33 +514,22 @@ function adamKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; att
 function webgpuAdam(optimizer: tf.AdamOptimizer, names: string[], gradients: (tf.Tensor | undefined)[]): boolean {
   if (tf.getKernel(GANTRY_ADAM, 'webgpu') == null) return false;
   const self = optimizer as unknown as AdamInternals;
-  const variables = tf.engine().registeredVariables;
-  tf.tidy(() => {
-    names.forEach((name, i) => {
-      const value = variables[name];
-      const [m, v] = adamMoments(self, name, i, value);
-      const gradient = gradients[i];
-      if (gradient == null) return;
-      const [newValue, newM, newV] = tf.engine().runKernel(
-        GANTRY_ADAM,
-        { x: value, m, v, g: gradient },
-        {
-          learningRate: self.learningRate,
-          beta1: self.beta1,
-          beta2: self.beta2,
-          epsilon: self.epsilon,
-          iterations: optimizer.iterations,
-        },
-      ) as tf.Tensor[];
-      m.assign(newM);
-      v.assign(newV);
-      value.assign(newValue);
-    });
-    // Kept up to date so that the stock code path (another backend, or tfjs internals) sees the same state.
-    self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
-    self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
+  adamStep(optimizer, names, gradients, (value, m, v, gradient) => {
+    const [newValue, newM, newV] = tf.engine().runKernel(
+      GANTRY_ADAM,
+      { x: value, m, v, g: gradient },
+      {
+        learningRate: self.learningRate,
+        beta1: self.beta1,
+        beta2: self.beta2,
+        epsilon: self.epsilon,
+        iterations: optimizer.iterations,
+      },
+    ) as tf.Tensor[];
+    m.assign(newM);
+    v.assign(newV);
+    value.assign(newValue);
   });
-  self.incrementIterations();
   return true;
 }
 

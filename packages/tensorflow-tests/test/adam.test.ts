@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { SETUP_HINT, useBackend } from '@gantry/engine';
+import { relativeError } from '../../engine/test/kernels-reference.js';
 
 const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
 const native = await useBackend('tensorflow', { quiet: true }).then(
@@ -71,17 +72,6 @@ async function adamOnBackend(backend: string, steps: number): Promise<{ xs: numb
   x.dispose();
   await tf.setBackend('tensorflow');
   return { xs, m: Array.from(m), v: Array.from(v) };
-}
-
-/** Largest |a − b| relative to the largest |b| (0-safe). */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / (scale || 1);
 }
 
 /** Per element, |a − b| / |b| (exactly 0 where b is 0 must be 0 in a too). */

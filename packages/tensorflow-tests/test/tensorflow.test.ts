@@ -8,6 +8,7 @@ import { Trainer, withSeed, type TrainerOptions } from '@gantry/core';
 import { NATIVE_TOLERANCE, SETUP_HINT, compareWithCpu, referenceDiscriminator, referenceGenerator, useBackend } from '@gantry/engine';
 import { gradientPenalty, wgan } from '@gantry/loss-wgan';
 import { hookHandler, imageSource, linearCritic, lossContext } from '@gantry/core/testing';
+import { relativeError } from '../../engine/test/kernels-reference.js';
 
 /** `.ci/run` sets GANTRY_REQUIRE_NATIVE=1 after `gantry setup tensorflow`: there a missing build fails, not skips. */
 const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
@@ -17,16 +18,6 @@ const native = await useBackend('tensorflow', { quiet: true }).then(
 );
 if (native != null && required) throw new Error(`GANTRY_REQUIRE_NATIVE=1 but ${native}`);
 if (native != null) console.warn(`tensorflow backend tests skipped: ${native} (${SETUP_HINT})`);
-
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return err / (scale || 1);
-}
 
 /** f's outputs on the tensorflow backend and on cpu (same seeds, so the same inputs). */
 async function onTensorflowAndCpu(f: () => tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {

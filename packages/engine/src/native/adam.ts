@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { adamMoments, patchAdam, type AdamInternals } from '../adam-patch.js';
+import { adamStep, patchAdam, type AdamInternals } from '../adam-patch.js';
 
 /** The parts of tfjs-node's NodeJSKernelBackend and its addon that the resource-variable Adam uses. */
 interface TfjsNodeBinding {
@@ -110,7 +110,6 @@ function resourceApplyAdam(
   const backend = tf.backend() as NodeBackend;
   const b = backend.binding;
   const self = optimizer as unknown as AdamInternals;
-  const variables = tf.engine().registeredVariables;
   let slots = slotsOf.get(optimizer);
   if (slots == null) {
     slots = new Map();
@@ -141,43 +140,35 @@ function resourceApplyAdam(
   const zero = constant(b, 0);
   const scalars = [zero, zero, stepSize, constant(b, beta1), constant(b, beta2), epsilonHat];
   try {
-    tf.tidy(() => {
-      names.forEach((name, i) => {
-        const value = variables[name];
-        const [m, v] = adamMoments(self, name, i, value);
-        const gradient = gradients[i];
-        if (gradient == null) return;
-        let slot = slots.get(name);
-        if (slot == null) {
-          slot = newSlot(b, value.shape);
-          slots.set(name, slot);
+    adamStep(optimizer, names, gradients, (value, m, v, gradient, name) => {
+      let slot = slots.get(name);
+      if (slot == null) {
+        slot = newSlot(b, value.shape);
+        slots.set(name, slot);
+      }
+      const tensors = [value, m, v];
+      // validate_shape false: a weight replaced by one of another shape (a model rebuilt under the same name) is taken.
+      tensors.forEach((t, k) => {
+        if (slot.synced[k] !== t.dataId) {
+          b.executeOp('AssignVariableOp', assignAttrs, [slot.handles[k], ...backend.getInputTensorIds([t])], 0);
         }
-        const tensors = [value, m, v];
-        // validate_shape false: a weight replaced by one of another shape (a model rebuilt under the same name) is taken.
-        tensors.forEach((t, k) => {
-          if (slot.synced[k] !== t.dataId)
-            b.executeOp('AssignVariableOp', assignAttrs, [slot.handles[k], ...backend.getInputTensorIds([t])], 0);
-        });
-        b.executeOp(
-          'ResourceApplyAdam',
-          applyAttrs,
-          [...slot.handles, ...scalars, ...backend.getInputTensorIds([gradient])],
-          0,
-        );
-        tensors.forEach((t, k) => {
-          const read = backend.createOutputTensor(b.executeOp('ReadVariableOp', readAttrs, [slot.handles[k]], 1)[0]);
-          t.assign(read);
-          slot.synced[k] = t.dataId;
-        });
       });
-      self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
-      self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
+      b.executeOp(
+        'ResourceApplyAdam',
+        applyAttrs,
+        [...slot.handles, ...scalars, ...backend.getInputTensorIds([gradient])],
+        0,
+      );
+      tensors.forEach((t, k) => {
+        const read = backend.createOutputTensor(b.executeOp('ReadVariableOp', readAttrs, [slot.handles[k]], 1)[0]);
+        t.assign(read);
+        slot.synced[k] = t.dataId;
+      });
     });
   } finally {
     b.deleteTensor(stepSize);
     b.deleteTensor(epsilonHat);
   }
-  self.incrementIterations();
   return true;
 }
 
