@@ -371,7 +371,10 @@ export class Trainer {
     await this.hooks.sequential('setup', undefined, undefined, () => [this]);
   }
 
-  /** Asks the loop to stop after the current step; `train()` then writes a checkpoint (if configured) and resolves. */
+  /**
+   * Asks the loop to stop after the current step; `train()` then writes a checkpoint (if configured) and resolves.
+   * Asked before `train()` (a Ctrl-C while a checkpoint loads), the next `train()` stops before its first step.
+   */
   stop(): void {
     this.stopRequested = true;
   }
@@ -401,7 +404,7 @@ export class Trainer {
   async train(): Promise<TrainResult> {
     if (this.running) throw new GantryError('train() is already running');
     this.running = true;
-    this.stopRequested = false;
+    const startStep = this.completed;
     let lastScalars: Record<string, number> = {};
     let reason: 'completed' | 'stopped' = 'completed';
     const every = this.options.checkpoint?.every ?? 0;
@@ -432,7 +435,8 @@ export class Trainer {
           savedAt = step;
         }
       }
-      if (this.options.checkpoint && savedAt !== this.completed && this.completed > 0) await this.saveCheckpoint();
+      // Nothing new to save when no step ran (stopped at once after a restore: the restored checkpoint is the latest).
+      if (this.options.checkpoint && savedAt !== this.completed && this.completed > startStep) await this.saveCheckpoint();
       await this.bus.emit('run:end', { step: this.completed, reason });
       return { steps: this.completed, reason, lastScalars, lastCheckpoint: this.lastCheckpoint };
     } catch (error) {
@@ -441,6 +445,7 @@ export class Trainer {
       throw err;
     } finally {
       this.running = false;
+      this.stopRequested = false;
       disposeBatch(this.lastBatch);
       this.lastBatch = undefined;
       // Every teardown runs, whatever the others did: each closes its own files.

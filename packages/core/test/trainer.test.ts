@@ -89,6 +89,24 @@ describe('Trainer', () => {
     expect(await readdir(dir)).toContain('step-000003');
   });
 
+  it('a stop asked while a checkpoint loads stops before the first step, writes nothing, and the next train() runs', async () => {
+    const dir = await tmp();
+    await trainer({ steps: 2, checkpoint: { dir } }).train();
+    const resumed = trainer({ steps: 6, checkpoint: { dir } });
+    let steps = 0;
+    resumed.on('step:end', () => void steps++);
+    const restoring = resumed.restore(dir);
+    resumed.stop();
+    await restoring;
+    const result = await resumed.train();
+    expect(result).toMatchObject({ reason: 'stopped', steps: 2, lastCheckpoint: join(dir, 'step-000002') });
+    expect(steps).toBe(0);
+    expect((await readdir(dir)).filter((name) => name.startsWith('step-'))).toEqual(['step-000002']);
+    // The request was used up: training again runs to the end.
+    expect(await resumed.train()).toMatchObject({ reason: 'completed', steps: 6 });
+    expect(steps).toBe(4);
+  });
+
   it('runs hooks in order with schedules and names the plugin when one throws', async () => {
     const calls: string[] = [];
     const plugin = definePlugin({
