@@ -6,6 +6,12 @@ import { GantryError, checkOptions, definePlugin, type GantryPlugin, type Traine
 export interface EmaOptions {
   /** Decay: ema ← β·ema + (1 − β)·w after every generator update. Default 0.999 (ProGAN, StyleGAN use similar). */
   beta?: number;
+  /**
+   * StyleGAN2's EMA ramp-up: the average's half-life is at most `rampup` × the generator updates so far, so early
+   * samples are not dominated by the random initial weights. Update n (counting from 0) uses
+   * βₙ = min(β, 0.5^(1 / (rampup·n))), which is 0 at n = 0 (the copy takes the weights). Default: none (β throughout).
+   */
+  rampup?: number;
 }
 
 /** A structural copy of a model with fresh weights (custom layers must be registered with tf.serialization). */
@@ -30,9 +36,11 @@ export interface EmaPlugin extends GantryPlugin {
  * their averages and new ones start from their current values. The averages are checkpointed.
  */
 export function ema(options: EmaOptions = {}): EmaPlugin {
-  checkOptions('ema', options, ['beta']);
+  checkOptions('ema', options, ['beta', 'rampup']);
   const beta = options.beta ?? 0.999;
   if (!(beta >= 0 && beta < 1)) throw new GantryError(`ema beta must be in [0, 1), got ${beta}`);
+  const rampup = options.rampup;
+  if (rampup !== undefined && !(rampup > 0)) throw new GantryError(`ema rampup must be > 0, got ${rampup}`);
 
   let tracked: LayersModel | undefined;
   let shadow: LayersModel | undefined;
@@ -94,10 +102,11 @@ export function ema(options: EmaOptions = {}): EmaPlugin {
           const generator = ctx.trainer.generator;
           if (generator !== tracked || !shadow) throw new GantryError('ema: the generator changed after the generator phase began');
           const averaged = shadow;
+          const b = betaAt(beta, rampup, updates);
           tf.tidy(() => {
             generator.weights.forEach((w, i) => {
               const s = averaged.weights[i];
-              s.write(w.trainable ? tf.add(tf.mul(s.read(), beta), tf.mul(w.read(), 1 - beta)) : w.read());
+              s.write(w.trainable ? tf.add(tf.mul(s.read(), b), tf.mul(w.read(), 1 - b)) : w.read());
             });
           });
           updates += 1;
@@ -107,7 +116,7 @@ export function ema(options: EmaOptions = {}): EmaPlugin {
     state: {
       // Copies: what save() returns belongs to the core, which disposes it once written.
       save: () => ({
-        json: { beta, updates, weights: shadow?.weights.length ?? 0 },
+        json: { beta, rampup, updates, weights: shadow?.weights.length ?? 0 },
         tensors: shadow ? Object.fromEntries(shadow.weights.map((w, i) => [`w${i}`, tf.clone(w.read())])) : {},
       }),
       load(snapshot) {
@@ -126,4 +135,10 @@ export function ema(options: EmaOptions = {}): EmaPlugin {
       },
     },
   });
+}
+
+/** The decay of averaging update `n` (from 0): β, capped by the ramp-up's half-life of `rampup`·n updates. */
+function betaAt(beta: number, rampup: number | undefined, n: number): number {
+  if (rampup === undefined) return beta;
+  return n === 0 ? 0 : Math.min(beta, 0.5 ** (1 / (rampup * n)));
 }

@@ -34,6 +34,25 @@ describe('ema', () => {
     expect(averaged[0]).not.toEqual(history[n][0]);
   });
 
+  it('rampup: update n uses min(β, 0.5^(1/(rampup·n))), so the copy starts at the first update\'s weights', async () => {
+    // β 0.7, rampup 0.5: decays 0, 0.5², 0.5¹, 0.5^(2/3), then capped at 0.7 (0.5^(1/2) = 0.707 > 0.7).
+    const decays = [0, 0.25, 0.5, 0.5 ** (2 / 3), 0.7, 0.7];
+    const plugin = ema({ beta: 0.7, rampup: 0.5 });
+    const trainer = tinyTrainer([plugin], { steps: 6 });
+    const history = [weightValues(trainer.generator)];
+    trainer.on('step:end', () => void history.push(weightValues(trainer.generator)));
+    expectFlatTensorCount(await trainCountingTensors(trainer));
+    expect(history).toHaveLength(7);
+    const expected = history[0].map((w) => [...w]);
+    decays.forEach((b, n) => {
+      expected.forEach((w, i) => w.forEach((value, j) => (w[j] = b * value + (1 - b) * history[n + 1][i][j])));
+    });
+    const averaged = weightValues(plugin.model!);
+    averaged.forEach((w, i) => w.forEach((value, j) => expect(value).toBeCloseTo(expected[i][j], 6)));
+    // Without the ramp-up the same run keeps 0.7⁶ = 12% of the initial weights.
+    expect(averaged[0]).not.toEqual(history[0][0]);
+  });
+
   it('is checkpointed: a resumed run continues with exactly the same average', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gantry-ema-'));
     try {
@@ -57,6 +76,7 @@ describe('ema', () => {
 
   it('rejects β outside [0, 1)', () => {
     expect(() => ema({ beta: 1 })).toThrow(/beta/);
+    expect(() => ema({ rampup: 0 })).toThrow(/rampup must be > 0, got 0/);
     expect(() => ema({ decay: 0.9 } as never)).toThrow(/Unknown option "decay"/);
   });
 
