@@ -52,6 +52,8 @@ export class ClassAgreement {
 export interface FidPluginOptions {
   /** Evaluate every N steps (on step:end). */
   every: number;
+  /** Also evaluate at the run's last step (`trainer.totalSteps`) when it is not a multiple of `every`. Default false. */
+  atEnd?: boolean;
   /** Generated samples per evaluation. Default 10000 (fewer gives a biased, noisier FID: compare like with like). */
   samples?: number;
   /**
@@ -71,7 +73,7 @@ export interface FidPluginOptions {
   seed?: number;
 }
 
-const KNOWN = ['every', 'samples', 'real', 'realSamples', 'extractor', 'kid', 'batchSize', 'seed'];
+const KNOWN = ['every', 'atEnd', 'samples', 'real', 'realSamples', 'extractor', 'kid', 'batchSize', 'seed'];
 
 /**
  * Evaluates FID (and optionally KID) every `every` steps on samples of the trainer's sampling generator (the EMA
@@ -113,8 +115,9 @@ export function fid(options: FidPluginOptions): GantryPlugin {
     },
     on: {
       'step:end': {
-        every: options.every,
+        every: options.atEnd ? 1 : options.every,
         handler: async ({ step }, trainer) => {
+          if (step % options.every !== 0 && step !== trainer.totalSteps) return;
           if (!extractor) throw new GantryError('fid(): setup did not run');
           real ??= await extractFeatures(dataSourceImages(options.real as DataSource, options.realSamples ?? samples, batchSize), extractor, {
             keepFeatures: Boolean(kid),

@@ -65,6 +65,25 @@ describe('fid plugin', () => {
     discriminator.dispose();
   });
 
+  it('atEnd: also evaluates at the last step when it is not a multiple of every', async () => {
+    const steps: number[][] = [];
+    for (const atEnd of [true, false]) {
+      const { generator, discriminator } = tinyGan();
+      const plugin = fid({ every: 2, atEnd, samples: 20, real: tinyImages(), realSamples: 32, extractor: flatExtractor, batchSize: 10 });
+      const trainer = new Trainer({ generator, discriminator, data: tinyImages(), steps: 5, batchSize: 8, plugins: [plugin] });
+      const evals: number[] = [];
+      trainer.on('eval', (e) => void evals.push(e.step));
+      await trainer.train();
+      steps.push(evals);
+      generator.dispose();
+      discriminator.dispose();
+    }
+    expect(steps).toEqual([
+      [2, 4, 5],
+      [2, 4],
+    ]);
+  });
+
   it('gives the same FID as an independent extraction, from a DataSource or from precomputed moments', async () => {
     const { generator, discriminator } = tinyGan();
     const real = await extractFeatures(
