@@ -2,8 +2,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { withSeed } from '@gantry/core';
+import { definePlugin, withSeed, type DataSource } from '@gantry/core';
+import type { FidPluginOptions } from '@gantry/fid';
 import { conditionalGenerator, projectionDiscriminator } from '../src/experiments/mnist-cgan.js';
+import { evalFid, type ExperimentContext } from '../src/experiments/types.js';
 
 const onehot = (classes: number[]) => tf.cast(tf.oneHot(tf.tensor1d(classes, 'int32'), 10), 'float32');
 
@@ -42,5 +44,34 @@ describe('mnist-cgan models', () => {
     expect(a.shape).toEqual([1, 28, 28, 1]);
     expect(Math.max(...Array.from(a.dataSync()).map(Math.abs))).toBeLessThan(1);
     expect(Array.from(a.dataSync())).not.toEqual(Array.from(b.dataSync()));
+  });
+});
+
+describe('evalFid', () => {
+  const context = (steps: number, withFid = true) => {
+    const asked: FidPluginOptions[] = [];
+    const ctx: ExperimentContext = {
+      seed: 0,
+      batchSize: 64,
+      steps,
+      mnist: (options) => ({ split: options?.split }) as unknown as DataSource,
+      fid: withFid
+        ? (options) => {
+            asked.push(options);
+            return definePlugin({ name: 'fid' });
+          }
+        : undefined,
+    };
+    return { ctx, asked };
+  };
+
+  it('one fid plugin: every N steps and at the last step, 10000 samples against the test split', () => {
+    const { ctx, asked } = context(1200);
+    expect(evalFid(ctx, 500)).toHaveLength(1);
+    expect(asked.map((o) => [o.every, o.atEnd, o.samples, (o.real as unknown as { split: string }).split])).toEqual([[500, true, 10000, 'test']]);
+  });
+
+  it('adds nothing where the host offers no FID (the playground)', () => {
+    expect(evalFid(context(3000, false).ctx, 500)).toEqual([]);
   });
 });

@@ -72,5 +72,13 @@ export function buildExperiment(experiment: Experiment, ctx: ExperimentContext):
 
 /** FID of 10000 samples against the MNIST test set at the run's last step, where the host offers FID (the CLI). */
 export function endFid(ctx: ExperimentContext): GantryPlugin[] {
-  return ctx.fid ? [ctx.fid({ every: ctx.steps, samples: 10000, real: ctx.mnist({ split: 'test' }) })] : [];
+  return evalFid(ctx, ctx.steps);
+}
+
+/**
+ * FID of 10000 samples against the MNIST test set every `every` steps and at the last (an `eval` row each, so a run
+ * shows its FID-per-minute curve), where the host offers FID (the CLI).
+ */
+export function evalFid(ctx: ExperimentContext, every: number): GantryPlugin[] {
+  return ctx.fid ? [ctx.fid({ every, atEnd: true, samples: 10000, real: ctx.mnist({ split: 'test' }) })] : [];
 }
