@@ -2,11 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Rng, Trainer, withSeed, type Batch, type DataSource, type GantryEvents } from '@gantry/core';
+import { useBackend } from '@gantry/engine';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ClassAgreement, compareSets, extractFeatures, fid, frechetDistance, type FeatureExtractor } from '../src/index.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  // Through the engine, as the other files here do: in vitest's single fork tfjs's registries outlive a file, so a
+  // file that ran useBackend() earlier leaves the engine's fused-op gradients registered, and a plain setBackend('cpu')
+  // would train with them but without the kernel wrappers they read (which file runs first depends on vitest's order).
+  await useBackend('cpu', { quiet: true });
   tf.enableProdMode();
 });
 
