@@ -34,7 +34,7 @@ async function onTensorflowAndCpu(f: () => tf.Tensor[]): Promise<[Float32Array[]
 
 const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
-/** The reference DCGAN-MNIST pair with WGAN-GP (λ 10), seeded: the model `npm start` trains, at a small batch. */
+/** The reference DCGAN-MNIST pair with WGAN-GP (λ 10), seeded: the model mnist-wgan-gp trains, at a small batch. */
 function wganGpTrainer(extra: Partial<TrainerOptions> = {}): Trainer {
   const { generator, discriminator } = withSeed(5, () => ({ generator: referenceGenerator(), discriminator: referenceDiscriminator() }));
   return new Trainer({
