@@ -10,18 +10,22 @@ beforeAll(useCpuBackend);
 
 const build = (layers: () => tfl.layers.Layer[]) => withSeed(5, () => tfl.sequential({ layers: layers() }));
 
+/** A chain with every supported layer and activation; `secondActivation` for the second Dense layer. */
+const everyLayerKind = (secondActivation: 'linear' | 'softplus' = 'linear') =>
+  build(() => [
+    tfl.layers.dense({ units: 6, activation: 'relu', inputShape: [2] }),
+    tfl.layers.dense({ units: 5, activation: secondActivation }),
+    tfl.layers.leakyReLU({ alpha: 0.3 }),
+    tfl.layers.dense({ units: 4, useBias: false }),
+    tfl.layers.reLU(),
+    tfl.layers.dense({ units: 3 }),
+    tfl.layers.activation({ activation: 'tanh' }),
+    tfl.layers.dense({ units: 1, activation: 'sigmoid' }),
+  ]);
+
 describe('functionalModel', () => {
   it('reproduces model.apply for Dense/LeakyReLU/ReLU/Activation chains', () => {
-    const model = build(() => [
-      tfl.layers.dense({ units: 6, activation: 'relu', inputShape: [2] }),
-      tfl.layers.dense({ units: 5 }),
-      tfl.layers.leakyReLU({ alpha: 0.3 }),
-      tfl.layers.dense({ units: 4, useBias: false }),
-      tfl.layers.reLU(),
-      tfl.layers.dense({ units: 3 }),
-      tfl.layers.activation({ activation: 'tanh' }),
-      tfl.layers.dense({ units: 1, activation: 'sigmoid' }),
-    ]);
+    const model = everyLayerKind();
     const net = functionalModel(model);
     const x = tf.randomNormal([7, 2], 0, 1, 'float32', 3);
     const expected = model.apply(x) as tf.Tensor;
@@ -36,16 +40,7 @@ describe('functionalModel', () => {
   });
 
   it('forwardBackward: explicit backpropagation equals tf.grads for every supported layer and activation', () => {
-    const model = build(() => [
-      tfl.layers.dense({ units: 6, activation: 'relu', inputShape: [2] }),
-      tfl.layers.dense({ units: 5, activation: 'softplus' }),
-      tfl.layers.leakyReLU({ alpha: 0.3 }),
-      tfl.layers.dense({ units: 4, useBias: false }),
-      tfl.layers.reLU(),
-      tfl.layers.dense({ units: 3 }),
-      tfl.layers.activation({ activation: 'tanh' }),
-      tfl.layers.dense({ units: 1, activation: 'sigmoid' }),
-    ]);
+    const model = everyLayerKind('softplus');
     const net = functionalModel(model);
     const x = tf.randomNormal([7, 2], 0, 1, 'float32', 3);
     const dOutput = tf.randomNormal([7, 1], 0, 1, 'float32', 4);
