@@ -36,10 +36,8 @@ export const savedSettings = (): SessionSettings | undefined => {
   return text ? (JSON.parse(text) as SessionSettings) : undefined;
 };
 
-const storePrefix = (experiment: string) => `gantry-playground/${experiment}`;
-
 /** The IndexedDB checkpoints of an experiment's page run (one run per experiment name). */
-export const checkpointStore = (experiment: string): CheckpointStore => indexedDbCheckpoints(storePrefix(experiment));
+export const checkpointStore = (experiment: string): CheckpointStore => indexedDbCheckpoints(`gantry-playground/${experiment}`);
 
 /**
  * Removes everything stored for an experiment's page run (checkpoints, manifests, the latest pointer). A new run starts
@@ -47,7 +45,8 @@ export const checkpointStore = (experiment: string): CheckpointStore => indexedD
  * fallback land in another run.
  */
 export async function forgetStoredRun(experiment: string): Promise<void> {
-  const prefix = `indexeddb://${storePrefix(experiment)}/`;
+  // Every key under the store's location, half-written checkpoints included (list() names complete ones only).
+  const prefix = `${checkpointStore(experiment).location}/`;
   for (const key of Object.keys(await tf.io.listModels())) if (key.startsWith(prefix)) await tf.io.removeModel(key);
   if (savedSettings()?.experiment === experiment) localStorage.removeItem(SETTINGS_KEY);
 }
