@@ -15,7 +15,8 @@ export function buildProgram(extra: CommandRegistrar[] = []): Command {
     // Program options (--version) only before a command name, so `gantry setup tensorflow --version 2.21.0` reaches
     // the command.
     .enablePositionalOptions()
-    .showHelpAfterError();
+    // Bad input is one line that names the problem (and where the options are), not the line plus the whole usage.
+    .configureOutput({ outputError: (text, write) => write(`${text.trim().replace(/\s*\n\s*/g, ' ')} (--help lists the options)\n`) });
   registerTrain(program);
   registerSample(program);
   program
