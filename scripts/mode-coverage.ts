@@ -17,11 +17,13 @@
  *
  * Data: ring = 8 Gaussians on radius 2, σ 0.02 (Metz et al. 2017; PacGAN's code uses radius 1, σ 0.01: the same
  * ratio); grid = 5×5 Gaussians at {−4, −2, 0, 2, 4}², σ 0.05 as in PacGAN's code (`--grid-std 0.02` for σ 0.02).
- * Prints one JSON line per run, then a markdown table of means over seeds.
+ * `--members` trains a variant's seeds as members of one model (`stackMembers` in @gantry/core): one set of kernels
+ * per step for all seeds, each member initialized from its own seed and drawing its own rows of data and latents.
+ * Prints one JSON line per seed, then a markdown table of means over seeds.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
-import { Rng } from '@gantry/core';
+import { Rng, memberRows } from '@gantry/core';
 import { useBackend, type BackendName } from '@gantry/engine';
 import { countModes } from '@gantry/datasets';
 import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
@@ -38,6 +40,7 @@ const opts = new Command()
   .option('--backend <name>', 'backend (auto: native TensorFlow when set up, else wasm)', 'auto')
   .option('--threads <n>', 'wasm threads', '1')
   .option('--concurrent', 'train all runs (every variant and seed) in one process, one step of each in turn')
+  .option('--members', "train a variant's seeds as members of one model (one set of kernels per step for all seeds)")
   .option('--stop-after <minutes>', 'stop every run after this many minutes of wall time and report the step it reached')
   .parse()
   .opts<{
@@ -52,6 +55,7 @@ const opts = new Command()
     backend: string;
     threads: string;
     concurrent?: boolean;
+    members?: boolean;
     stopAfter?: string;
   }>();
 
@@ -76,21 +80,25 @@ interface Row {
 const rows: Row[] = [];
 const stopAt = opts.stopAfter === undefined ? Infinity : performance.now() + 60_000 * Number(opts.stopAfter);
 
-async function run(variant: string, seed: number): Promise<void> {
-  const trainer = await toyTrainer({ protocol, variant, data, seed, steps });
-  const trajectory: string[] = [];
-  let last = { step: 0, any: 0, strict: 0, hq: 0 };
+/** Trains `seeds` of `variant`: one run, or with `--members` several seeds as members of one model. */
+async function run(variant: string, seeds: number[]): Promise<void> {
+  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps });
+  const trajectories: string[][] = seeds.map(() => []);
+  let last = seeds.map(() => ({ step: 0, any: 0, strict: 0, hq: 0 }));
+  const label = `${variant} seed${seeds.length > 1 ? 's' : ''} ${seeds.join(',')}`;
   const evaluate = async (step: number) => {
-    // A private RNG: evaluating must not change the training stream.
-    const z = trainer.sampleLatent(samples, new Rng(0x5eed + seed));
+    // Each seed's own fixed noise from a private RNG (evaluating must not change the training stream); members
+    // take their rows of one batch.
+    const z = tf.concat(seeds.map((seed) => trainer.sampleLatent(samples, new Rng(0x5eed + seed))));
     const points = trainer.generate(z);
-    const values = await points.data();
-    tf.dispose([z, points]);
-    const count = countModes(values, data);
-    last = { step, any: count.coveredByAny, strict: count.covered, hq: count.highQuality };
-    trajectory.push(`${step}:${count.coveredByAny}/${count.covered}/${(100 * count.highQuality).toFixed(1)}%`);
+    const perSeed = seeds.map((_, m) => memberRows(points, seeds.length, m));
+    const counts = [];
+    for (const member of perSeed) counts.push(countModes(await member.data(), data));
+    tf.dispose([z, points, ...perSeed]);
+    last = counts.map((count) => ({ step, any: count.coveredByAny, strict: count.covered, hq: count.highQuality }));
+    counts.forEach((count, i) => trajectories[i].push(`${step}:${count.coveredByAny}/${count.covered}/${(100 * count.highQuality).toFixed(1)}%`));
     // Progress on stderr: a long run that is stopped early still leaves its trajectory.
-    console.error(`${variant} seed ${seed} step ${step}: ${trajectory.at(-1)} (${Math.round((performance.now() - started) / 1000)} s)`);
+    console.error(`${label} step ${step}: ${trajectories.map((t) => t.at(-1)).join(' ')} (${Math.round((performance.now() - started) / 1000)} s)`);
   };
   const started = performance.now();
   let stopped = false;
@@ -103,19 +111,27 @@ async function run(variant: string, seed: number): Promise<void> {
   });
   await trainer.train();
   const seconds = Math.round((performance.now() - started) / 1000);
-  const { step, ...counts } = last;
-  rows.push({ variant, seed, ...counts, seconds, step });
-  console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, variant, seed, steps: step, seconds, ...counts, trajectory: trajectory.join(' ') }));
+  seeds.forEach((seed, i) => {
+    const { step, ...counts } = last[i];
+    rows.push({ variant, seed, ...counts, seconds, step });
+    const members = seeds.length > 1 ? { members: seeds } : {};
+    console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, variant, seed, ...members, steps: step, seconds, ...counts, trajectory: trajectories[i].join(' ') }));
+  });
   trainer.generator.dispose();
   trainer.discriminator.dispose();
 }
 
-const runs = opts.variants.split(',').flatMap((variant) => opts.seeds.split(',').map((seed) => [variant, Number(seed)] as const));
+const seedList = opts.seeds.split(',').map(Number);
+const variants = opts.variants.split(',');
+const runs: [string, number[]][] = variants.flatMap((variant) =>
+  opts.members ? [[variant, seedList] as [string, number[]]] : seedList.map((seed) => [variant, [seed]] as [string, number[]]),
+);
 // Concurrent runs interleave whole steps (the trainer yields between steps); each has its own RNG, so every run is
 // the same as alone, and all of them reach the same step when time runs out.
-if (opts.concurrent) await Promise.all(runs.map(([variant, seed]) => run(variant, seed)));
-else for (const [variant, seed] of runs) await run(variant, seed);
-rows.sort((a, b) => runs.findIndex(([v, s]) => v === a.variant && s === a.seed) - runs.findIndex(([v, s]) => v === b.variant && s === b.seed));
+if (opts.concurrent) await Promise.all(runs.map(([variant, seeds]) => run(variant, seeds)));
+else for (const [variant, seeds] of runs) await run(variant, seeds);
+const order = (r: Row) => variants.indexOf(r.variant) * seedList.length + seedList.indexOf(r.seed);
+rows.sort((a, b) => order(a) - order(b));
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const reached = [...new Set(rows.map((r) => r.step))].join(', ');

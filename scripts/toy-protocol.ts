@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Trainer, minimax, nonSaturating, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
+import { Trainer, memberEpsilon, minimax, nonSaturating, stackMembers, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
 import { grid, ring, type Mixture2D } from '@gantry/datasets';
 import { unrolled } from '@gantry/unrolled';
 
@@ -86,25 +86,43 @@ export function protocolNamed(name: string): Protocol {
   return protocol;
 }
 
-/** A seeded trainer for one run of the protocol: batch 512, Adam β1 0.5, the variant's plugins. */
-export async function toyTrainer(options: { protocol: Protocol; variant: string; data: Mixture2D; seed: number; steps: number }): Promise<Trainer> {
-  const { protocol, variant, data, seed, steps } = options;
+/**
+ * A seeded trainer for the protocol: batch 512, Adam β1 0.5, the variant's plugins. With several `seeds`, one trainer
+ * trains them all as members of one model (`stackMembers`: one set of kernels per step for all seeds), each member
+ * initialized from its own seed, drawing its own 512 rows of data and latents (member-major batches of 512·S rows),
+ * Adam's ε divided by S so every member updates as it would alone; member 0 is the run of the first seed alone up to
+ * float rounding (its rows of the trainer's streams are the ones a run alone draws).
+ */
+export async function toyTrainer(options: { protocol: Protocol; variant: string; data: Mixture2D; seeds: number[]; steps: number }): Promise<Trainer> {
+  const { protocol, variant, data, seeds, steps } = options;
   const { plugins, pack } = await variantPlugins(variant);
-  const { generator, discriminator } = withSeed(seed, () => ({
-    generator: protocol.generator(seed),
-    discriminator: protocol.discriminator(2 * pack, seed),
-  }));
+  const solo = seeds.map((seed) =>
+    withSeed(seed, () => ({
+      generator: protocol.generator(seed),
+      discriminator: protocol.discriminator(2 * pack, seed),
+    })),
+  );
+  const members = seeds.length;
+  const stack = (which: 'generator' | 'discriminator') => {
+    if (members === 1) return solo[0][which];
+    const stacked = stackMembers(solo.map((m) => m[which]));
+    solo.forEach((m) => m[which].dispose());
+    return stacked;
+  };
+  const generator = stack('generator');
+  const discriminator = stack('discriminator');
+  const epsilon = memberEpsilon(1e-8, members);
   return new Trainer({
     generator,
     discriminator,
     data,
     steps,
-    batchSize: 512,
-    seed,
+    batchSize: 512 * members,
+    seed: seeds[0],
     loss: protocol.loss(),
     optimizers: {
-      generator: tf.train.adam(protocol.learningRates.generator, 0.5, 0.999, 1e-8),
-      discriminator: tf.train.adam(protocol.learningRates.discriminator, 0.5, 0.999, 1e-8),
+      generator: tf.train.adam(protocol.learningRates.generator, 0.5, 0.999, epsilon),
+      discriminator: tf.train.adam(protocol.learningRates.discriminator, 0.5, 0.999, epsilon),
     },
     plugins,
   });

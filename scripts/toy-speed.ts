@@ -20,8 +20,9 @@ const opts = new Command()
   .option('--steps <n>', 'timed steps', '20')
   .option('--backend <name>', 'backend', 'wasm')
   .option('--threads <n>', 'threads', '1')
+  .option('--members <n>', 'seeds 1…n trained as members of one model (stackMembers)', '1')
   .parse()
-  .opts<{ data: string; variants: string; protocol: string; warmup: string; steps: string; backend: string; threads: string }>();
+  .opts<{ data: string; variants: string; protocol: string; warmup: string; steps: string; backend: string; threads: string; members: string }>();
 
 const choice = await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
 const protocol = protocolNamed(opts.protocol);
@@ -44,10 +45,11 @@ const cpuMs = () => {
 };
 
 console.log(`backend ${tf.getBackend()} (${choice.detail ?? ''}), load average ${loadavg()[0].toFixed(1)}`);
-console.log(`| ${opts.data} (${opts.protocol}) on ${opts.backend} | CPU ms/step | wall ms/step | steps/s (CPU) | kernel calls/step |`);
+console.log(`| ${opts.data} (${opts.protocol}, ${opts.members} member(s)) on ${opts.backend} | CPU ms/step | wall ms/step | steps/s (CPU) | kernel calls/step |`);
 console.log('| --- | --- | --- | --- | --- |');
 for (const variant of opts.variants.split(',')) {
-  const trainer = await toyTrainer({ protocol, variant, data, seed: 1, steps: warmup + timed });
+  const seeds = Array.from({ length: Number(opts.members) }, (_, i) => i + 1);
+  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed });
   let start = { cpu: 0, wall: 0, kernels: 0 };
   let end = start;
   trainer.on('step:end', ({ step }) => {

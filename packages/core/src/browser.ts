@@ -58,3 +58,13 @@ export {
 } from './checkpoint-store.js';
 export { yieldToEventLoop } from './yield.js';
 export { registerNestedGradientFixes } from './gradients.js';
+export {
+  MemberDense,
+  stackMembers,
+  concatMembers,
+  splitMembers,
+  memberRows,
+  memberEpsilon,
+  toMemberAxis,
+  fromMemberAxis,
+} from './members.js';

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Trainer, nonSaturating, withSeed } from '@gantry/core';
+import { Trainer, memberRows, nonSaturating, stackMembers, withSeed } from '@gantry/core';
 import { Pack, packDiscriminator, packSamples, pacgan } from '../src/index.js';
 import { expectFlatTensorCount, mlp, tinyTrainer, trainCountingTensors, useCpuBackend } from '@gantry/core/testing';
 
@@ -172,5 +172,23 @@ describe('pacgan plugin in a trainer', () => {
 
   it('rejects a bad degree with one line', () => {
     expect(() => pacgan({ degree: 1.5 })).toThrow(/degree must be a positive integer, got 1.5/);
+  });
+});
+
+describe('packing member models (stackMembers)', () => {
+  it("packs stay inside a member: member m's pack scores are its own discriminator's on its own packs", () => {
+    const inner = [1, 2, 3].map((seed) => mlp(4, 5, 1, seed));
+    const packed = packDiscriminator(stackMembers(inner), 2);
+    // 3 members × 4 samples: packs of 2 never mix members when the per-member batch is a multiple of m.
+    const x = tf.randomNormal([12, 2], 0, 1, 'float32', 5);
+    const out = packed.predict(x) as tf.Tensor;
+    expect(out.shape).toEqual([6, 1]);
+    inner.forEach((d, m) => {
+      const expected = Array.from((d.predict(packSamples(memberRows(x, 3, m), 2)) as tf.Tensor).dataSync());
+      expect(Array.from(memberRows(out, 3, m).dataSync())).toEqual(expected.map((v) => expect.closeTo(v, 6)));
+    });
+    // 2 members × 3 samples: a pack would straddle two members, which the member layer refuses.
+    const two = packDiscriminator(stackMembers(inner.slice(0, 2)), 2);
+    expect(() => two.predict(tf.zeros([6, 2]))).toThrow(/3 rows cannot be split among 2 members/);
   });
 });

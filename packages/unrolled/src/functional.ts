@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
-import { GantryError } from '@gantry/core';
+import { GantryError, fromMemberAxis, toMemberAxis } from '@gantry/core';
 
 /**
  * One link of the chain: a Dense product (+ bias) or an activation. `forward` takes the weights explicitly (indices
@@ -24,11 +24,18 @@ interface LayerInternals {
   alpha?: number;
   maxValue?: number | null;
   trainableWeights: LayerVariable[];
+  /** MemberDense: models side by side. */
+  members?: number;
 }
 
 export interface FunctionalModel {
   /** The model's trainable weights, in the order `forward` takes them (= `model.trainableWeights`). */
   readonly weights: readonly LayerVariable[];
+  /**
+   * Models side by side (`stackMembers`): batches are member-major, so join and split them with `concatMembers` /
+   * `splitMembers` of this count. 1 for an ordinary model.
+   */
+  readonly members: number;
   /** The model's output for `x` computed from `params` instead of the stored weights: differentiable in both. */
   forward(x: tf.Tensor, params: readonly tf.Tensor[]): tf.Tensor;
   /**
@@ -40,7 +47,7 @@ export interface FunctionalModel {
   forwardBackward(x: tf.Tensor, params: readonly tf.Tensor[]): { output: tf.Tensor; backward(dOutput: tf.Tensor): tf.Tensor[] };
 }
 
-const SUPPORTED = 'Dense, LeakyReLU, ReLU (without maxValue) and Activation layers';
+const SUPPORTED = 'Dense or MemberDense, LeakyReLU, ReLU (without maxValue) and Activation layers';
 
 /**
  * tfjs records the copy of an op's saved *output* on the gradient tape before the op itself, so a second-order
@@ -124,6 +131,9 @@ export function functionalModel(model: LayersModel): FunctionalModel {
   const links: Link[] = [];
   const used = new Set<number>();
   let previous: unknown;
+  // Member models (MemberDense) run the whole chain on [S, n, features]: one reshape in, one out.
+  let members: number | undefined;
+  let plainDense = false;
   for (const raw of model.layers) {
     const layer = raw as unknown as LayerInternals;
     const kind = layer.getClassName();
@@ -142,6 +152,8 @@ export function functionalModel(model: LayersModel): FunctionalModel {
         used.add(k);
         if (b >= 0) used.add(b);
         const activation = activationOf(layer);
+        plainDense = true;
+        if (members !== undefined) throw new GantryError(`Full unrolling: layer "${layer.name}" mixes Dense with member layers`);
         links.push({
           forward: (x, p) => {
             if (x.rank !== 2) throw new GantryError(`Full unrolling supports Dense layers on [batch, features] inputs; "${layer.name}" gets rank ${x.rank}`);
@@ -155,6 +167,29 @@ export function functionalModel(model: LayersModel): FunctionalModel {
           },
         });
         if (activation !== ACTIVATIONS.linear) links.push(activationLink(activation));
+        break;
+      }
+      case 'GantryMemberDense': {
+        const k = indexOf(layer.kernel, layer.name);
+        const b = layer.useBias ? indexOf(layer.bias, layer.name) : -1;
+        used.add(k);
+        if (b >= 0) used.add(b);
+        if (plainDense || (members !== undefined && members !== layer.members)) {
+          throw new GantryError(`Full unrolling: layer "${layer.name}" mixes member layers of different counts or with Dense layers`);
+        }
+        members = layer.members!;
+        links.push({
+          // x and y are [S, n, features]; kernels [S, in, out], biases [S, 1, out]: batched products per member.
+          forward: (x, p) => {
+            const y = tf.matMul(x, p[k]);
+            return b >= 0 ? tf.add(y, p[b]) : y;
+          },
+          backward: (x, _y, dy, p, grads, needInput) => {
+            grads[k] = tf.matMul(x, dy, true, false);
+            if (b >= 0) grads[b] = tf.sum(dy, 1, true);
+            return needInput ? tf.matMul(dy, p[k], false, true) : undefined;
+          },
+        });
         break;
       }
       case 'LeakyReLU':
@@ -174,11 +209,24 @@ export function functionalModel(model: LayersModel): FunctionalModel {
   if (used.size !== weights.length) {
     throw new GantryError(`Full unrolling: the discriminator has trainable weights outside ${SUPPORTED}`);
   }
+  if (members !== undefined) {
+    const S = members;
+    links.unshift({
+      forward: (x) => {
+        if (x.rank !== 2) throw new GantryError(`Full unrolling supports member models on [batch, features] inputs; got rank ${x.rank}`);
+        return toMemberAxis(x, S);
+      },
+      backward: (x, _y, dy, _p, _g, needInput) => (needInput ? tf.reshape(dy, x.shape) : undefined),
+    });
+    links.push({ forward: (x) => fromMemberAxis(x), backward: (x, _y, dy) => tf.reshape(dy, x.shape) });
+  }
+  const dataLinks = members === undefined ? 0 : 1;
   const checkCount = (params: readonly tf.Tensor[]) => {
     if (params.length !== weights.length) throw new GantryError(`forward expects ${weights.length} weight tensors, got ${params.length}`);
   };
   return {
     weights,
+    members: members ?? 1,
     forward: (x, params) => {
       checkCount(params);
       return links.reduce((h, link) => link.forward(h, params, true), x);
@@ -194,8 +242,8 @@ export function functionalModel(model: LayersModel): FunctionalModel {
           const grads = new Array<tf.Tensor>(weights.length);
           let dy = dOutput;
           for (let i = links.length - 1; i >= 0; i--) {
-            // The input of the first link is data: its gradient is not needed.
-            dy = links[i].backward(activations[i], activations[i + 1], dy, params, grads, i > 0)!;
+            // The input of the first link (after the member reshape) is data: its gradient is not needed.
+            dy = links[i].backward(activations[i], activations[i + 1], dy, params, grads, i > dataLinks)!;
           }
           return grads;
         },

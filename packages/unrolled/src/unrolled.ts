@@ -3,6 +3,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
   GantryError,
   checkOptions,
+  concatMembers,
+  splitMembers,
   definePlugin,
   type GantryPlugin,
   type HookContext,
@@ -121,13 +123,14 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
             v: [flatten(current.map((p, i) => update.v[i] ?? tf.zerosLike(p)))],
           }
         : { m: [], v: [] };
-    const batch = real.shape[0];
-    const both = tf.concat([real, fake]);
+    const parts = [real.shape[0], fake.shape[0]];
+    // Member models (stackMembers) keep member-major rows: join and split per member.
+    const both = concatMembers([real, fake], net.members);
     const outputGradient = tf.grads((realOut: tf.Tensor, fakeOut: tf.Tensor) => loss.discriminatorLoss(realOut, fakeOut));
     for (let j = 0; j < steps; j++) {
       const { output, backward } = net.forwardBackward(both, unflatten(flat));
-      const [dReal, dFake] = outputGradient([tf.slice(output, 0, batch), tf.slice(output, batch)]);
-      const grads = backward(tf.concat([dReal, dFake]));
+      const [dReal, dFake] = outputGradient(splitMembers(output, parts, net.members));
+      const grads = backward(concatMembers([dReal, dFake], net.members));
       [flat] = functionalUpdate(update, [flat], [flatten(grads)], moments, j);
     }
     return loss.generatorLoss(net.forwardBackward(fake, unflatten(flat)).output);

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { withSeed } from '@gantry/core';
+import { stackMembers, withSeed } from '@gantry/core';
 import { copyOptimizer, functionalModel, functionalUpdate, readUpdateRule } from '../src/index.js';
 import { useCpuBackend, values } from '@gantry/core/testing';
 
@@ -57,6 +57,35 @@ describe('functionalModel', () => {
       expect(e.some((v) => v !== 0)).toBe(true);
       values(g).forEach((v, k) => expect(v).toBeCloseTo(e[k], 6));
     });
+  });
+
+  it('member models (stackMembers): forward is model.apply, forwardBackward equals tf.grads', () => {
+    const solo = [5, 6, 7].map((seed) => withSeed(seed, () => everyLayerKind('softplus')));
+    const model = stackMembers(solo);
+    const net = functionalModel(model);
+    expect(net.members).toBe(3);
+    const x = tf.randomNormal([12, 2], 0, 1, 'float32', 3);
+    const dOutput = tf.randomNormal([12, 1], 0, 1, 'float32', 4);
+    const params = net.weights.map((w) => w.read());
+    const applied = values(model.apply(x) as tf.Tensor);
+    expect(values(net.forward(x, params))).toEqual(applied.map((v) => expect.closeTo(v, 6)));
+    const expected = tf.grads((...p: tf.Tensor[]) => tf.sum(tf.mul(net.forward(x, p), dOutput)))(params);
+    const { output, backward } = net.forwardBackward(x, params);
+    expect(values(output)).toEqual(applied.map((v) => expect.closeTo(v, 6)));
+    const got = backward(dOutput);
+    got.forEach((g, i) => {
+      expect(g.shape).toEqual(params[i].shape);
+      const e = values(expected[i]);
+      expect(e.some((v) => v !== 0)).toBe(true);
+      values(g).forEach((v, k) => expect(v).toBeCloseTo(e[k], 6));
+    });
+    // Member 1's weight gradients come from member 1's rows only: zero its rows of dOutput and they vanish.
+    const mask = tf.concat([tf.ones([4, 1]), tf.zeros([4, 1]), tf.ones([4, 1])]);
+    const masked = net.forwardBackward(x, params).backward(tf.mul(dOutput, mask));
+    const kernel = values(masked[0]);
+    const size = kernel.length / 3;
+    expect(kernel.slice(size, 2 * size).every((v) => v === 0)).toBe(true);
+    expect(kernel.slice(0, size).some((v) => v !== 0)).toBe(true);
   });
 
   it('rejects layers it cannot express, naming them', () => {

@@ -2,9 +2,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng, definePlugin, nonSaturating, registerNestedGradientFixes, withSeed, type LossContext, type Trainer } from '@gantry/core';
+import { Rng, Trainer, definePlugin, memberEpsilon, memberRows, nonSaturating, registerNestedGradientFixes, stackMembers, withSeed, type LossContext } from '@gantry/core';
 import { unrolled } from '../src/index.js';
-import { expectFlatTensorCount, hookHandler, lossContext, tinyTrainer, trainCountingTensors, useCpuBackend, values, weightValues } from '@gantry/core/testing';
+import { expectFlatTensorCount, hookHandler, lossContext, pointSource, tinyTrainer, trainCountingTensors, useCpuBackend, values, weightValues } from '@gantry/core/testing';
 
 beforeAll(async () => {
   await useCpuBackend();
@@ -217,6 +217,88 @@ describe('unrolled full', () => {
     expectFlatTensorCount(await trainCountingTensors(trainer));
     expect(terms.every(Number.isFinite)).toBe(true);
     expect(terms.some((t) => t !== 0)).toBe(true);
+  });
+
+  describe('member models (stackMembers)', () => {
+    async function preparedMembers(G: tfl.LayersModel, D: tfl.LayersModel, lr: number) {
+      const plugin = unrolled({ steps: 3, mode: 'full', learningRate: lr });
+      const trainer = { discriminator: D, loss: nonSaturating(), optimizers: { discriminator: tf.train.sgd(lr) } };
+      await (plugin.hooks!.setup as (t: unknown) => void)(trainer);
+      await (plugin.hooks!.beforePhase as { handler: (c: unknown) => Promise<void> }).handler({ trainer });
+      return plugin;
+    }
+    const z = () => tf.randomNormal([16, 3], 0, 1, 'float32', 21);
+    const real = () => tf.randomNormal([16, 2], 0.5, 0.3, 'float32', 22);
+
+    it('the objective is the mean of the members’ own objectives (each lookahead at lr/S), and its gradient matches finite differences', async () => {
+      const lr = 0.5;
+      const G = stackMembers([smoothNet(3, 6, 2, 11), smoothNet(3, 6, 2, 13)]);
+      const D = stackMembers([smoothNet(2, 6, 1, 12), smoothNet(2, 6, 1, 14)]);
+      const plugin = await preparedMembers(G, D, lr);
+      const objective = () => generatorObjective(plugin, G, D, z(), real());
+      // Each member alone, on its rows: the mean over 2n rows scales its gradients by 1/2, so SGD at lr/2.
+      let expected = 0;
+      for (const [m, [g, d]] of [[11, 12], [13, 14]].entries()) {
+        const alone = await preparedMembers(smoothNet(3, 6, 2, g), smoothNet(2, 6, 1, d), lr / 2);
+        expected += generatorObjective(alone, smoothNet(3, 6, 2, g), smoothNet(2, 6, 1, d), memberRows(z(), 2, m), memberRows(real(), 2, m)).dataSync()[0] / 2;
+      }
+      expect(objective().dataSync()[0]).toBeCloseTo(expected, 5);
+
+      const kernel = G.trainableWeights[0].read() as tf.Variable;
+      const { grads } = tf.variableGrads(objective, [kernel]);
+      const analytic = values(grads[kernel.name]);
+      const base = values(kernel);
+      const eps = 1e-2;
+      // Entries of both members' kernels ([2, 3, 6]: 18 each).
+      for (const idx of [0, 7, 18, 29]) {
+        const at = (delta: number) => {
+          const shifted = base.slice();
+          shifted[idx] += delta;
+          kernel.assign(tf.tensor(shifted, kernel.shape));
+          return tf.tidy(() => objective().dataSync()[0]);
+        };
+        const numeric = (at(eps) - at(-eps)) / (2 * eps);
+        kernel.assign(tf.tensor(base, kernel.shape));
+        expect(Math.abs(numeric)).toBeGreaterThan(1e-4);
+        expect(analytic[idx]).toBeCloseTo(numeric, 3);
+      }
+    });
+
+    it('a member trained with full unrolling among others equals the same networks trained alone, to float rounding', async () => {
+      const n = 16;
+      const train = async (seeds: number[]) => {
+        const members = seeds.length;
+        const solo = seeds.map((s) => ({ G: smoothNet(4, 8, 2, s), D: smoothNet(2, 8, 1, s + 100) }));
+        const generator = members === 1 ? solo[0].G : stackMembers(solo.map((m) => m.G));
+        const discriminator = members === 1 ? solo[0].D : stackMembers(solo.map((m) => m.D));
+        const adam = () => tf.train.adam(0.01, 0.5, 0.999, memberEpsilon(1e-8, members));
+        const trainer = new Trainer({
+          generator,
+          discriminator,
+          data: pointSource(),
+          steps: 4,
+          batchSize: members * n,
+          latentDim: 4,
+          seed: 7,
+          optimizers: { generator: adam(), discriminator: adam() },
+          plugins: [unrolled({ steps: 3, mode: 'full' })],
+        });
+        await trainer.train();
+        // Member 0's slice of every weight.
+        return [...generator.trainableWeights, ...discriminator.trainableWeights].map((w) => {
+          const v = values(w.read());
+          return v.slice(0, v.length / members);
+        });
+      };
+      // Member 0 of a run has the trainer's first rows of data and latents, which a run alone with its seed draws.
+      const together = await train([31, 32, 33]);
+      const alone = await train([31]);
+      const start = [...weightValues(smoothNet(4, 8, 2, 31)), ...weightValues(smoothNet(2, 8, 1, 131))];
+      together.forEach((w, i) => {
+        expect(Math.max(...w.map((v, k) => Math.abs(v - start[i][k])))).toBeGreaterThan(1e-3);
+        w.forEach((v, k) => expect(v).toBeCloseTo(alone[i][k], 5));
+      });
+    });
   });
 
   it('says which discriminators it cannot unroll', async () => {
