@@ -15,7 +15,9 @@ import {
   GantryError,
   Rng,
   Trainer,
+  memberEpsilon,
   registerNestedGradientFixes,
+  stackMembers,
   unpackScheduled,
   withSeed,
   type Batch,
@@ -270,3 +272,41 @@ export async function saveLoadRoundTrip(trainer: Trainer, fresh: () => Trainer):
 export const values = (t: tf.Tensor): number[] => Array.from(t.dataSync());
 /** Every weight of a model as plain arrays. */
 export const weightValues = (model: tfl.LayersModel): number[][] => model.getWeights().map(values);
+
+/**
+ * A trainer of `pairs` as members of one model (`stackMembers`; a single pair is used as it is, and the stacked
+ * pairs are disposed): `perMember` rows each of `pointSource()`, Adam 0.01 β1 0.5 with `memberEpsilon`, seed 7.
+ */
+export function memberTrainer(
+  pairs: { generator: tfl.LayersModel; discriminator: tfl.LayersModel }[],
+  options: { perMember: number; latentDim: number; steps?: number; plugins?: GantryPlugin[] },
+): Trainer {
+  const members = pairs.length;
+  const stack = (which: 'generator' | 'discriminator') => {
+    if (members === 1) return pairs[0][which];
+    const stacked = stackMembers(pairs.map((p) => p[which]));
+    pairs.forEach((p) => p[which].dispose());
+    return stacked;
+  };
+  const adam = () => tf.train.adam(0.01, 0.5, 0.999, memberEpsilon(1e-8, members));
+  return new Trainer({
+    generator: stack('generator'),
+    discriminator: stack('discriminator'),
+    data: pointSource(),
+    steps: options.steps ?? 4,
+    batchSize: members * options.perMember,
+    latentDim: options.latentDim,
+    seed: 7,
+    optimizers: { generator: adam(), discriminator: adam() },
+    plugins: options.plugins ?? [],
+  });
+}
+
+/** Member m's slice of each of a member model's trainable weights. */
+export function memberWeights(model: tfl.LayersModel, members: number, member: number): number[][] {
+  return model.trainableWeights.map((w) => {
+    const v = values(w.read());
+    const size = v.length / members;
+    return v.slice(member * size, (member + 1) * size);
+  });
+}

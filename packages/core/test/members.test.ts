@@ -3,9 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GantryError } from '../src/errors.js';
-import { MemberDense, concatMembers, memberEpsilon, memberRows, splitMembers, stackMembers } from '../src/members.js';
-import { Trainer } from '../src/trainer.js';
-import { pointSource, tinyModels, useCpuBackend, values } from '../src/testing.js';
+import { MemberDense, concatMembers, memberRows, splitMembers, stackMembers } from '../src/members.js';
+import { memberTrainer, memberWeights, tinyModels, useCpuBackend, values } from '../src/testing.js';
 
 beforeAll(useCpuBackend);
 
@@ -62,70 +61,36 @@ describe('concatMembers / splitMembers', () => {
 });
 
 describe('members in the trainer', () => {
-  const n = 8;
-  const adam = (members: number) => tf.train.adam(0.01, 0.5, 0.999, memberEpsilon(1e-8, members));
-  const weightsOf = (model: tfl.LayersModel) => model.trainableWeights.map((w) => values(w.read()));
-  /** Trains `inits` (seeds of tinyModels) as members of one model, trainer seed 7, 4 steps. */
+  /** Trains `inits` (seeds of tinyModels) as members of one model, trainer seed 7, 4 steps of 8 rows each. */
   const trainMembers = async (inits: number[]) => {
-    const solo = inits.map((seed) => tinyModels(seed));
-    const generator = stackMembers(solo.map((m) => m.generator));
-    const discriminator = stackMembers(solo.map((m) => m.discriminator));
-    solo.forEach((m) => disposeModels(m.generator, m.discriminator));
-    const members = inits.length;
-    const trainer = new Trainer({
-      generator,
-      discriminator,
-      data: pointSource(),
-      steps: 4,
-      batchSize: members * n,
-      latentDim: 4,
-      seed: 7,
-      optimizers: { generator: adam(members), discriminator: adam(members) },
-    });
+    const trainer = memberTrainer(
+      inits.map((seed) => tinyModels(seed)),
+      { perMember: 8, latentDim: 4 },
+    );
     const counts: number[] = [];
     trainer.on('step:end', () => void counts.push(tf.memory().numTensors));
     await trainer.train();
-    return { generator, discriminator, counts };
+    return { generator: trainer.generator, discriminator: trainer.discriminator, counts };
   };
-  /** Member m's slice of every stacked weight. */
-  const member = (model: tfl.LayersModel, members: number, m: number) =>
-    model.trainableWeights.map((w) => {
-      const v = values(w.read());
-      const size = v.length / members;
-      return v.slice(m * size, (m + 1) * size);
-    });
 
   it('a member trained among others is bit for bit the same whatever the other members are', async () => {
     const ab = await trainMembers([1, 2]);
     const ac = await trainMembers([1, 3]);
-    expect(member(ab.generator, 2, 0)).toEqual(member(ac.generator, 2, 0));
-    expect(member(ab.discriminator, 2, 0)).toEqual(member(ac.discriminator, 2, 0));
-    expect(member(ab.generator, 2, 1)).not.toEqual(member(ac.generator, 2, 1));
+    expect(memberWeights(ab.generator, 2, 0)).toEqual(memberWeights(ac.generator, 2, 0));
+    expect(memberWeights(ab.discriminator, 2, 0)).toEqual(memberWeights(ac.discriminator, 2, 0));
+    expect(memberWeights(ab.generator, 2, 1)).not.toEqual(memberWeights(ac.generator, 2, 1));
     expect(new Set(ab.counts.slice(1)).size).toBe(1);
     disposeModels(ab.generator, ab.discriminator, ac.generator, ac.discriminator);
   });
 
   it('member 0 equals the same model trained alone (same trainer seed: its data and latents are the first rows)', async () => {
-    const { generator, discriminator } = await trainMembers([2, 1]);
-    const alone = tinyModels(2);
-    const trainer = new Trainer({
-      ...alone,
-      data: pointSource(),
-      steps: 4,
-      batchSize: n,
-      latentDim: 4,
-      seed: 7,
-      optimizers: { generator: adam(1), discriminator: adam(1) },
-    });
-    await trainer.train();
+    const together = await trainMembers([2, 1]);
+    const alone = await trainMembers([2]);
     const initial = tinyModels(2);
-    for (const [stacked, solo, init] of [
-      [generator, alone.generator, initial.generator],
-      [discriminator, alone.discriminator, initial.discriminator],
-    ] as const) {
-      const got = member(stacked, 2, 0);
-      const expected = weightsOf(solo);
-      const start = weightsOf(init);
+    for (const which of ['generator', 'discriminator'] as const) {
+      const got = memberWeights(together[which], 2, 0);
+      const expected = memberWeights(alone[which], 1, 0);
+      const start = memberWeights(initial[which], 1, 0);
       got.forEach((w, i) => {
         // Training moved the weights, and the member moved the same way to float rounding (the mean over 2n rows
         // and ε/2 round differently from the mean over n and ε).
@@ -133,6 +98,6 @@ describe('members in the trainer', () => {
         w.forEach((v, k) => expect(v).toBeCloseTo(expected[i][k], 5));
       });
     }
-    disposeModels(generator, discriminator, alone.generator, alone.discriminator, initial.generator, initial.discriminator);
+    disposeModels(together.generator, together.discriminator, alone.generator, alone.discriminator, initial.generator, initial.discriminator);
   });
 });

@@ -2,9 +2,20 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng, Trainer, definePlugin, memberEpsilon, memberRows, nonSaturating, registerNestedGradientFixes, stackMembers, withSeed, type LossContext } from '@gantry/core';
+import { Rng, definePlugin, memberRows, nonSaturating, registerNestedGradientFixes, stackMembers, withSeed, type LossContext, type Trainer } from '@gantry/core';
 import { unrolled } from '../src/index.js';
-import { expectFlatTensorCount, hookHandler, lossContext, pointSource, tinyTrainer, trainCountingTensors, useCpuBackend, values, weightValues } from '@gantry/core/testing';
+import {
+  expectFlatTensorCount,
+  hookHandler,
+  lossContext,
+  memberTrainer,
+  memberWeights,
+  tinyTrainer,
+  trainCountingTensors,
+  useCpuBackend,
+  values,
+  weightValues,
+} from '@gantry/core/testing';
 
 beforeAll(async () => {
   await useCpuBackend();
@@ -265,30 +276,13 @@ describe('unrolled full', () => {
     });
 
     it('a member trained with full unrolling among others equals the same networks trained alone, to float rounding', async () => {
-      const n = 16;
       const train = async (seeds: number[]) => {
-        const members = seeds.length;
-        const solo = seeds.map((s) => ({ G: smoothNet(4, 8, 2, s), D: smoothNet(2, 8, 1, s + 100) }));
-        const generator = members === 1 ? solo[0].G : stackMembers(solo.map((m) => m.G));
-        const discriminator = members === 1 ? solo[0].D : stackMembers(solo.map((m) => m.D));
-        const adam = () => tf.train.adam(0.01, 0.5, 0.999, memberEpsilon(1e-8, members));
-        const trainer = new Trainer({
-          generator,
-          discriminator,
-          data: pointSource(),
-          steps: 4,
-          batchSize: members * n,
-          latentDim: 4,
-          seed: 7,
-          optimizers: { generator: adam(), discriminator: adam() },
-          plugins: [unrolled({ steps: 3, mode: 'full' })],
-        });
+        const trainer = memberTrainer(
+          seeds.map((s) => ({ generator: smoothNet(4, 8, 2, s), discriminator: smoothNet(2, 8, 1, s + 100) })),
+          { perMember: 16, latentDim: 4, plugins: [unrolled({ steps: 3, mode: 'full' })] },
+        );
         await trainer.train();
-        // Member 0's slice of every weight.
-        return [...generator.trainableWeights, ...discriminator.trainableWeights].map((w) => {
-          const v = values(w.read());
-          return v.slice(0, v.length / members);
-        });
+        return [...memberWeights(trainer.generator, seeds.length, 0), ...memberWeights(trainer.discriminator, seeds.length, 0)];
       };
       // Member 0 of a run has the trainer's first rows of data and latents, which a run alone with its seed draws.
       const together = await train([31, 32, 33]);
