@@ -100,6 +100,44 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     }
   });
 
+  it('a conv input gradient with few image channels runs as a matrix product + scatter and equals the cpu backend', async () => {
+    // [image shape, filter shape, stride, padding]: the reference models' 1-channel layers, odd sizes, VALID with rows
+    // the filter never reaches, a kernel three strides wide, and 4 channels (the most this path takes).
+    const geometries: [[number, number, number, number], [number, number, number, number], number, 'same' | 'valid'][] = [
+      [[4, 28, 28, 1], [4, 4, 1, 64], 2, 'same'],
+      [[3, 27, 25, 3], [4, 4, 3, 5], 2, 'same'],
+      [[3, 29, 28, 2], [4, 4, 2, 5], 2, 'valid'],
+      [[2, 29, 30, 1], [6, 6, 1, 4], 2, 'same'],
+      [[2, 29, 30, 1], [3, 3, 1, 4], 3, 'valid'],
+      [[2, 16, 16, 4], [2, 2, 4, 7], 2, 'same'],
+    ];
+    const backend = tf.backend() as unknown as { binding: { executeOp: (name: string, ...rest: unknown[]) => unknown } };
+    const binding = backend.binding;
+    const ops: string[] = [];
+    backend.binding = Object.create(binding, {
+      executeOp: { value: (name: string, ...rest: unknown[]) => (ops.push(name), binding.executeOp(name, ...rest)) },
+    }) as typeof binding;
+    try {
+      for (const [image, filter, stride, pad] of geometries) {
+        const name = `${image} ${filter} s${stride} ${pad}`;
+        const dyShape = tf.conv2d(tf.zeros(image) as tf.Tensor4D, tf.zeros(filter) as tf.Tensor4D, stride, pad).shape;
+        ops.length = 0;
+        const [native, cpu] = await onTensorflowAndCpu(() => [
+          tf.conv2dTranspose(seeded(dyShape, 1) as tf.Tensor4D, seeded(filter, 2) as tf.Tensor4D, image, stride, pad),
+        ]);
+        expect(ops, name).toContain('MatMul');
+        expect(ops, name).not.toContain('Conv2DBackpropInput');
+        expect(relativeError(native[0], cpu[0]), name).toBeLessThanOrEqual(1e-6);
+      }
+      // Eight image channels: TensorFlow's own op.
+      ops.length = 0;
+      tf.dispose(tf.conv2dTranspose(tf.zeros([1, 7, 7, 4]) as tf.Tensor4D, tf.zeros([4, 4, 8, 4]) as tf.Tensor4D, [1, 14, 14, 8], 2, 'same'));
+      expect(ops).toContain('Conv2DBackpropInput');
+    } finally {
+      backend.binding = binding;
+    }
+  });
+
   it('an unchanged Reshape or Cast shares the TensorFlow tensor; a changed one still runs, with the same values', () => {
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const x = tf.tensor2d([1, -2, 3, -4, 5, -6], [2, 3]);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installNativeAdam } from './adam.js';
+import { registerPhaseInputGradient } from './conv-input-gradient.js';
 
 /** The part of tfjs-node's NodeJSKernelBackend the engine's kernels call: one TensorFlow eager op each. */
 interface NativeBackend extends tf.KernelBackend {
@@ -110,6 +111,7 @@ export function registerNativeKernels(): void {
   installNativeAdam();
   tf.unregisterKernel(tf.Step, 'tensorflow');
   tf.registerKernel({ kernelName: tf.Step, backendName: 'tensorflow', kernelFunc: step as tf.KernelFunc });
+  registerPhaseInputGradient();
   passThroughWhenUnchanged(tf.Reshape, sameShape);
   passThroughWhenUnchanged(tf.Cast, sameDtype);
   stockFusedConv = tf.getKernel(tf.FusedConv2D, 'tensorflow')?.kernelFunc;
