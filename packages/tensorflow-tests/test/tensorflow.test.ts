@@ -34,6 +34,19 @@ async function onTensorflowAndCpu(f: () => tf.Tensor[]): Promise<[Float32Array[]
 
 const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
+/** Names of the TensorFlow ops the tensorflow backend runs and the number of tensors it uploads, until stop(). */
+function recordNativeCalls(): { ops: string[]; uploads: number; stop(): void } {
+  type Binding = { executeOp(name: string, ...rest: unknown[]): unknown; createTensor(...args: unknown[]): unknown };
+  const backend = tf.backend() as unknown as { binding: Binding };
+  const binding = backend.binding;
+  const calls = { ops: [] as string[], uploads: 0, stop: () => void (backend.binding = binding) };
+  backend.binding = Object.create(binding, {
+    executeOp: { value: (name: string, ...rest: unknown[]) => (calls.ops.push(name), binding.executeOp(name, ...rest)) },
+    createTensor: { value: (...args: unknown[]) => (calls.uploads++, binding.createTensor(...args)) },
+  }) as Binding;
+  return calls;
+}
+
 /** The reference DCGAN-MNIST pair with WGAN-GP (λ 10), seeded: the model mnist-wgan-gp trains, at a small batch. */
 function wganGpTrainer(extra: Partial<TrainerOptions> = {}): Trainer {
   const { generator, discriminator } = withSeed(5, () => ({ generator: referenceGenerator(), discriminator: referenceDiscriminator() }));
@@ -111,12 +124,8 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
       [[2, 29, 30, 1], [3, 3, 1, 4], 3, 'valid'],
       [[2, 16, 16, 4], [2, 2, 4, 7], 2, 'same'],
     ];
-    const backend = tf.backend() as unknown as { binding: { executeOp: (name: string, ...rest: unknown[]) => unknown } };
-    const binding = backend.binding;
-    const ops: string[] = [];
-    backend.binding = Object.create(binding, {
-      executeOp: { value: (name: string, ...rest: unknown[]) => (ops.push(name), binding.executeOp(name, ...rest)) },
-    }) as typeof binding;
+    const calls = recordNativeCalls();
+    const { ops } = calls;
     try {
       for (const [image, filter, stride, pad] of geometries) {
         const name = `${image} ${filter} s${stride} ${pad}`;
@@ -134,7 +143,7 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
       tf.dispose(tf.conv2dTranspose(tf.zeros([1, 7, 7, 4]) as tf.Tensor4D, tf.zeros([4, 4, 8, 4]) as tf.Tensor4D, [1, 14, 14, 8], 2, 'same'));
       expect(ops).toContain('Conv2DBackpropInput');
     } finally {
-      backend.binding = binding;
+      calls.stop();
     }
   });
 
@@ -156,6 +165,29 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     expect(Array.from(sameDtype.dataSync())).toEqual([1, -2, 3, -4, 5, -6]);
     tf.dispose([same, sameDtype, changed, toInt]);
     expect(backend.numDataIds()).toBe(before - 1);
+  });
+
+  it('a changed Reshape uploads its shape once per distinct shape, for float32, int32 and bool, with -1 resolved', () => {
+    const calls = recordNativeCalls();
+    let shapes: tf.Tensor[] = [];
+    try {
+      const f = tf.tensor2d([1, -2, 3, -4, 5, -6], [2, 3]);
+      const i = tf.tensor1d([7, 8, 9, 10], 'int32');
+      const b = tf.tensor1d([true, false, false, true], 'bool');
+      shapes = [tf.reshape(f, [1, 3, 2, 1]), tf.reshape(f, [6, -1, 1]), tf.reshape(f, [1, 3, 2, 1]), tf.reshape(i, [1, 2, 2, 1]), tf.reshape(b, [1, 2, 2, 1])];
+      tf.dispose([f, i, b]);
+    } finally {
+      calls.stop();
+    }
+    expect(calls.ops).toEqual(['Reshape', 'Reshape', 'Reshape', 'Reshape', 'Reshape']);
+    // The three inputs, then one shape each for [1, 3, 2, 1] (used twice), [6, -1, 1] and [1, 2, 2, 1] (int32 and bool).
+    expect(calls.uploads).toBe(3 + 3);
+    expect(shapes.map((t) => t.shape)).toEqual([[1, 3, 2, 1], [6, 1, 1], [1, 3, 2, 1], [1, 2, 2, 1], [1, 2, 2, 1]]);
+    expect(shapes.map((t) => t.dtype)).toEqual(['float32', 'float32', 'float32', 'int32', 'bool']);
+    expect(Array.from(shapes[1].dataSync())).toEqual([1, -2, 3, -4, 5, -6]);
+    expect(Array.from(shapes[3].dataSync())).toEqual([7, 8, 9, 10]);
+    expect(Array.from(shapes[4].dataSync())).toEqual([1, 0, 0, 1]);
+    tf.dispose(shapes);
   });
 
   it('gradient penalty of a linear critic: λ(‖w‖ − 1)² and ∂GP/∂w = 2λ(‖w‖ − 1)·w/‖w‖', () => {

@@ -95,6 +95,56 @@ function passThroughWhenUnchanged(name: string, unchanged: (args: KernelArgs) =>
   });
 }
 
+/** The addon calls the Reshape kernel makes: one op on tensor ids, int32 uploads, the output's tfjs tensor. */
+interface ReshapeBackend extends tf.KernelBackend {
+  binding: {
+    TF_ATTR_TYPE: number;
+    TF_FLOAT: number;
+    TF_INT32: number;
+    TF_BOOL: number;
+    executeOp(op: string, attrs: NativeAttr[], inputIds: number[], outputs: number): { id: number; shape: number[]; dtype: number }[];
+    createTensor(shape: number[], dtype: number, values: Int32Array): number;
+    deleteTensor(id: number): void;
+  };
+  getInputTensorIds(tensors: tf.TensorInfo[]): number[];
+  createOutputTensor(metadata: { id: number; shape: number[]; dtype: number }): tf.Tensor;
+}
+
+/** int32 shape tensors in the addon by shape, kept for the process (a training step reuses a few dozen shapes). */
+const shapeTensors = new Map<string, number>();
+
+/**
+ * Reshape with its target shape uploaded once per distinct shape. tfjs-node's kernel makes a tfjs int32 tensor of the
+ * shape for every call (engine bookkeeping, an upload to TensorFlow, a delete): most of a step's uploads, since
+ * tfjs's gradients reshape every reduced gradient. Other dtypes than float32/int32/bool go to tfjs-node's kernel.
+ */
+function reshapeWithCachedShape(stock: tf.KernelFunc): tf.KernelFunc {
+  return ((args: KernelArgs) => {
+    const backend = args.backend as ReshapeBackend;
+    const b = backend.binding;
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const dtype = x.dtype === 'float32' ? b.TF_FLOAT : x.dtype === 'int32' ? b.TF_INT32 : x.dtype === 'bool' ? b.TF_BOOL : undefined;
+    if (dtype == null) return stock(args);
+    const { shape } = args.attrs as unknown as tf.ReshapeAttrs;
+    const key = shape.join(',');
+    let shapeId = shapeTensors.get(key);
+    if (shapeId == null) {
+      if (shapeTensors.size >= 512) {
+        for (const id of shapeTensors.values()) b.deleteTensor(id);
+        shapeTensors.clear();
+      }
+      shapeId = b.createTensor([shape.length], b.TF_INT32, Int32Array.from(shape));
+      shapeTensors.set(key, shapeId);
+    }
+    const attrs = [
+      { name: 'T', type: b.TF_ATTR_TYPE, value: dtype },
+      { name: 'Tshape', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+    ];
+    const [xId] = backend.getInputTensorIds([x]);
+    return backend.createOutputTensor(b.executeOp('Reshape', attrs, [xId, shapeId], 1)[0]);
+  }) as tf.KernelFunc;
+}
+
 const sameShape = ({ inputs, attrs }: KernelArgs): boolean => {
   const { x } = inputs as { x: tf.TensorInfo };
   const { shape } = attrs as unknown as tf.ReshapeAttrs;
@@ -112,6 +162,11 @@ export function registerNativeKernels(): void {
   tf.unregisterKernel(tf.Step, 'tensorflow');
   tf.registerKernel({ kernelName: tf.Step, backendName: 'tensorflow', kernelFunc: step as tf.KernelFunc });
   registerPhaseInputGradient();
+  const stockReshape = tf.getKernel(tf.Reshape, 'tensorflow')?.kernelFunc;
+  if (stockReshape) {
+    tf.unregisterKernel(tf.Reshape, 'tensorflow');
+    tf.registerKernel({ kernelName: tf.Reshape, backendName: 'tensorflow', kernelFunc: reshapeWithCachedShape(stockReshape) });
+  }
   passThroughWhenUnchanged(tf.Reshape, sameShape);
   passThroughWhenUnchanged(tf.Cast, sameDtype);
   stockFusedConv = tf.getKernel(tf.FusedConv2D, 'tensorflow')?.kernelFunc;
