@@ -74,12 +74,14 @@ function useColumns(g: Geometry, method: ConvGradMethod): boolean {
 }
 
 /**
- * Calls visit(patchOffset, imageOffset) for every (output pixel, tap, channel-run) pair that lies inside the image:
- * patch offset into a [B·OH·OW, KH·KW·Ci] column matrix, image offset into the [B, H, W, Ci] image; Ci values follow.
+ * Moves image patches between the [B, H, W, Ci] image and a [B·OH·OW, KH·KW·Ci] column matrix: copies them into the
+ * columns (im2col) or adds the columns back onto the image (col2im). Taps outside the image are skipped (zero padding).
+ * One loop nest with the direction as a flag: a callback per tap, called with two different closures, was not inlined.
  */
-function forEachPatchRun(g: Geometry, visit: (col: number, img: number) => void): void {
+function movePatches(g: Geometry, cols: Float32Array, image: Float32Array, direction: 'im2col' | 'col2im'): void {
   const { B, H, W, Ci, KH, KW, OH, OW, sh, sw, top, left } = g;
   const patch = KH * KW * Ci;
+  const gather = direction === 'im2col';
   for (let b = 0; b < B; b++)
     for (let oh = 0; oh < OH; oh++)
       for (let ow = 0; ow < OW; ow++) {
@@ -90,7 +92,10 @@ function forEachPatchRun(g: Geometry, visit: (col: number, img: number) => void)
           for (let kw = 0; kw < KW; kw++) {
             const j = ow * sw + kw - left;
             if (j < 0 || j >= W) continue;
-            visit(rowBase + (kh * KW + kw) * Ci, ((b * H + i) * W + j) * Ci);
+            const col = rowBase + (kh * KW + kw) * Ci;
+            const img = ((b * H + i) * W + j) * Ci;
+            if (gather) for (let c = 0; c < Ci; c++) cols[col + c] = image[img + c];
+            else for (let c = 0; c < Ci; c++) image[img + c] += cols[col + c];
           }
         }
       }
@@ -102,10 +107,7 @@ function filterGradColumns(r: KernelRunner, x: Info, dy: Info, g: Geometry): Inf
   const patch = g.KH * g.KW * g.Ci;
   const rows = g.B * g.OH * g.OW;
   const cols = new Float32Array(rows * patch);
-  const Ci = g.Ci;
-  forEachPatchRun(g, (col, img) => {
-    for (let c = 0; c < Ci; c++) cols[col + c] = xv[img + c];
-  });
+  movePatches(g, cols, xv, 'im2col');
   const colsInfo = r.fromValues(cols, [1, rows, patch]);
   const dy3 = r.reshape(dy, [1, rows, g.Co]);
   const dw = r.run('BatchMatMul', { a: colsInfo, b: dy3 }, { transposeA: true, transposeB: false });
@@ -121,10 +123,7 @@ function inputGradColumns(r: KernelRunner, dy: Info, filter: Info, g: Geometry):
   const colsInfo = r.run('BatchMatMul', { a: dy3, b: w3 }, { transposeA: false, transposeB: true });
   const cols = r.values(colsInfo);
   const dx = new Float32Array(g.B * g.H * g.W * g.Ci);
-  const Ci = g.Ci;
-  forEachPatchRun(g, (col, img) => {
-    for (let c = 0; c < Ci; c++) dx[img + c] += cols[col + c];
-  });
+  movePatches(g, cols, dx, 'col2im');
   return r.fromValues(dx, [g.B, g.H, g.W, g.Ci]);
 }
 

@@ -237,6 +237,30 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     tf.dispose([w, first, second]);
   });
 
+  it('Sum and Mean of a batch-norm-sized tensor over the batch and spatial axes equal a float64 reduction', async () => {
+    await tf.setBackend(backend);
+    // wasm: an average pooling with a 12544-row window (the reference model's batch-norm moments and bias gradients).
+    const shape: [number, number, number, number] = [64, 14, 14, 8];
+    const v = Float32Array.from(randomValues(64 * 14 * 14 * 8, 77), (a) => a + 2); // offset: the means are far from 0
+    const x = tf.tensor4d(v, shape);
+    for (const axes of [[0, 1, 2], [1, 2]]) {
+      const outShape = axes.length === 3 ? [8] : [64, 8];
+      const ref = new Float64Array(outShape.reduce((p, d) => p * d, 1));
+      const count = axes.length === 3 ? 64 * 14 * 14 : 14 * 14;
+      v.forEach((a, flat) => (ref[axes.length === 3 ? flat % 8 : Math.floor(flat / (14 * 14 * 8)) * 8 + (flat % 8)] += a));
+      const sum = tf.sum(x, axes);
+      const mean = tf.mean(x, axes, true);
+      expect(sum.shape).toEqual(outShape);
+      expect(mean.shape).toEqual(shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+      // float32 accumulation of 12544 terms: wasm's own kernel (a sequential float32 sum) is off by 2.6e-6 over
+      // [0, 1, 2] and 5.8e-7 over [1, 2] here; the pooled sums by 3.3e-6 and 4.0e-7.
+      expect(relativeError(sum.dataSync(), ref)).toBeLessThan(1e-5);
+      expect(relativeError(mean.dataSync(), ref.map((a) => a / count))).toBeLessThan(1e-5);
+      tf.dispose([sum, mean]);
+    }
+    x.dispose();
+  });
+
   it('Tile, Identity and Cast keep values and dtypes', async () => {
     await tf.setBackend(backend);
     const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
