@@ -76,29 +76,36 @@ function useColumns(g: Geometry, method: ConvGradMethod): boolean {
 /**
  * Moves image patches between the [B, H, W, Ci] image and a [B·OH·OW, KH·KW·Ci] column matrix: copies them into the
  * columns (im2col) or adds the columns back onto the image (col2im). Taps outside the image are skipped (zero padding).
- * One loop nest with the direction as a flag: a callback per tap, called with two different closures, was not inlined.
+ * For each image row and tap, the output columns that land inside the image form one run, walked with fixed strides
+ * (no per-element bounds test or index products: this is JavaScript, on every step for an image layer).
  */
 function movePatches(g: Geometry, cols: Float32Array, image: Float32Array, direction: 'im2col' | 'col2im'): void {
   const { B, H, W, Ci, KH, KW, OH, OW, sh, sw, top, left } = g;
   const patch = KH * KW * Ci;
   const gather = direction === 'im2col';
-  for (let b = 0; b < B; b++)
-    for (let oh = 0; oh < OH; oh++)
-      for (let ow = 0; ow < OW; ow++) {
-        const rowBase = ((b * OH + oh) * OW + ow) * patch;
+  const colStep = patch - Ci;
+  const imgStep = sw * Ci - Ci;
+  for (let kw = 0; kw < KW; kw++) {
+    // Output columns whose tap kw lies inside the image: 0 <= ow*sw + kw - left < W.
+    const owFirst = Math.max(0, Math.ceil((left - kw) / sw));
+    const owEnd = Math.min(OW, Math.floor((W - 1 + left - kw) / sw) + 1);
+    if (owEnd <= owFirst) continue;
+    for (let b = 0; b < B; b++)
+      for (let oh = 0; oh < OH; oh++)
         for (let kh = 0; kh < KH; kh++) {
           const i = oh * sh + kh - top;
           if (i < 0 || i >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const j = ow * sw + kw - left;
-            if (j < 0 || j >= W) continue;
-            const col = rowBase + (kh * KW + kw) * Ci;
-            const img = ((b * H + i) * W + j) * Ci;
-            if (gather) for (let c = 0; c < Ci; c++) cols[col + c] = image[img + c];
-            else for (let c = 0; c < Ci; c++) image[img + c] += cols[col + c];
+          let col = ((b * OH + oh) * OW + owFirst) * patch + (kh * KW + kw) * Ci;
+          let img = ((b * H + i) * W + owFirst * sw + kw - left) * Ci;
+          if (gather) {
+            for (let ow = owFirst; ow < owEnd; ow++, col += colStep, img += imgStep)
+              for (let c = 0; c < Ci; c++) cols[col++] = image[img++];
+          } else {
+            for (let ow = owFirst; ow < owEnd; ow++, col += colStep, img += imgStep)
+              for (let c = 0; c < Ci; c++) image[img++] += cols[col++];
           }
         }
-      }
+  }
 }
 
 /** dW = im2col(x)ᵀ · dy as one matrix product; the patches are gathered in JS. */
@@ -208,10 +215,65 @@ function phaseTaps(w: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Pha
   return out;
 }
 
+/** A backend whose tensors live in one heap that JavaScript can view (wasm). */
+interface HeapBackend {
+  typedArrayFromHeap(info: Info): Float32Array;
+}
+
+function heapBackend(r: KernelRunner): HeapBackend | null {
+  const b = r.backend as unknown as Partial<HeapBackend>;
+  return typeof b.typedArrayFromHeap === 'function' ? (b as HeapBackend) : null;
+}
+
+/** Below this many channels a pixel is copied value by value; above, with one copyWithin per pixel. */
+const COPY_WITHIN_MIN_CHANNELS = 16;
+
+/**
+ * dx[b, s_h·q_h + r_h, s_w·q_w + r_w, :] = phases[r_h][r_w][b, q_h, q_w, :], cropped to [B, H, W, Ci]. On wasm the
+ * pixels are copied once, inside the heap, straight into dx; elsewhere (and as the general form) with concatenations
+ * and reshapes, which copy everything twice (wasm's Concat is JavaScript too).
+ */
+function interleavePhases(r: KernelRunner, phases: Info[][], g: Geometry, QH: number, QW: number): Info {
+  const { B, H, W, Ci, sh, sw } = g;
+  const heap = heapBackend(r);
+  if (heap == null) {
+    const rows = phases.map((cols) => {
+      const row = r.concat(cols.map((z) => r.reshape(z, [B, QH, QW, 1, Ci])), 3);
+      return r.reshape(row, [B, QH, 1, QW * sw, Ci]);
+    });
+    const interleaved = r.reshape(r.concat(rows, 2), [B, QH * sh, QW * sw, Ci]);
+    return r.slice(interleaved, [0, 0, 0, 0], [B, H, W, Ci]);
+  }
+  const dx = r.empty([B, H, W, Ci]);
+  // Views taken after the allocation (a heap growth replaces the buffer); one view of the whole heap for copyWithin.
+  const dxView = heap.typedArrayFromHeap(dx);
+  const all = new Float32Array(dxView.buffer);
+  const dxBase = dxView.byteOffset >> 2;
+  for (let rh = 0; rh < sh; rh++)
+    for (let rw = 0; rw < sw; rw++) {
+      const srcBase = heap.typedArrayFromHeap(phases[rh][rw]).byteOffset >> 2;
+      const qwEnd = Math.min(QW, Math.ceil((W - rw) / sw));
+      for (let b = 0; b < B; b++)
+        for (let qh = 0; qh < QH; qh++) {
+          const h = qh * sh + rh;
+          if (h >= H) break;
+          let src = srcBase + ((b * QH + qh) * QW) * Ci;
+          let dst = dxBase + ((b * H + h) * W + rw) * Ci;
+          const dstStep = sw * Ci;
+          if (Ci >= COPY_WITHIN_MIN_CHANNELS) {
+            for (let qw = 0; qw < qwEnd; qw++, src += Ci, dst += dstStep) all.copyWithin(dst, src, src + Ci);
+          } else {
+            for (let qw = 0; qw < qwEnd; qw++, src += Ci, dst += dstStep) for (let c = 0; c < Ci; c++) all[dst + c] = all[src + c];
+          }
+        }
+    }
+  return dx;
+}
+
 /**
  * Input gradient of a 2-D convolution (= transposed convolution) by sub-pixel decomposition: output pixels with the
  * same position modulo the stride form a phase, and each phase is a stride-1 forward convolution of dy with the taps
- * of the filter that reach it. The s_h*s_w phase results are interleaved with concatenations and reshapes. No multiply
+ * of the filter that reach it. The s_h*s_w phase results are interleaved (interleavePhases). No multiply
  * is spent on inserted zeros, so the work equals the forward convolution's.
  */
 export function conv2dBackpropInput(
@@ -243,20 +305,11 @@ export function conv2dBackpropInput(
     return r.conv2d(src, subFilter, [ph.padBefore, ph.padAfter, pw.padBefore, pw.padAfter]); // [B, QH, QW, Ci]
   };
 
-  const rowsOfPhases: Info[] = [];
+  const phases: Info[][] = [];
   for (let rh = 0; rh < sh; rh++) {
     const ph = phaseGeometry(rh, sh, g.top, KH, OH, QH);
-    const cols: Info[] = [];
-    for (let rw = 0; rw < sw; rw++) {
-      const pw = phaseGeometry(rw, sw, g.left, KW, OW, QW);
-      const z = phaseOutput(ph, pw);
-      cols.push(sw === 1 ? z : r.reshape(z, [B, QH, QW, 1, Ci]));
-    }
-    // [B, QH, QW, sw, Ci] -> rows of width QW*sw
-    const row = r.concat(cols, 3);
-    rowsOfPhases.push(sh === 1 ? r.reshape(row, [B, QH, QW * sw, Ci]) : r.reshape(row, [B, QH, 1, QW * sw, Ci]));
+    phases.push([...Array(sw).keys()].map((rw) => phaseOutput(ph, phaseGeometry(rw, sw, g.left, KW, OW, QW))));
   }
-  const interleaved = r.reshape(r.concat(rowsOfPhases, 2), [B, QH * sh, QW * sw, Ci]);
-  const dx = r.slice(interleaved, [0, 0, 0, 0], [B, H, W, Ci]);
+  const dx = sh * sw === 1 ? r.slice(phases[0][0], [0, 0, 0, 0], [B, H, W, Ci]) : interleavePhases(r, phases, g, QH, QW);
   return dataFormat === 'NCHW' ? r.transpose(dx, NHWC_TO_NCHW) : dx;
 }

@@ -61,6 +61,13 @@ export class KernelRunner {
     return info;
   }
 
+  /** A new float32 tensor whose values the caller writes (on wasm: uninitialised heap memory). */
+  empty(shape: number[]): Info {
+    const info: Info = { dataId: this.backend.write(null as unknown as Float32Array, shape, 'float32'), shape, dtype: 'float32' };
+    this.owned.push(info);
+    return info;
+  }
+
   values(x: Info): Float32Array {
     return this.backend.readSync(x.dataId) as Float32Array;
   }
