@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelRunner } from './kernel-runner.js';
+import { heapBackend, type KernelRunner } from './kernel-runner.js';
 
 type Info = tf.TensorInfo;
 type Shape4 = [number, number, number, number];
@@ -110,12 +110,9 @@ function movePatches(g: Geometry, cols: Float32Array, image: Float32Array, direc
 
 /** dW = im2col(x)ᵀ · dy as one matrix product; the patches are gathered in JS. */
 function filterGradColumns(r: KernelRunner, x: Info, dy: Info, g: Geometry): Info {
-  const xv = r.values(x);
   const patch = g.KH * g.KW * g.Ci;
   const rows = g.B * g.OH * g.OW;
-  const cols = new Float32Array(rows * patch);
-  movePatches(g, cols, xv, 'im2col');
-  const colsInfo = r.fromValues(cols, [1, rows, patch]);
+  const colsInfo = r.produce([1, rows, patch], (cols, read) => movePatches(g, cols, read(x), 'im2col'));
   const dy3 = r.reshape(dy, [1, rows, g.Co]);
   const dw = r.run('BatchMatMul', { a: colsInfo, b: dy3 }, { transposeA: true, transposeB: false });
   return r.reshape(dw, [g.KH, g.KW, g.Ci, g.Co]);
@@ -128,10 +125,7 @@ function inputGradColumns(r: KernelRunner, dy: Info, filter: Info, g: Geometry):
   const dy3 = r.reshape(dy, [1, rows, g.Co]);
   const w3 = r.reshape(filter, [1, patch, g.Co]);
   const colsInfo = r.run('BatchMatMul', { a: dy3, b: w3 }, { transposeA: false, transposeB: true });
-  const cols = r.values(colsInfo);
-  const dx = new Float32Array(g.B * g.H * g.W * g.Ci);
-  movePatches(g, cols, dx, 'col2im');
-  return r.fromValues(dx, [g.B, g.H, g.W, g.Ci]);
+  return r.produce([g.B, g.H, g.W, g.Ci], (dx, read) => movePatches(g, read(colsInfo), dx, 'col2im'));
 }
 
 /**
@@ -201,8 +195,7 @@ function phaseGeometry(phase: number, stride: number, padBefore: number, kernel:
 }
 
 /** sub[jh, jw, co, ci] = w[KH-1-(start_h + s_h*jh), KW-1-(start_w + s_w*jw), ci, co]: reversed taps, channels swapped. */
-function phaseTaps(w: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Phase, sh: number, sw: number): Float32Array {
-  const out = new Float32Array(ph.taps * pw.taps * Co * Ci);
+function phaseTaps(w: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Phase, sh: number, sw: number, out: Float32Array): void {
   let o = 0;
   for (let jh = 0; jh < ph.taps; jh++) {
     const kh = KH - 1 - (ph.start + sh * jh);
@@ -212,17 +205,6 @@ function phaseTaps(w: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Pha
       for (let co = 0; co < Co; co++) for (let ci = 0; ci < Ci; ci++) out[o++] = w[base + ci * Co + co];
     }
   }
-  return out;
-}
-
-/** A backend whose tensors live in one heap that JavaScript can view (wasm). */
-interface HeapBackend {
-  typedArrayFromHeap(info: Info): Float32Array;
-}
-
-function heapBackend(r: KernelRunner): HeapBackend | null {
-  const b = r.backend as unknown as Partial<HeapBackend>;
-  return typeof b.typedArrayFromHeap === 'function' ? (b as HeapBackend) : null;
 }
 
 /** Below this many channels a pixel is copied value by value; above, with one copyWithin per pixel. */
@@ -235,7 +217,7 @@ const COPY_WITHIN_MIN_CHANNELS = 16;
  */
 function interleavePhases(r: KernelRunner, phases: Info[][], g: Geometry, QH: number, QW: number): Info {
   const { B, H, W, Ci, sh, sw } = g;
-  const heap = heapBackend(r);
+  const heap = heapBackend(r.backend);
   if (heap == null) {
     const rows = phases.map((cols) => {
       const row = r.concat(cols.map((z) => r.reshape(z, [B, QH, QW, 1, Ci])), 3);
@@ -294,13 +276,14 @@ export function conv2dBackpropInput(
   const QH = Math.ceil(H / sh);
   const QW = Math.ceil(W / sw);
   // Filter taps are re-ordered in JS: the filter is small, and wasm's Reverse/StridedSlice cost more than the conv.
-  const w = r.values(filter);
 
   const phaseOutput = (ph: Phase, pw: Phase): Info => {
     const rows = OH - ph.cropBefore - ph.cropAfter;
     const cols = OW - pw.cropBefore - pw.cropAfter;
     if (ph.taps === 0 || pw.taps === 0 || rows <= 0 || cols <= 0) return r.zeros([B, QH, QW, Ci]);
-    const subFilter = r.fromValues(phaseTaps(w, [KH, KW, Ci, Co], ph, pw, sh, sw), [ph.taps, pw.taps, Co, Ci]);
+    const subFilter = r.produce([ph.taps, pw.taps, Co, Ci], (out, read) =>
+      phaseTaps(read(filter), [KH, KW, Ci, Co], ph, pw, sh, sw, out),
+    );
     const src = r.slice(dys, [0, ph.cropBefore, pw.cropBefore, 0], [B, rows, cols, Co]);
     return r.conv2d(src, subFilter, [ph.padBefore, ph.padAfter, pw.padBefore, pw.padAfter]); // [B, QH, QW, Ci]
   };

@@ -3,6 +3,16 @@ import * as tf from '@tensorflow/tfjs-core';
 type Info = tf.TensorInfo;
 type Attrs = tf.NamedAttrMap;
 
+/** A backend whose tensors live in one heap that JavaScript can view in place (wasm). */
+export interface HeapBackend {
+  typedArrayFromHeap(info: Info): Float32Array;
+}
+
+export function heapBackend(backend: tf.KernelBackend): HeapBackend | null {
+  const b = backend as unknown as Partial<HeapBackend>;
+  return typeof b.typedArrayFromHeap === 'function' ? (b as HeapBackend) : null;
+}
+
 /**
  * Runs registered kernels of one backend directly on TensorInfos, below the engine. Composite kernels use it so their
  * intermediates never touch the gradient tape, the profiler or the engine's tensor count; every intermediate it makes is
@@ -65,6 +75,25 @@ export class KernelRunner {
   empty(shape: number[]): Info {
     const info: Info = { dataId: this.backend.write(null as unknown as Float32Array, shape, 'float32'), shape, dtype: 'float32' };
     this.owned.push(info);
+    return info;
+  }
+
+  /**
+   * A new zero-filled float32 tensor that `fill` writes, reading its inputs through `read`. On wasm both are views of
+   * the heap (no copies in or out); `fill` must not run kernels or allocate, which could move the heap under them.
+   * Elsewhere they are arrays, copied once.
+   */
+  produce(shape: number[], fill: (out: Float32Array, read: (x: Info) => Float32Array) => void): Info {
+    const heap = heapBackend(this.backend);
+    if (heap == null) {
+      const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
+      fill(out, (x) => this.values(x));
+      return this.fromValues(out, shape);
+    }
+    const info = this.empty(shape);
+    const out = heap.typedArrayFromHeap(info);
+    out.fill(0);
+    fill(out, (x) => heap.typedArrayFromHeap(x));
     return info;
   }
 

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/index.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, type ConvGradMethod } from '../src/conv-kernels.js';
-import { tileValues } from '../src/data-kernels.js';
 import { withRunner } from '../src/kernel-runner.js';
 import {
   convBackpropFilter,
@@ -265,17 +264,25 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     await tf.setBackend(backend);
     const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
     const tiled = tf.tile(x, [2, 3, 1]);
-    const expected = tileValues(new Float32Array([1, 2, 3, 4, 5, 6]), [1, 2, 3], [2, 3, 1]);
+    // [1,2,3] tiled [2,3,1]: the 2×3 block repeated 3 times down, the result twice.
+    const block = [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6];
+    const expected = [...block, ...block];
     expect(tiled.shape).toEqual([2, 6, 3]);
-    expect(Array.from(tiled.dataSync())).toEqual(Array.from(expected.values));
+    expect(Array.from(tiled.dataSync())).toEqual(expected);
+    // Several tiled axes, the batch-norm gradient's case (a [1,1,1,C] scale over [B,H,W,1]) and an inner axis.
+    const scale = tf.tensor4d([1, 2, 3], [1, 1, 1, 3]);
+    expect(Array.from(tf.tile(scale, [2, 2, 1, 1]).dataSync())).toEqual([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]);
+    const inner = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    expect(Array.from(tf.tile(inner, [2, 2]).dataSync())).toEqual([1, 2, 1, 2, 3, 4, 3, 4, 1, 2, 1, 2, 3, 4, 3, 4]);
+    tf.dispose([scale, inner]);
     expect(Array.from(tf.tile(tf.tensor1d([1, 2], 'int32'), [3]).dataSync())).toEqual([1, 2, 1, 2, 1, 2]);
     expect(Array.from(tf.tile(tf.tensor2d([true, false], [2, 1], 'bool'), [1, 2]).dataSync())).toEqual([1, 1, 0, 0]);
     const clone = tf.clone(tiled);
     const sameCast = tf.cast(tiled, 'float32');
     tiled.dispose();
     // A shared buffer outlives the original's disposal.
-    expect(Array.from(clone.dataSync())).toEqual(Array.from(expected.values));
-    expect(Array.from(sameCast.dataSync())).toEqual(Array.from(expected.values));
+    expect(Array.from(clone.dataSync())).toEqual(expected);
+    expect(Array.from(sameCast.dataSync())).toEqual(expected);
     // Casts that change the dtype still convert.
     const ints = tf.cast(tf.tensor1d([1.7, -2.2, 0]), 'int32');
     expect(ints.dtype).toBe('int32');
