@@ -12,8 +12,11 @@ export interface LecamOptions {
 }
 
 export interface LecamPlugin extends GantryPlugin {
-  /** The current anchors (α_R, α_F), bias-corrected; undefined before the first discriminator phase. */
-  anchors(): { real: number; fake: number } | undefined;
+  /**
+   * The current anchors (α_R, α_F), bias-corrected; undefined before the first discriminator phase. Asynchronous: the
+   * anchors live on the device, and WebGPU in Node has no synchronous read.
+   */
+  anchors(): Promise<{ real: number; fake: number } | undefined>;
 }
 
 /**
@@ -40,10 +43,11 @@ export function lecam(options: LecamOptions): LecamPlugin {
 
   return definePlugin({
     name: 'lecam',
-    anchors() {
+    async anchors() {
       if (!sums || updates === 0) return undefined;
       const correction = 1 - decay ** updates;
-      return { real: sums.real.dataSync()[0] / correction, fake: sums.fake.dataSync()[0] / correction };
+      const [real, fake] = await Promise.all([sums.real.data(), sums.fake.data()]);
+      return { real: real[0] / correction, fake: fake[0] / correction };
     },
     hooks: {
       lossTerms: {
