@@ -25,7 +25,7 @@ export interface LecamPlugin extends GantryPlugin {
  * D's outputs for real data from drifting far above those for fakes. The relu (only outputs past the other kind's
  * anchor are pulled back) and the bias-corrected average (α = v / (1 − decayⁿ) after n updates) follow the authors'
  * StyleGAN2 code. The anchors move once per discriminator phase, before the term is computed, from the batch's
- * outputs (no gradient flows into them); they live on the device (no read per step) and are checkpointed with the
+ * outputs (no gradient flows into them); they live on the device while a run trains (no read per step; read back and freed when it ends) and are checkpointed with the
  * update count, so a resumed run continues exactly. Reports `lecam/anchor_real` and `lecam/anchor_fake`.
  */
 export function lecam(options: LecamOptions): LecamPlugin {
@@ -37,19 +37,34 @@ export function lecam(options: LecamOptions): LecamPlugin {
   }
   if (!(decay >= 0 && decay < 1)) throw new GantryError(`lecam: decay must be in [0, 1), got ${decay}`);
 
+  // The moving sums live on the device while a run trains; when it ends they are read back into `parked` and freed,
+  // so no tensor outlives the run, and the next train() (or a checkpoint taken between runs) starts from them.
   let sums: { real: tf.Variable; fake: tf.Variable } | undefined;
+  let parked = { real: 0, fake: 0 };
   let updates = 0;
-  const ensure = () => (sums ??= { real: tf.variable(tf.scalar(0), false), fake: tf.variable(tf.scalar(0), false) });
+  const ensure = () =>
+    (sums ??= tf.tidy(() => ({ real: tf.variable(tf.scalar(parked.real), false), fake: tf.variable(tf.scalar(parked.fake), false) })));
+  const readSums = async () => {
+    if (!sums) return parked;
+    const [real, fake] = await Promise.all([sums.real.data(), sums.fake.data()]);
+    return { real: real[0], fake: fake[0] };
+  };
 
   return definePlugin({
     name: 'lecam',
     async anchors() {
-      if (!sums || updates === 0) return undefined;
+      if (updates === 0) return undefined;
       const correction = 1 - decay ** updates;
-      const [real, fake] = await Promise.all([sums.real.data(), sums.fake.data()]);
-      return { real: real[0] / correction, fake: fake[0] / correction };
+      const { real, fake } = await readSums();
+      return { real: real / correction, fake: fake / correction };
     },
     hooks: {
+      async teardown() {
+        if (!sums) return;
+        parked = await readSums();
+        tf.dispose([sums.real, sums.fake]);
+        sums = undefined;
+      },
       lossTerms: {
         phase: 'D',
         handler: (ctx: LossContext) => {
@@ -78,13 +93,20 @@ export function lecam(options: LecamOptions): LecamPlugin {
     state: {
       save: () => {
         // Copies: what save() returns belongs to the core, which disposes it once written.
-        const tensors: Record<string, tf.Tensor> = sums ? { real: tf.clone(sums.real), fake: tf.clone(sums.fake) } : {};
+        const tensors: Record<string, tf.Tensor> = sums
+          ? { real: tf.clone(sums.real), fake: tf.clone(sums.fake) }
+          : updates > 0
+            ? { real: tf.scalar(parked.real), fake: tf.scalar(parked.fake) }
+            : {};
         return { json: { updates, decay }, tensors };
       },
       load(snapshot) {
         const json = (snapshot.json ?? {}) as { updates?: number };
         updates = json.updates ?? 0;
         const tensors = snapshot.tensors ?? {};
+        if (sums) tf.dispose([sums.real, sums.fake]);
+        sums = undefined;
+        parked = { real: 0, fake: 0 };
         const { real, fake } = ensure();
         if (tensors.real) real.assign(tensors.real);
         if (tensors.fake) fake.assign(tensors.fake);

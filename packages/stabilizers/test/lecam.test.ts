@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { unpackScheduled, type LossContext } from '@gantry/core';
+import { unpackScheduled, type GantryPlugin, type LossContext } from '@gantry/core';
 import { lecam } from '../src/index.js';
 import { expectFlatTensorCount, tinyTrainer, trainCountingTensors, useCpuBackend } from '@gantry/core/testing';
 
@@ -87,6 +87,30 @@ describe('lecam', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('holds no tensor once a run ends, and a second train() continues from the anchors it read back', async () => {
+    const straight = tinyTrainer([lecam({ lambda: 0.3 })], { steps: 6 });
+    const losses: number[] = [];
+    straight.on('step:end', (e) => void losses.push(e.scalars['D/lecam']));
+    await straight.train();
+    /** Builds and trains a 3-step run; returns it and how many tensors it left behind (models, optimizer slots, …). */
+    const threeSteps = async (plugins: GantryPlugin[]) => {
+      const before = tf.memory().numTensors;
+      const trainer = tinyTrainer(plugins, { steps: 3 });
+      await trainer.train();
+      return { trainer, left: tf.memory().numTensors - before };
+    };
+    const without = await threeSteps([]);
+    const plugin = lecam({ lambda: 0.3 });
+    const withLecam = await threeSteps([plugin]);
+    expect(withLecam.left).toBe(without.left);
+    const after: number[] = [];
+    withLecam.trainer.on('step:end', (e) => void after.push(e.scalars['D/lecam']));
+    withLecam.trainer.totalSteps = 6;
+    await withLecam.trainer.train();
+    expect(after).toEqual(losses.slice(3));
+    expect(await plugin.anchors()).toEqual(await (straight.plugins[0] as ReturnType<typeof lecam>).anchors());
   });
 
   it('needs λ', () => {
