@@ -17,7 +17,23 @@ function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.
   return out instanceof tf.Tensor ? out : engine.makeTensorFromTensorInfo(out);
 }
 
-/** d leakyRelu(x) = dy · (x > 0 ? 1 : α); the factor is tfjs's Step kernel, computed off the tape. */
+/**
+ * A backend kernel (inputs dy, x; attr alpha) that computes dy · (x > 0 ? 1 : α) in one pass — the same float32
+ * products as multiplying by the Step factor. Backends that have one (tensorflow: TensorFlow's `LeakyReluGrad`)
+ * get it for gradients that no tape records.
+ */
+export const LEAKY_RELU_GRAD_KERNEL = 'GantryLeakyReluGrad';
+
+/** True while a gradient tape records (the gradient being computed will itself be differentiated). */
+function tapeRecording(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+}
+
+/**
+ * d leakyRelu(x) = dy · (x > 0 ? 1 : α); the factor is tfjs's Step kernel, computed off the tape. When no tape
+ * records (tfjs back-propagates the outermost gradient after closing its tape), a backend's one-pass kernel replaces
+ * Step and the product: nothing will differentiate the result.
+ */
 function registerLeakyReluGradient(): void {
   tf.unregisterGradient(tf.LeakyRelu);
   tf.registerGradient({
@@ -28,6 +44,10 @@ function registerLeakyReluGradient(): void {
       const { alpha } = attrs as unknown as tf.LeakyReluAttrs;
       return {
         x: () => {
+          if (!tapeRecording()) {
+            const dx = untapedKernel(LEAKY_RELU_GRAD_KERNEL, { dy: dy as tf.Tensor, x }, { alpha });
+            if (dx != null) return dx;
+          }
           const factor = untapedKernel(tf.Step, { x }, { alpha });
           if (factor == null) return tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, alpha));
           const dx = tf.mul(dy as tf.Tensor, factor);

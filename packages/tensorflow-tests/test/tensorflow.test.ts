@@ -147,6 +147,38 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     }
   });
 
+  it('a leaky-ReLU gradient no tape records is one LeakyReluGrad op, equal to cpu bit for bit; a nested one keeps the taped product', async () => {
+    const x = () => tf.mul(seeded([2, 5, 5, 3], 12), tf.tensor1d([1, 0, -1])); // positives, negatives and zeros
+    const dy = () => seeded([2, 5, 5, 3], 13);
+    const firstOrder = () => [tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, 0.2), dy())))(x())];
+    const calls = recordNativeCalls();
+    let native: Float32Array[];
+    let cpu: Float32Array[];
+    try {
+      [native, cpu] = await onTensorflowAndCpu(firstOrder);
+    } finally {
+      calls.stop();
+    }
+    expect(calls.ops.filter((op) => op === 'LeakyReluGrad')).toHaveLength(1);
+    expect(calls.ops).not.toContain('OnesLike'); // Step's first op
+    expect(Array.from(native[0])).toEqual(Array.from(cpu[0]));
+
+    // Differentiated again (the gradient penalty's case): the factor stays off the tape, the product on it.
+    const nested = () => [
+      tf.grad((w: tf.Tensor) => tf.sum(tf.square(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(tf.mul(v, w), 0.2), dy())))(x()))))(
+        seeded([3], 14),
+      ),
+    ];
+    const nestedCalls = recordNativeCalls();
+    try {
+      [native, cpu] = await onTensorflowAndCpu(nested);
+    } finally {
+      nestedCalls.stop();
+    }
+    expect(nestedCalls.ops).toContain('OnesLike');
+    expect(relativeError(native[0], cpu[0])).toBeLessThanOrEqual(1e-6);
+  });
+
   it('an unchanged Reshape or Cast shares the TensorFlow tensor; a changed one still runs, with the same values', () => {
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const x = tf.tensor2d([1, -2, 3, -4, 5, -6], [2, 3]);
