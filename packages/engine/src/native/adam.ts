@@ -1,32 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { adamStep, patchAdam, type AdamInternals } from '../adam-patch.js';
-
-/** The parts of tfjs-node's NodeJSKernelBackend and its addon that the resource-variable Adam uses. */
-interface TfjsNodeBinding {
-  TF_ATTR_TYPE: number;
-  TF_ATTR_BOOL: number;
-  TF_ATTR_STRING: number;
-  TF_ATTR_SHAPE: number;
-  TF_FLOAT: number;
-  executeOp(
-    op: string,
-    attrs: NativeAttr[],
-    inputIds: number[],
-    outputs: number,
-  ): { id: number; shape: number[]; dtype: number }[];
-  createTensor(shape: number[], dtype: number, values: Float32Array): number;
-  deleteTensor(id: number): void;
-}
-interface NativeAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
-interface NodeBackend extends tf.KernelBackend {
-  binding: TfjsNodeBinding;
-  getInputTensorIds(tensors: tf.Tensor[]): number[];
-  createOutputTensor(metadata: { id: number; shape: number[]; dtype: number }): tf.Tensor;
-}
+import type { NativeBackend, TfjsNodeBinding } from './binding.js';
 
 /**
  * TensorFlow's name for a resource variable owned by its handle: freed when the handle is deleted, never shared
@@ -107,7 +81,7 @@ function resourceApplyAdam(
   names: string[],
   gradients: (tf.Tensor | undefined)[],
 ): boolean {
-  const backend = tf.backend() as NodeBackend;
+  const backend = tf.backend() as NativeBackend;
   const b = backend.binding;
   const self = optimizer as unknown as AdamInternals;
   let slots = slotsOf.get(optimizer);

@@ -1,32 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-
-/** The parts of tfjs-node's backend and addon this kernel calls: raw TensorFlow eager ops on tensor ids. */
-interface Binding {
-  TF_ATTR_TYPE: number;
-  TF_ATTR_INT: number;
-  TF_ATTR_BOOL: number;
-  TF_ATTR_STRING: number;
-  TF_FLOAT: number;
-  TF_INT32: number;
-  executeOp(op: string, attrs: Attr[], inputIds: number[], outputs: number): OutputMetadata[];
-  createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number;
-  deleteTensor(id: number): void;
-}
-interface Attr {
-  name: string;
-  type: number;
-  value: unknown;
-}
-interface OutputMetadata {
-  id: number;
-  shape: number[];
-  dtype: number;
-}
-interface NodeBackend extends tf.KernelBackend {
-  binding: Binding;
-  getInputTensorIds(tensors: tf.TensorInfo[]): number[];
-  createOutputTensor(metadata: OutputMetadata): tf.Tensor;
-}
+import type { NativeAttr, NativeBackend, OutputMetadata, TfjsNodeBinding } from './binding.js';
 
 /**
  * Above this many image channels oneDNN's own input gradient is faster (measured: 1 and 3 channels 2–2.6× faster
@@ -60,7 +33,7 @@ interface Plan {
  * Whether `conv2DBackpropInput` with these attributes goes through `phaseInputGradient`: few image channels, NHWC,
  * equal strides ≥ 2, no dilation, a square kernel that is a multiple of the stride.
  */
-function planFor(b: Binding, dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.Conv2DBackpropInputAttrs): Plan | undefined {
+function planFor(b: TfjsNodeBinding, dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf.Conv2DBackpropInputAttrs): Plan | undefined {
   if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || attrs.dataFormat !== 'NHWC') return undefined;
   const [k, kw, c, outChannels] = filter.shape;
   const [n, h, w, inC] = attrs.inputShape;
@@ -112,7 +85,7 @@ function planFor(b: Binding, dy: tf.TensorInfo, filter: tf.TensorInfo, attrs: tf
 
 const plans = new Map<string, Plan>();
 
-function clearPlans(b: Binding): void {
+function clearPlans(b: TfjsNodeBinding): void {
   for (const plan of plans.values()) for (const id of Object.values(plan.consts)) b.deleteTensor(id);
   plans.clear();
 }
@@ -129,11 +102,11 @@ function clearPlans(b: Binding): void {
  * DepthToSpace interleaves the phases and a Slice drops the padding rows. Equal to TensorFlow's up to the order of
  * the float32 sums (≤ 1e-6 relative in the tests).
  */
-function phaseInputGradient(backend: NodeBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, plan: Plan): tf.Tensor {
+function phaseInputGradient(backend: NativeBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, plan: Plan): tf.Tensor {
   const b = backend.binding;
   const float = { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT };
   const int32 = (name: string) => ({ name, type: b.TF_ATTR_TYPE, value: b.TF_INT32 });
-  const op = (name: string, attrs: Attr[], inputs: number[]) => b.executeOp(name, [float, ...attrs], inputs, 1)[0];
+  const op = (name: string, attrs: NativeAttr[], inputs: number[]) => b.executeOp(name, [float, ...attrs], inputs, 1)[0];
   const [dyId, filterId] = backend.getInputTensorIds([dy, filter]);
   const { consts } = plan;
   const temps: number[] = [];
@@ -184,7 +157,7 @@ export function registerPhaseInputGradient(): void {
     kernelName: tf.Conv2DBackpropInput,
     backendName: 'tensorflow',
     kernelFunc: ((args: Parameters<tf.KernelFunc>[0]) => {
-      const backend = args.backend as NodeBackend;
+      const backend = args.backend as NativeBackend;
       const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
       const plan = planFor(backend.binding, dy, filter, args.attrs as unknown as tf.Conv2DBackpropInputAttrs);
       return plan ? phaseInputGradient(backend, dy, filter, plan) : stock(args);

@@ -2,18 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { installNativeAdam } from './adam.js';
 import { registerPhaseInputGradient } from './conv-input-gradient.js';
 import { LEAKY_RELU_GRAD_KERNEL } from '../leaky-relu-gradient.js';
-
-/** The part of tfjs-node's NodeJSKernelBackend the engine's kernels call: one TensorFlow eager op each. */
-interface NativeBackend extends tf.KernelBackend {
-  binding: { TF_ATTR_FLOAT: number; TF_ATTR_TYPE: number; TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_FLOAT: number };
-  executeSingleOutput(op: string, attrs: NativeAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
-  applyActivation(x: tf.Tensor, activation: string, prelu?: tf.Tensor, alpha?: number): tf.Tensor;
-}
-interface NativeAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
+import type { NativeAttr, NativeBackend } from './binding.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -106,21 +95,6 @@ function passThroughWhenUnchanged(name: string, unchanged: (args: KernelArgs) =>
   });
 }
 
-/** The addon calls the Reshape kernel makes: one op on tensor ids, int32 uploads, the output's tfjs tensor. */
-interface ReshapeBackend extends tf.KernelBackend {
-  binding: {
-    TF_ATTR_TYPE: number;
-    TF_FLOAT: number;
-    TF_INT32: number;
-    TF_BOOL: number;
-    executeOp(op: string, attrs: NativeAttr[], inputIds: number[], outputs: number): { id: number; shape: number[]; dtype: number }[];
-    createTensor(shape: number[], dtype: number, values: Int32Array): number;
-    deleteTensor(id: number): void;
-  };
-  getInputTensorIds(tensors: tf.TensorInfo[]): number[];
-  createOutputTensor(metadata: { id: number; shape: number[]; dtype: number }): tf.Tensor;
-}
-
 /** int32 shape tensors in the addon by shape, kept for the process (a training step reuses a few dozen shapes). */
 const shapeTensors = new Map<string, number>();
 
@@ -131,7 +105,7 @@ const shapeTensors = new Map<string, number>();
  */
 function reshapeWithCachedShape(stock: tf.KernelFunc): tf.KernelFunc {
   return ((args: KernelArgs) => {
-    const backend = args.backend as ReshapeBackend;
+    const backend = args.backend as NativeBackend;
     const b = backend.binding;
     const { x } = args.inputs as { x: tf.TensorInfo };
     const dtype = x.dtype === 'float32' ? b.TF_FLOAT : x.dtype === 'int32' ? b.TF_INT32 : x.dtype === 'bool' ? b.TF_BOOL : undefined;

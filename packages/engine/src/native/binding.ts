@@ -1,0 +1,42 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** An attribute of a TensorFlow op as tfjs-node's addon takes it (`type` is one of the addon's TF_ATTR_* codes). */
+export interface NativeAttr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+
+/** What the addon returns for each output of an op: its tensor id in the addon, shape and TF_* dtype code. */
+export interface OutputMetadata {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+
+/** The parts of tfjs-node's addon (`backend.binding`) the engine's native code calls: raw eager ops on tensor ids. */
+export interface TfjsNodeBinding {
+  TF_ATTR_TYPE: number;
+  TF_ATTR_INT: number;
+  TF_ATTR_FLOAT: number;
+  TF_ATTR_BOOL: number;
+  TF_ATTR_STRING: number;
+  TF_ATTR_SHAPE: number;
+  TF_FLOAT: number;
+  TF_INT32: number;
+  TF_BOOL: number;
+  executeOp(op: string, attrs: NativeAttr[], inputIds: number[], outputs: number): OutputMetadata[];
+  createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number;
+  deleteTensor(id: number): void;
+}
+
+/** The parts of tfjs-node's NodeJSKernelBackend the engine's native code calls. */
+export interface NativeBackend extends tf.KernelBackend {
+  binding: TfjsNodeBinding;
+  /** Addon tensor ids of tfjs tensors (uploading values tfjs-node has not handed to TensorFlow yet). */
+  getInputTensorIds(tensors: tf.TensorInfo[]): number[];
+  /** A tfjs tensor owning an op's output. */
+  createOutputTensor(metadata: OutputMetadata): tf.Tensor;
+  executeSingleOutput(op: string, attrs: NativeAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
+  applyActivation(x: tf.Tensor, activation: string, prelu?: tf.Tensor, alpha?: number): tf.Tensor;
+}
