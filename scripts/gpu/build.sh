@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds what the GPU machine needs into .gpu/ (ignored through .git/info/exclude; carried with `run`):
+# Builds what the GPU machine needs into .gpu/ (ignored by .gitignore; the device tool carries it with `carry`):
 # the benchmark, check and CLI bundles, the webgpu package (dawn.node compressed), a compressed copy of this machine's
 # node, and the TensorBoard check file.
 set -euo pipefail
