@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './conv-kernels.js';
 import { withRunner } from './kernel-runner.js';
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels.js';
-import { castKernel, identityKernel, leakyReluKernel, meanKernel, sumKernel, tileKernel } from './data-kernels.js';
+import { castKernel, fusedBatchNormKernel, identityKernel, leakyReluKernel, meanKernel, sumKernel, tileKernel } from './data-kernels.js';
 import { installHostAdam } from './adam-host.js';
 
 /** Backends for which Gantry has composite kernels. */
@@ -74,13 +74,15 @@ const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelFunc][] = [
   [tf.LeakyRelu, leakyReluKernel],
   [tf.Sum, sumKernel],
   [tf.Mean, meanKernel],
+  [tf.FusedBatchNorm, fusedBatchNormKernel],
 ];
 
 /**
  * Registers Gantry's composite kernels for `backendName` (idempotent; the first call per backend decides the set).
  * On wasm: Conv2DBackpropFilter (missing in stock), Conv2DBackpropInput (naive in stock), BatchMatMul/_FusedMatMul
  * wrappers that keep transposed and batched products on XNNPACK, a block-copy Tile, a shared-buffer Identity and
- * same-dtype Cast, a LeakyRelu from Step and Multiply, and Sum/Mean over leading axes as an average pooling.
+ * same-dtype Cast, a LeakyRelu from Step and Multiply, Sum/Mean over leading axes as an average pooling, and
+ * FusedBatchNorm as three element-wise passes.
  * On cpu: the two conv gradients (the stock ones are loop nests with poor locality).
  * On both (`all`): tf.train.adam's update with small weights in JavaScript and scalars uploaded once (adam-host.ts).
  */

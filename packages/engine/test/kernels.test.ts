@@ -260,6 +260,35 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     x.dispose();
   });
 
+  it('batch normalization with per-channel statistics equals a float64 reference, with and without offset and scale', async () => {
+    await tf.setBackend(backend);
+    const shape: [number, number, number, number] = [4, 5, 3, 6];
+    const v = randomValues(4 * 5 * 3 * 6, 81);
+    const stats = (seed: number, lo: number) => Float32Array.from(randomValues(6, seed), (a) => lo + Math.abs(a));
+    const [mv, vv, ov, sv] = [randomValues(6, 82), stats(83, 0.1), randomValues(6, 84), stats(85, 0.5)];
+    const eps = 1e-3;
+    for (const withAffine of [true, false]) {
+      const ref = Float64Array.from(v, (a, i) => {
+        const c = i % 6;
+        const normalized = (a - mv[c]) / Math.sqrt(vv[c] + Math.fround(eps));
+        return withAffine ? ov[c] + normalized * sv[c] : normalized;
+      });
+      const y = tf.tidy(() =>
+        tf.batchNorm(
+          tf.tensor4d(v, shape),
+          tf.tensor1d(mv),
+          tf.tensor1d(vv),
+          withAffine ? tf.tensor1d(ov) : undefined,
+          withAffine ? tf.tensor1d(sv) : undefined,
+          eps,
+        ),
+      );
+      expect(y.shape).toEqual(shape);
+      expect(relativeError(y.dataSync(), ref)).toBeLessThan(1e-6);
+      y.dispose();
+    }
+  });
+
   it('Tile, Identity and Cast keep values and dtypes', async () => {
     await tf.setBackend(backend);
     const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3]);
@@ -342,6 +371,7 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
         tf.leakyRelu(x, 0.2),
         tf.sum(x, [0, 1, 2]),
         tf.mean(x, [0, 1]),
+        tf.batchNorm(x, tf.mean(x, [0, 1, 2]), tf.add(tf.mean(x, [0, 1, 2]), 1), undefined, tf.ones([c.Ci])),
         tf.tile(x, [1, 2, 1, 1]),
       ]);
     };
