@@ -22,15 +22,15 @@ export type NativeAttempt =
 export const SETUP_HINT = 'npx gantry setup tensorflow';
 
 /**
- * The reference WGAN-GP step (batch 64, 1 thread each) on the tensorflow backend against wasm, from the README's
- * `gantry bench` run on the 2-core development machine (2.2 s vs 0.86 s wall; 2.8× less CPU time; 5.4× with 2
- * threads on the busy machine). Printed when `auto` lands on wasm.
+ * The reference WGAN-GP step (batch 64, 2 threads each) on the tensorflow backend against wasm, from the README's
+ * `gantry bench` run on the idle 2-core development machine (364.5 vs 175.7 ms wall, 2026-12-01). Printed when
+ * `auto` lands on wasm.
  */
-export const NATIVE_SPEEDUP_OVER_WASM = 2.6;
+export const NATIVE_SPEEDUP_OVER_WASM = 2.1;
 
 /** The one line `useBackend('auto')` prints when it chose wasm: how much faster native TensorFlow is and how to get it. */
 export function nativeHintLine(): string {
-  return `gantry: native TensorFlow runs the WGAN-GP step ${NATIVE_SPEEDUP_OVER_WASM}× faster than wasm on a 2-core CPU (gantry bench, 1 thread each); set it up with: ${SETUP_HINT}`;
+  return `gantry: native TensorFlow runs the WGAN-GP step ${NATIVE_SPEEDUP_OVER_WASM}× faster than wasm on a 2-core CPU (gantry bench, 2 threads each); set it up with: ${SETUP_HINT}`;
 }
 
 interface TfjsNodeBinding {
