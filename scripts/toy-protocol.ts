@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Trainer, memberEpsilon, minimax, nonSaturating, stackMembers, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
+import { Trainer, memberEpsilon, minimax, nonSaturating, stackMemberPairs, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
 import { grid, ring, type Mixture2D } from '@gantry/datasets';
 import { unrolled } from '@gantry/unrolled';
 
@@ -103,14 +103,7 @@ export async function toyTrainer(options: { protocol: Protocol; variant: string;
     })),
   );
   const members = seeds.length;
-  const stack = (which: 'generator' | 'discriminator') => {
-    if (members === 1) return solo[0][which];
-    const stacked = stackMembers(solo.map((m) => m[which]));
-    solo.forEach((m) => m[which].dispose());
-    return stacked;
-  };
-  const generator = stack('generator');
-  const discriminator = stack('discriminator');
+  const { generator, discriminator } = stackMemberPairs(solo);
   const epsilon = memberEpsilon(1e-8, members);
   return new Trainer({
     generator,

@@ -61,6 +61,7 @@ export { registerNestedGradientFixes } from './gradients.js';
 export {
   MemberDense,
   stackMembers,
+  stackMemberPairs,
   concatMembers,
   splitMembers,
   memberRows,

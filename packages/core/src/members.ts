@@ -122,6 +122,23 @@ const ELEMENTWISE: Record<string, (config: tf.serialization.ConfigDict) => tfl.l
 };
 
 /**
+ * GAN pairs (one per seed) as one generator and one discriminator of members (`stackMembers`). A single pair is
+ * returned as it is; otherwise the solo models are disposed, since the stacked ones hold copies of their weights.
+ */
+export function stackMemberPairs(pairs: readonly { generator: tfl.LayersModel; discriminator: tfl.LayersModel }[]): {
+  generator: tfl.LayersModel;
+  discriminator: tfl.LayersModel;
+} {
+  if (pairs.length === 1) return { generator: pairs[0].generator, discriminator: pairs[0].discriminator };
+  const stack = (which: 'generator' | 'discriminator') => {
+    const stacked = stackMembers(pairs.map((p) => p[which]));
+    pairs.forEach((p) => p[which].dispose());
+    return stacked;
+  };
+  return { generator: stack('generator'), discriminator: stack('discriminator') };
+}
+
+/**
  * One model that computes `models` side by side: model m is member m (its weights copied, so each keeps the
  * initialization of its own seed). The models must be chains of the same Dense, Activation, ReLU and LeakyReLU layers;
  * Dense layers become `MemberDense` followed by their activation. The caller still owns `models`.

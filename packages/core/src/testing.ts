@@ -17,7 +17,7 @@ import {
   Trainer,
   memberEpsilon,
   registerNestedGradientFixes,
-  stackMembers,
+  stackMemberPairs,
   unpackScheduled,
   withSeed,
   type Batch,
@@ -274,7 +274,7 @@ export const values = (t: tf.Tensor): number[] => Array.from(t.dataSync());
 export const weightValues = (model: tfl.LayersModel): number[][] => model.getWeights().map(values);
 
 /**
- * A trainer of `pairs` as members of one model (`stackMembers`; a single pair is used as it is, and the stacked
+ * A trainer of `pairs` as members of one model (`stackMemberPairs`: a single pair is used as it is, and the stacked
  * pairs are disposed): `perMember` rows each of `pointSource()`, Adam 0.01 β1 0.5 with `memberEpsilon`, seed 7.
  */
 export function memberTrainer(
@@ -282,16 +282,11 @@ export function memberTrainer(
   options: { perMember: number; latentDim: number; steps?: number; plugins?: GantryPlugin[] },
 ): Trainer {
   const members = pairs.length;
-  const stack = (which: 'generator' | 'discriminator') => {
-    if (members === 1) return pairs[0][which];
-    const stacked = stackMembers(pairs.map((p) => p[which]));
-    pairs.forEach((p) => p[which].dispose());
-    return stacked;
-  };
+  const { generator, discriminator } = stackMemberPairs(pairs);
   const adam = () => tf.train.adam(0.01, 0.5, 0.999, memberEpsilon(1e-8, members));
   return new Trainer({
-    generator: stack('generator'),
-    discriminator: stack('discriminator'),
+    generator,
+    discriminator,
     data: pointSource(),
     steps: options.steps ?? 4,
     batchSize: members * options.perMember,
