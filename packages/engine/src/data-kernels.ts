@@ -6,7 +6,9 @@ type Typed = Float32Array | Int32Array | Uint8Array;
 /**
  * Writes `values` (row-major, `shape`) repeated `reps[a]` times along each axis into `out`, in place: the compact
  * values first, then, innermost axis first, each block moved to its final place (last block first, so nothing
- * unread is overwritten) and copied rep − 1 times after itself with copyWithin. One memory pass per tiled axis.
+ * unread is overwritten) and repeated by doubling: copyWithin of everything written so far, so a block is repeated in
+ * log2(rep) calls (one call per copy made a [64,1] → [64,784] tile take 50k calls, ~1.5 ms). One memory pass per
+ * tiled axis.
  */
 export function tileInto(values: Typed, shape: readonly number[], reps: readonly number[], out: Typed): void {
   out.set(values, 0);
@@ -21,7 +23,10 @@ export function tileInto(values: Typed, shape: readonly number[], reps: readonly
     for (let o = outer - 1; o >= 0; o--) {
       const to = o * inner * rep;
       if (to !== o * inner) out.copyWithin(to, o * inner, (o + 1) * inner);
-      for (let r = 1; r < rep; r++) out.copyWithin(to + r * inner, to, to + inner);
+      const end = to + rep * inner;
+      for (let filled = to + inner; filled < end; filled += filled - to) {
+        out.copyWithin(filled, to, to + Math.min(filled - to, end - filled));
+      }
     }
     cur[axis] *= rep;
   }

@@ -319,6 +319,50 @@ describe.each(['cpu', 'wasm'] as const)('Gantry kernels on %s', (backend) => {
     tf.dispose([x, clone, sameCast, ints]);
   });
 
+  it('Tile equals an index formula on random shapes and repeats, including long repeats of short blocks', async () => {
+    await tf.setBackend(backend);
+    const failures: string[] = [];
+    // Includes the gradient penalty's [64,1] → [64,784]-style case: a one-value block repeated many times.
+    const cases: [number[], number[]][] = [
+      [[3, 1], [1, 37]],
+      [[2, 3], [5, 1]],
+      [[1, 2, 1], [3, 1, 11]],
+    ];
+    const draws = randomValues(320, 5).map((v) => (v + 1) / 2);
+    let next = 0;
+    for (let i = 0; i < 40; i++) {
+      const rank = 1 + (i % 4);
+      cases.push([
+        Array.from({ length: rank }, () => 1 + Math.floor(draws[next++] * 4)),
+        Array.from({ length: rank }, () => 1 + Math.floor(draws[next++] * 9)),
+      ]);
+    }
+    for (const [shape, reps] of cases) {
+      const size = shape.reduce((p, d) => p * d, 1);
+      const values = Float32Array.from({ length: size }, (_, k) => k + 1);
+      const outShape = shape.map((d, a) => d * reps[a]);
+      const expected = Array.from({ length: outShape.reduce((p, d) => p * d, 1) }, (_, flat) => {
+        // The source index of each output element: every coordinate modulo the input's extent.
+        let rest = flat;
+        let source = 0;
+        let stride = 1;
+        const coords = outShape.map(() => 0);
+        for (let a = outShape.length - 1; a >= 0; a--) {
+          coords[a] = rest % outShape[a];
+          rest = Math.floor(rest / outShape[a]);
+        }
+        for (let a = shape.length - 1; a >= 0; a--) {
+          source += (coords[a] % shape[a]) * stride;
+          stride *= shape[a];
+        }
+        return values[source];
+      });
+      const got = tf.tidy(() => Array.from(tf.tile(tf.tensor(values, shape), reps).dataSync()));
+      if (got.join() !== expected.join()) failures.push(`${JSON.stringify(shape)} x ${JSON.stringify(reps)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('LeakyRelu, and Sum and Mean over any axes, equal float64 references over any axes equal a float64 reduction', async () => {
     await tf.setBackend(backend);
     const shape = [3, 5, 4, 6];
