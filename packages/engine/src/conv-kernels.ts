@@ -205,15 +205,18 @@ function phaseGeometry(phase: number, stride: number, padBefore: number, kernel:
   };
 }
 
-/** sub[jh, jw, co, ci] = w[KH-1-(start_h + s_h*jh), KW-1-(start_w + s_w*jw), ci, co]: reversed taps, channels swapped. */
-function phaseTaps(w: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Phase, sh: number, sw: number, out: Float32Array): void {
+/**
+ * sub[jh, jw, :, :] = wT[KH-1-(start_h + s_h*jh), KW-1-(start_w + s_w*jw), :, :]: the reversed taps that reach a phase,
+ * copied as whole [Co, Ci] blocks from the filter with its channels already swapped (wT, [KH, KW, Co, Ci]).
+ */
+function phaseTaps(wT: Float32Array, [KH, KW, Ci, Co]: Shape4, ph: Phase, pw: Phase, sh: number, sw: number, out: Float32Array): void {
+  const block = Co * Ci;
   let o = 0;
   for (let jh = 0; jh < ph.taps; jh++) {
     const kh = KH - 1 - (ph.start + sh * jh);
-    for (let jw = 0; jw < pw.taps; jw++) {
-      const kw = KW - 1 - (pw.start + sw * jw);
-      const base = (kh * KW + kw) * Ci * Co;
-      for (let co = 0; co < Co; co++) for (let ci = 0; ci < Ci; ci++) out[o++] = w[base + ci * Co + co];
+    for (let jw = 0; jw < pw.taps; jw++, o += block) {
+      const from = (kh * KW + KW - 1 - (pw.start + sw * jw)) * block;
+      out.set(wT.subarray(from, from + block), o);
     }
   }
 }
@@ -286,14 +289,16 @@ export function conv2dBackpropInput(
   const { B, H, W, Ci, KH, KW, Co, OH, OW, sh, sw } = g;
   const QH = Math.ceil(H / sh);
   const QW = Math.ceil(W / sw);
-  // Filter taps are re-ordered in JS: the filter is small, and wasm's Reverse/StridedSlice cost more than the conv.
-
+  // Filter taps: channels swapped once for all phases ([KH·KW, Ci, Co] → [KH·KW, Co, Ci], one backend transpose), then
+  // each phase copies its taps as whole blocks in JS (wasm's Reverse/StridedSlice cost more than the conv; a
+  // value-by-value reorder in JS cost more than the transpose).
+  const swapped = r.transpose(r.reshape(filter, [KH * KW, Ci, Co]), [0, 2, 1]);
   const phaseOutput = (ph: Phase, pw: Phase): Info => {
     const rows = OH - ph.cropBefore - ph.cropAfter;
     const cols = OW - pw.cropBefore - pw.cropAfter;
     if (ph.taps === 0 || pw.taps === 0 || rows <= 0 || cols <= 0) return r.zeros([B, QH, QW, Ci]);
     const subFilter = r.produce([ph.taps, pw.taps, Co, Ci], (out, read) =>
-      phaseTaps(read(filter), [KH, KW, Ci, Co], ph, pw, sh, sw, out),
+      phaseTaps(read(swapped), [KH, KW, Ci, Co], ph, pw, sh, sw, out),
     );
     const src = r.slice(dys, [0, ph.cropBefore, pw.cropBefore, 0], [B, rows, cols, Co]);
     return r.conv2d(src, subFilter, [ph.padBefore, ph.padAfter, pw.padBefore, pw.padAfter]); // [B, QH, QW, Ci]
