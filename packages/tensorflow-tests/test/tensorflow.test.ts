@@ -179,6 +179,65 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     expect(relativeError(native[0], cpu[0])).toBeLessThanOrEqual(1e-6);
   });
 
+  it("tfjs-layers' batchnorm in training mode runs as FusedBatchNormV3/GradV3, equal to cpu: output, dx, dγ, dβ, moving statistics, nested gradients", async () => {
+    // A layer per backend from the same seed (momentum 0.8, so two calls move the moving statistics visibly); an
+    // offset x so the mean matters. Returns y, the gradients of Σ(y·dy) and the moving statistics after two calls.
+    const layerOutputs = (grad: (layer: tfl.layers.Layer, x: tf.Tensor, gamma: tf.Variable) => tf.Tensor[]) => () => {
+      const layer = withSeed(15, () => tfl.layers.batchNormalization({ momentum: 0.8, epsilon: 1e-3, inputShape: [5, 6, 7] }));
+      layer.build([null, 5, 6, 7]);
+      const [gamma, beta] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      gamma.assign(seeded([7], 16));
+      beta.assign(seeded([7], 17));
+      const x = tf.add(seeded([4, 5, 6, 7], 18), 3);
+      const out = [...grad(layer, x, gamma), ...layer.nonTrainableWeights.map((w) => w.read().clone())];
+      layer.weights.forEach((w) => w.dispose());
+      return out;
+    };
+    const dy = () => seeded([4, 5, 6, 7], 19);
+    const firstOrder = layerOutputs((layer, x) => {
+      const y = layer.apply(x, { training: true }) as tf.Tensor;
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, dy())) as tf.Scalar);
+      const [dx] = tf.grads((v: tf.Tensor) => tf.sum(tf.mul(layer.apply(v, { training: true }) as tf.Tensor, dy())))([x]);
+      return [y, value, dx, ...Object.values(grads)];
+    });
+    const calls = recordNativeCalls();
+    let native: Float32Array[];
+    let cpu: Float32Array[];
+    try {
+      [native, cpu] = await onTensorflowAndCpu(firstOrder);
+    } finally {
+      calls.stop();
+    }
+    expect(calls.ops.filter((op) => op === 'FusedBatchNormV3')).toHaveLength(3);
+    expect(calls.ops.filter((op) => op === 'FusedBatchNormGradV3')).toHaveLength(2);
+    expect(calls.ops).not.toContain('FusedBatchNorm'); // tfjs's inference-form kernel
+    expect(native.length).toBe(7); // y, loss, dx, dγ, dβ, moving mean, moving variance (three calls each)
+    native.forEach((n, i) => expect(relativeError(n, cpu[i]), `output ${i}`).toBeLessThanOrEqual(1e-5));
+
+    // A gradient penalty through batchnorm: ∂/∂(x, γ) ‖∇ₓ Σ(y·dy)‖², which needs μ(x), σ²(x) on the tape.
+    const nested = layerOutputs((layer, x, gamma) =>
+      tf.grads((v: tf.Tensor, g: tf.Tensor) => {
+        gamma.assign(g);
+        const inner = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(layer.apply(u, { training: true }) as tf.Tensor, dy())))(v);
+        return tf.sum(tf.square(inner));
+      })([x, gamma]),
+    );
+    const nestedCalls = recordNativeCalls();
+    try {
+      [native, cpu] = await onTensorflowAndCpu(nested);
+    } finally {
+      nestedCalls.stop();
+    }
+    expect(nestedCalls.ops).toContain('FusedBatchNormV3');
+    expect(nestedCalls.ops).not.toContain('FusedBatchNormGradV3');
+    native.forEach((n, i) => expect(relativeError(n, cpu[i]), `nested output ${i}`).toBeLessThanOrEqual(1e-4));
+
+    // Nothing stays behind: run the first-order case again and count.
+    const before = tf.memory().numTensors;
+    tf.dispose(tf.tidy(firstOrder));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('an unchanged Reshape or Cast shares the TensorFlow tensor; a changed one still runs, with the same values', () => {
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const x = tf.tensor2d([1, -2, 3, -4, 5, -6], [2, 3]);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installNativeAdam } from './adam.js';
+import { installNativeBatchNorm } from './batch-norm.js';
 import { registerPhaseInputGradient } from './conv-input-gradient.js';
 import { LEAKY_RELU_GRAD_KERNEL } from '../leaky-relu-gradient.js';
 import type { NativeAttr, NativeBackend } from './binding.js';
@@ -144,6 +145,7 @@ export function registerNativeKernels(): void {
   if (registered) return;
   registered = true;
   installNativeAdam();
+  installNativeBatchNorm();
   tf.unregisterKernel(tf.Step, 'tensorflow');
   tf.registerKernel({ kernelName: tf.Step, backendName: 'tensorflow', kernelFunc: step as tf.KernelFunc });
   tf.registerKernel({ kernelName: LEAKY_RELU_GRAD_KERNEL, backendName: 'tensorflow', kernelFunc: leakyReluGrad as tf.KernelFunc });
