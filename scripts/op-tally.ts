@@ -13,7 +13,7 @@ import { BENCH_LOSSES, runBench, type BenchLoss } from '@gantry/engine';
 const opts = new Command()
   .option('--loss <name>', `loss (${BENCH_LOSSES.join(', ')})`, 'wgan-gp')
   .option('--steps <n>', 'counted steps', '3')
-  .option('--stacks <op>', 'also list the JavaScript call sites of this TensorFlow op')
+  .option('--stacks <op>', 'also list the JavaScript call sites of this TensorFlow op (all: every op, by Gantry source line)')
   .parse()
   .opts<{ loss: string; steps: string; stacks?: string }>();
 const loss = opts.loss as BenchLoss;
@@ -39,7 +39,11 @@ function callSite(): string {
 
 function count(name: string, sign: number): void {
   ops.set(name, (ops.get(name) ?? 0) + sign);
-  if (name === opts.stacks) {
+  if (opts.stacks === 'all') {
+    const frame = (new Error().stack ?? '').split('\n').slice(3).find((l) => /\/packages\/(?!engine\/src\/native)/.test(l) && !/node_modules/.test(l));
+    const key = frame?.trim().replace(/^at /, '').replace(/\(.*\/packages\//, '(') ?? '(no Gantry frame)';
+    sites.set(key, (sites.get(key) ?? 0) + sign);
+  } else if (name === opts.stacks) {
     const key = callSite();
     sites.set(key, (sites.get(key) ?? 0) + sign);
   }

@@ -131,6 +131,56 @@ describe.skipIf(native != null)(`tf.train.adam on the tensorflow backend (Resour
     expect(relativeError(fused.v, stock.v)).toBeGreaterThan(0);
   });
 
+  it('updates in place when only the variables hold the values (no copy-on-write); a tensor sharing a weight keeps its values', async () => {
+    await tf.setBackend('tensorflow');
+    const name = `adamInPlace${counter++}`;
+    const x = tf.variable(tf.tensor1d([1, 2, 3]), true, name);
+    const optimizer = tf.train.adam(0.1);
+    const g = tf.tensor1d([0.5, -0.5, 1]);
+    // The addon calls of one update, in order: which tensors are released before ResourceApplyAdam writes.
+    type Binding = { executeOp(name: string, ...rest: unknown[]): unknown; deleteTensor(id: number): void };
+    const backend = tf.backend() as unknown as { binding: Binding };
+    const binding = backend.binding;
+    const releasedBeforeApply = () => {
+      const calls: string[] = [];
+      backend.binding = Object.create(binding, {
+        executeOp: { value: (op: string, ...rest: unknown[]) => (calls.push(op), binding.executeOp(op, ...rest)) },
+        deleteTensor: { value: (id: number) => (calls.push('delete'), binding.deleteTensor(id)) },
+      }) as Binding;
+      try {
+        optimizer.applyGradients([{ name, tensor: g }]);
+      } finally {
+        backend.binding = binding;
+      }
+      return calls.slice(0, calls.indexOf('ResourceApplyAdam')).filter((c) => c === 'delete').length;
+    };
+    const xs: number[][] = [];
+    expect(releasedBeforeApply()).toBe(0); // first update: the resources are written from the tfjs variables
+    xs.push(Array.from(await x.data()));
+    const held = tf.clone(x); // shares the weight's data
+    expect(releasedBeforeApply()).toBe(2); // m and v only
+    xs.push(Array.from(await x.data()));
+    expect(Array.from(await held.data())).toEqual(xs[0]);
+    held.dispose();
+    const before = tf.memory().numTensors;
+    expect(releasedBeforeApply()).toBe(3); // weight, m and v
+    xs.push(Array.from(await x.data()));
+    expect(tf.memory().numTensors).toBe(before);
+    optimizer.dispose();
+    tf.dispose([x, g]);
+
+    // The same three updates in float64 (lr 0.1 and tfjs's defaults β₁ 0.9, β₂ 0.999, ε 1e-7).
+    const [x64, m, v] = [[1, 2, 3], [0, 0, 0], [0, 0, 0]];
+    xs.forEach((got, t) => {
+      [0.5, -0.5, 1].forEach((gi, i) => {
+        m[i] = 0.9 * m[i] + 0.1 * gi;
+        v[i] = 0.999 * v[i] + 0.001 * gi * gi;
+        x64[i] -= (0.1 * m[i]) / (1 - 0.9 ** (t + 1)) / (Math.sqrt(v[i] / (1 - 0.999 ** (t + 1))) + 1e-7);
+      });
+      expect(elementwiseRelative(got, x64), `step ${t + 1}`).toBeLessThanOrEqual(1e-6);
+    });
+  });
+
   it('keeps the state format, follows outside assignments and restored state, skips a missing gradient, leaks nothing', async () => {
     await tf.setBackend('tensorflow');
     const [a, b] = [`adamA${counter}`, `adamB${counter++}`];

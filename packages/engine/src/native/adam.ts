@@ -61,6 +61,20 @@ function freeSlots(b: TfjsNodeBinding, optimizer: tf.Optimizer): void {
 }
 
 /**
+ * Drops the addon tensor behind a tfjs tensor that only a variable about to be reassigned holds (refCount 1): it
+ * shares the buffer of the resource variable it was read from, and TensorFlow copies a buffer with another reference
+ * before writing to it, so without this every update copies the weight, m and v (10.8 MB per reference step) into
+ * fresh memory. The tfjs tensor has no data until the variable is assigned the value read back after the update.
+ */
+function releaseHold(backend: NativeBackend, dataId: object): boolean {
+  const info = backend.tensorMap.get(dataId);
+  if (info == null || info.refCount !== 1 || info.values != null || !(info.id >= 0)) return false;
+  backend.binding.deleteTensor(info.id);
+  info.id = -1;
+  return true;
+}
+
+/**
  * tf.train.adam's update on the tensorflow backend as TensorFlow's own fused `ResourceApplyAdam`: one pass over each
  * weight instead of 14 element-wise ops and 6 scalar uploads. The weight, m and v live in resource variables between
  * steps; after each update they are read back (`ReadVariableOp` shares the buffer; TensorFlow copies on the next
@@ -99,6 +113,7 @@ function resourceApplyAdam(
     { name: 'validate_shape', type: b.TF_ATTR_BOOL, value: false },
   ];
   const readAttrs = [{ name: 'dtype', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }];
+  const readVariable = (handle: number) => b.executeOp('ReadVariableOp', readAttrs, [handle], 1)[0];
   const applyAttrs = [
     { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: 'use_locking', type: b.TF_ATTR_BOOL, value: false },
@@ -127,14 +142,21 @@ function resourceApplyAdam(
           b.executeOp('AssignVariableOp', assignAttrs, [slot.handles[k], ...backend.getInputTensorIds([t])], 0);
         }
       });
-      b.executeOp(
-        'ResourceApplyAdam',
-        applyAttrs,
-        [...slot.handles, ...scalars, ...backend.getInputTensorIds([gradient])],
-        0,
-      );
+      const released = tensors.filter((t, k) => slot.synced[k] === t.dataId && releaseHold(backend, t.dataId));
+      try {
+        b.executeOp(
+          'ResourceApplyAdam',
+          applyAttrs,
+          [...slot.handles, ...scalars, ...backend.getInputTensorIds([gradient])],
+          0,
+        );
+      } catch (err) {
+        // Unchanged resources: give the released tensors their values back before reporting the failure.
+        for (const t of released) backend.tensorMap.get(t.dataId)!.id = readVariable(slot.handles[tensors.indexOf(t)]).id;
+        throw err;
+      }
       tensors.forEach((t, k) => {
-        const read = backend.createOutputTensor(b.executeOp('ReadVariableOp', readAttrs, [slot.handles[k]], 1)[0]);
+        const read = backend.createOutputTensor(readVariable(slot.handles[k]));
         t.assign(read);
         slot.synced[k] = t.dataId;
       });

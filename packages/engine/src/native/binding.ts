@@ -30,9 +30,18 @@ export interface TfjsNodeBinding {
   deleteTensor(id: number): void;
 }
 
+/** tfjs-node's record of one tfjs tensor's data: its addon tensor id (−1: none), or values not uploaded yet. */
+export interface NativeTensorData {
+  id: number;
+  values: unknown;
+  refCount: number;
+}
+
 /** The parts of tfjs-node's NodeJSKernelBackend the engine's native code calls. */
 export interface NativeBackend extends tf.KernelBackend {
   binding: TfjsNodeBinding;
+  /** tfjs-node's DataStorage by dataId. */
+  tensorMap: { get(dataId: object): NativeTensorData | undefined };
   /** Addon tensor ids of tfjs tensors (uploading values tfjs-node has not handed to TensorFlow yet). */
   getInputTensorIds(tensors: tf.TensorInfo[]): number[];
   /** A tfjs tensor owning an op's output. */
