@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { loadavg } from 'node:os';
-import { useBackend, type BackendName } from '@gantry/engine';
+import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
 import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
 
 const opts = new Command()
@@ -20,9 +20,10 @@ const opts = new Command()
   .option('--steps <n>', 'timed steps', '20')
   .option('--backend <name>', 'backend', 'wasm')
   .option('--threads <n>', 'threads', '1')
+  .option('--graph', 'tensorflow backend: run recorded steps as TensorFlow graphs (captureSteps)')
   .option('--members <n>', 'seeds 1…n trained as members of one model (stackMembers)', '1')
   .parse()
-  .opts<{ data: string; variants: string; protocol: string; warmup: string; steps: string; backend: string; threads: string; members: string }>();
+  .opts<{ data: string; variants: string; protocol: string; warmup: string; steps: string; backend: string; threads: string; members: string; graph?: boolean }>();
 
 const choice = await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
 const protocol = protocolNamed(opts.protocol);
@@ -50,6 +51,8 @@ console.log('| --- | --- | --- | --- | --- |');
 for (const variant of opts.variants.split(',')) {
   const seeds = Array.from({ length: Number(opts.members) }, (_, i) => i + 1);
   const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed });
+  const capture = opts.graph ? captureSteps() : undefined;
+  if (capture) (trainer as unknown as { options: { stepRunner: unknown } }).options.stepRunner = capture.run;
   let start = { cpu: 0, wall: 0, kernels: 0 };
   let end = start;
   trainer.on('step:end', ({ step }) => {
@@ -61,6 +64,8 @@ for (const variant of opts.variants.split(',')) {
   const cpu = (end.cpu - start.cpu) / timed;
   const wall = (end.wall - start.wall) / timed;
   console.log(`| ${variant} | ${cpu.toFixed(1)} | ${wall.toFixed(1)} | ${(1000 / cpu).toFixed(1)} | ${Math.round((end.kernels - start.kernels) / timed)} |`);
+  if (capture) console.log(JSON.stringify(capture.stats));
+  capture?.dispose();
   trainer.generator.dispose();
   trainer.discriminator.dispose();
 }

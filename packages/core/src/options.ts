@@ -49,7 +49,16 @@ export interface TrainerOptions {
    * (non-finite weights always stop the run).
    */
   maxWeightNorm?: number;
+  /**
+   * Runs each training step (from its `beforeStep` hooks to its scalars' read): for an engine that executes steps
+   * differently, e.g. `captureSteps().run` from @gantry/engine, which runs recorded steps as TensorFlow graphs.
+   * Default: the step runs as it is.
+   */
+  stepRunner?: StepRunner;
 }
+
+/** Runs one training step, however it likes, and returns what the step returned. */
+export type StepRunner = <T>(step: () => Promise<T>) => Promise<T>;
 
 const TRAINER_OPTION_KEYS = [
   'generator',
@@ -67,6 +76,7 @@ const TRAINER_OPTION_KEYS = [
   'checkpoint',
   'validateData',
   'maxWeightNorm',
+  'stepRunner',
 ] as const;
 
 export interface TrainResult {

@@ -19,7 +19,7 @@ import { StepScalars } from './step-scalars.js';
 import { restoreTraining, saveTraining } from './training-checkpoint.js';
 import { yieldToEventLoop } from './yield.js';
 
-export type { CheckpointOptions, TrainerOptions, TrainResult } from './options.js';
+export type { CheckpointOptions, StepRunner, TrainerOptions, TrainResult } from './options.js';
 
 /** Options of one discriminator update outside the loop's own (see `discriminatorUpdate`). */
 export interface DiscriminatorUpdateOptions {
@@ -427,7 +427,7 @@ export class Trainer {
         }
         const step = this.completed + 1;
         const started = performance.now();
-        lastScalars = await this.runStep(step);
+        lastScalars = this.options.stepRunner ? await this.options.stepRunner(() => this.runStep(step)) : await this.runStep(step);
         this.completed = step;
         await this.bus.emit('step:end', { step, scalars: lastScalars, stepMs: performance.now() - started });
         if (every > 0 && step % every === 0 && this.options.checkpoint) {

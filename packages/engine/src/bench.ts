@@ -3,6 +3,7 @@ import { GantryError, Trainer, definePlugin, nonSaturating } from '@gantry/core'
 import { gradientPenalty, wgan } from '@gantry/loss-wgan';
 import { useBackend, type BackendName } from './backend.js';
 import { countNativeCalls } from './native/counters.js';
+import { captureSteps, type StepCapture, type StepCaptureStats } from './native/graph-capture.js';
 import type { EngineKernelSet } from './register-kernels.js';
 import { REFERENCE_IMAGE_SHAPE, referenceDiscriminator, referenceGenerator } from './reference-models.js';
 
@@ -25,6 +26,8 @@ export interface BenchOptions {
   kernels?: EngineKernelSet;
   /** Called with each result; default: print it as one JSON line. */
   onResult?: (result: BenchResult) => void;
+  /** tensorflow backend: run the steps as recorded TensorFlow graphs (`captureSteps`). */
+  graph?: boolean;
   /** Print the backend line (default false: the bench prints JSON only). */
   verbose?: boolean;
 }
@@ -63,6 +66,8 @@ export interface BenchResult {
   native_ops_per_step?: number;
   native_uploads_per_step?: number;
   profile?: KernelProfileRow[];
+  /** With `graph`: how the steps ran (recorded, replayed as graphs, diverged). */
+  graph?: StepCaptureStats;
 }
 
 const WGAN_GP_LAMBDA = 10;
@@ -114,7 +119,14 @@ export function kernelFlops(name: string, inputShapes: (number[] | null)[], outp
  * batch (data loading is not part of the step). WGAN-GP is `wgan()` + `gradientPenalty()` from @gantry/loss-wgan, the
  * implementation users train with.
  */
-function buildTrainer(loss: BenchLoss, batch: number, timing: StepTiming): { trainer: Trainer; dispose: () => void } {
+function buildTrainer(
+  loss: BenchLoss,
+  batch: number,
+  timing: StepTiming,
+  graph: boolean,
+): { trainer: Trainer; dispose: () => void; capture?: StepCapture } {
+  // The first step creates Adam's moments (other ops): the second is recorded, timed steps replay it.
+  const capture = graph ? captureSteps({ warmup: 1 }) : undefined;
   const real = tf.randomUniform([batch, ...REFERENCE_IMAGE_SHAPE], -1, 1, 'float32', 7);
   const data = {
     // A clone shares the values (no copy); the trainer disposes each batch it is given.
@@ -130,6 +142,7 @@ function buildTrainer(loss: BenchLoss, batch: number, timing: StepTiming): { tra
     batchSize: batch,
     optimizers: { generator: tf.train.adam(ADAM_LR, ADAM_BETA1), discriminator: tf.train.adam(ADAM_LR, ADAM_BETA1) },
     loss: loss === 'wgan-gp' ? wgan() : nonSaturating(),
+    stepRunner: capture?.run,
     plugins: [
       ...(loss === 'wgan-gp' ? [gradientPenalty({ lambda: WGAN_GP_LAMBDA })] : []),
       definePlugin({
@@ -140,13 +153,14 @@ function buildTrainer(loss: BenchLoss, batch: number, timing: StepTiming): { tra
     ],
   });
   const dispose = () => {
+    capture?.dispose();
     real.dispose();
     trainer.optimizers.generator.dispose();
     trainer.optimizers.discriminator.dispose();
     trainer.generator.dispose();
     trainer.discriminator.dispose();
   };
-  return { trainer, dispose };
+  return { trainer, dispose, capture };
 }
 
 /** Wall and process CPU time of each step, from the start of the step to its scalars' read (which waits for the device). */
@@ -231,7 +245,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   const results: BenchResult[] = [];
   for (const loss of losses) {
     const timing = new StepTiming();
-    const { trainer, dispose } = buildTrainer(loss, batch, timing);
+    const { trainer, dispose, capture } = buildTrainer(loss, batch, timing, options.graph ?? false);
     try {
       await trainSteps(trainer, warmup);
       const counter = countNativeCalls();
@@ -258,6 +272,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
         result.native_ops_per_step = Math.round(native.ops / steps);
         result.native_uploads_per_step = Math.round(native.uploads / steps);
       }
+      if (capture) result.graph = { ...capture.stats };
       if (options.profile) result.profile = rows;
       emit(result);
       results.push(result);

@@ -22,3 +22,4 @@ export { setupTensorflow, DEFAULT_TENSORFLOW_VERSION, type SetupTensorflowOption
 export { verifyNativeBuild, compareWithCpu, NATIVE_TOLERANCE, type NativeCheck } from './native/verify.js';
 export { gantryCacheDir, nativeInstallDir, NATIVE_PACKAGES, type NativeFlavour, type NativeManifest } from './native/paths.js';
 export { SETUP_HINT, nativeTensorflowInstalled } from './native/load.js';
+export { captureSteps, type StepCapture, type StepCaptureOptions, type StepCaptureStats } from './native/graph-capture.js';

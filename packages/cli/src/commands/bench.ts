@@ -15,6 +15,7 @@ interface BenchFlags {
   warmup: string;
   threads?: string;
   profile?: boolean;
+  graph?: boolean;
   kernels: string;
   torch: boolean;
   torchPython?: string;
@@ -140,6 +141,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'untimed steps first', '2')
     .option('--threads <n>', 'threads for wasm, tensorflow and PyTorch (default: all cores)')
     .option('--profile', 'add the per-kernel time table of one profiled step')
+    .option('--graph', 'tensorflow: run the steps as recorded TensorFlow graphs (captureSteps; needs --warmup 2 or more)')
     .option('--kernels <set>', 'all: Gantry kernels; required: stock tfjs plus only what it lacks (the "before")', 'all')
     .option('--no-torch', 'leave out the PyTorch reference row')
     .option('--torch-python <path>', 'Python with torch for the reference row (default: python3 when it imports torch)')
@@ -172,6 +174,7 @@ export function registerBench(program: Command): void {
             threads,
             losses,
             profile: Boolean(flags.profile),
+            graph: Boolean(flags.graph),
             verbose: !flags.json && flags.backend !== 'all',
             onResult: flags.json ? (r) => console.log(JSON.stringify(r)) : printHuman,
           });

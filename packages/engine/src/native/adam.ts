@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { adamStep, patchAdam, type AdamInternals } from '../adam-patch.js';
 import type { NativeBackend, TfjsNodeBinding } from './binding.js';
+import { captureState } from './capture-state.js';
 
 /**
  * TensorFlow's name for a resource variable owned by its handle: freed when the handle is deleted, never shared
@@ -95,6 +96,8 @@ function resourceApplyAdam(
   names: string[],
   gradients: (tf.Tensor | undefined)[],
 ): boolean {
+  // A captured step's graph cannot hold the resource variables: tfjs's own update (plain ops) runs instead.
+  if (captureState.active) return false;
   const backend = tf.backend() as NativeBackend;
   const b = backend.binding;
   const self = optimizer as unknown as AdamInternals;

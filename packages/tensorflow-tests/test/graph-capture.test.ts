@@ -1,0 +1,138 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { Trainer, definePlugin, withSeed, type GantryPlugin, type TrainerOptions } from '@gantry/core';
+import { captureSteps, referenceDiscriminator, referenceGenerator, useBackend, type StepCaptureStats } from '@gantry/engine';
+import { gradientPenalty, wgan } from '@gantry/loss-wgan';
+import { imageSource } from '@gantry/core/testing';
+import { relativeError } from '../../engine/test/kernels-reference.js';
+
+const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
+const native = await useBackend('tensorflow', { quiet: true, threads: 1 }).then(
+  () => null,
+  (err: Error) => err.message,
+);
+if (native != null && required) throw new Error(`GANTRY_REQUIRE_NATIVE=1 but ${native}`);
+
+/** The reference DCGAN-MNIST pair with WGAN-GP (λ 10, two critic updates per step), seeded, at batch 8. */
+function wganGpTrainer(extra: Partial<TrainerOptions> = {}, plugins: GantryPlugin[] = []): Trainer {
+  const { generator, discriminator } = withSeed(5, () => ({ generator: referenceGenerator(), discriminator: referenceDiscriminator() }));
+  return new Trainer({
+    generator,
+    discriminator,
+    data: imageSource({ side: 28 }),
+    loss: wgan(),
+    plugins: [gradientPenalty({ lambda: 10 }), ...plugins],
+    nCritic: 2,
+    steps: 8,
+    batchSize: 8,
+    seed: 3,
+    // SGD: a weight moves by lr × its gradient, so the weights compare the gradients. Adam moves a weight by ±lr
+    // whatever the size of its gradient, so rounding-level differences of tiny gradients would show as 2·lr.
+    optimizers: { generator: tf.train.sgd(0.01), discriminator: tf.train.sgd(0.01) },
+    ...extra,
+  });
+}
+
+interface Run {
+  losses: number[][];
+  weights: Float32Array[];
+  tensors: number[];
+  /** TensorFlow's tensors (the addon's, which tfjs does not count) after each step. */
+  nativeTensors: number[];
+  /** Tensors alive after training that were not before: the models' weights and the optimizers' state. */
+  left: number;
+  stats: StepCaptureStats;
+}
+
+/**
+ * Trains `make()` to the end, eagerly or with its steps captured; per-step losses, final weights, tensor counts. The
+ * eager run has a capture that never records: both then use tfjs's own Adam (a graph cannot share the native Adam's
+ * TensorFlow resource variables), so what differs is only eager ops against graphs.
+ */
+async function train(make: (extra: Partial<TrainerOptions>) => Trainer, captured: boolean): Promise<Run> {
+  const capture = captureSteps({ warmup: captured ? 2 : Number.POSITIVE_INFINITY });
+  const before = tf.memory().numTensors;
+  const t = make({ stepRunner: capture.run });
+  const losses: number[][] = [];
+  const tensors: number[] = [];
+  const nativeTensors: number[] = [];
+  t.on('step:end', ({ scalars }) => {
+    losses.push([scalars.d_loss, scalars.g_loss]);
+    tensors.push(tf.memory().numTensors);
+    nativeTensors.push(capture.nativeTensors);
+  });
+  try {
+    await t.train();
+    const weights = [t.generator, t.discriminator].map((m) => Float32Array.from(m.getWeights().flatMap((x) => Array.from(x.dataSync()))));
+    return { losses, weights, tensors, stats: { ...capture.stats }, nativeTensors, left: tf.memory().numTensors - before };
+  } finally {
+    capture.dispose();
+    t.generator.dispose();
+    t.discriminator.dispose();
+    t.optimizers.generator.dispose();
+    t.optimizers.discriminator.dispose();
+  }
+}
+
+function expectSameTraining(graph: Run, eager: Run): void {
+  expect(graph.losses).toHaveLength(eager.losses.length);
+  // TensorFlow's graph optimizer may fuse and reorder: agreement to float32 rounding accumulated over 8 steps.
+  expect(relativeError(graph.losses.flat(), eager.losses.flat())).toBeLessThanOrEqual(1e-4);
+  graph.weights.forEach((w, i) => expect(relativeError(w, eager.weights[i]), i === 0 ? 'generator' : 'discriminator').toBeLessThanOrEqual(1e-5));
+}
+
+describe.skipIf(native != null)('captureSteps: training steps as TensorFlow graphs', () => {
+  it('WGAN-GP steps (a second-order gradient) replayed as one graph each train as the eager steps do, leak-free', async () => {
+    const eager = await train((extra) => wganGpTrainer(extra), false);
+    const graph = await train((extra) => wganGpTrainer(extra), true);
+    expectSameTraining(graph, eager);
+    // Steps 1-2 eager, 3 recorded, 4-8 each one graph run.
+    expect(graph.stats).toEqual({ recorded: 1, replayed: 5, diverged: 0, graphs: 1, runs: 5 });
+    expect(new Set(graph.tensors.slice(1)).size).toBe(1);
+    expect(graph.left).toBe(eager.left);
+    expect(new Set(graph.nativeTensors.slice(3)).size, graph.nativeTensors.join()).toBe(1);
+  });
+
+  it('a value read part way through a step runs the ops so far as a graph, the rest as a second one', async () => {
+    const sums: number[][] = [[], []];
+    let run = 0;
+    const reader = () =>
+      definePlugin({
+        name: 'reads-d',
+        hooks: {
+          beforePhase: (ctx) => {
+            if (ctx.phase !== 'G') return;
+            // The critic's weights just updated: pending in a replayed step, so this read runs them first.
+            sums[run]!.push(tf.tidy(() => tf.sum(ctx.trainer.discriminator.getWeights()[0]!).dataSync()[0]!));
+          },
+        },
+      });
+    const eager = await train((extra) => wganGpTrainer(extra, [reader()]), false);
+    run = 1;
+    const graph = await train((extra) => wganGpTrainer(extra, [reader()]), true);
+    expectSameTraining(graph, eager);
+    expect(relativeError(sums[1]!, sums[0]!)).toBeLessThanOrEqual(1e-5);
+    expect(graph.stats).toEqual({ recorded: 1, replayed: 5, diverged: 0, graphs: 2, runs: 10 });
+  });
+
+  it('a step whose ops differ from the recording finishes eagerly and the next step is recorded anew', async () => {
+    // An extra op at the start of step 6 only (a schedule switching something on, an evaluation).
+    const oddStep = () =>
+      definePlugin({
+        name: 'odd-step',
+        hooks: {
+          beforeStep: (ctx) => {
+            if (ctx.step === 6) tf.tidy(() => tf.sum(ctx.trainer.generator.getWeights()[0]!).dataSync());
+          },
+        },
+      });
+    const eager = await train((extra) => wganGpTrainer(extra, [oddStep()]), false);
+    const graph = await train((extra) => wganGpTrainer(extra, [oddStep()]), true);
+    expectSameTraining(graph, eager);
+    // Step 3 recorded, 4-5 replayed, 6 diverges at its first op (eager), 7 recorded, 8 replayed.
+    expect(graph.stats).toEqual({ recorded: 2, replayed: 3, diverged: 1, graphs: 2, runs: 3 });
+    expect(new Set(graph.tensors.slice(1)).size).toBe(1);
+    expect(graph.left).toBe(eager.left);
+    expect(new Set(graph.nativeTensors.slice(3)).size, graph.nativeTensors.join()).toBe(1);
+  });
+});
