@@ -39,9 +39,13 @@ function registerLeakyReluGradient(): void {
   tf.registerGradient({
     kernelName: tf.LeakyRelu,
     inputsToSave: ['x'],
+    outputsToSave: [true],
     gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
       const { alpha } = attrs as unknown as tf.LeakyReluAttrs;
+      // With α ≥ 0, y = leakyRelu(x) > 0 exactly where x > 0: the mask from y is the same. Taking y leaves the layer's
+      // pre-activation (a conv's or dense's BiasAdd) one consumer, so TensorFlow's graph optimizer can fuse
+      // conv + bias + activation when a step runs as a graph (a second consumer made its remapper fail).
+      const x = alpha >= 0 ? saved[1] : saved[0];
       return {
         x: () => {
           if (!tapeRecording()) {

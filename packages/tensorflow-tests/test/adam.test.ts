@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { SETUP_HINT, useBackend } from '@gantry/engine';
+import { SETUP_HINT, captureSteps, useBackend } from '@gantry/engine';
 import { relativeError } from '../../engine/test/kernels-reference.js';
 
 const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
@@ -53,8 +53,10 @@ const gradientMap = (map: Record<string, tf.Tensor | undefined>) =>
   map as unknown as Parameters<tf.AdamOptimizer['applyGradients']>[0];
 
 /** `steps` updates of tf.train.adam on the current backend; the weights after each step, and the optimizer state. */
-async function adamOnBackend(backend: string, steps: number): Promise<{ xs: number[][]; m: number[]; v: number[] }> {
+async function adamOnBackend(backend: string, steps: number, plainOps = false): Promise<{ xs: number[][]; m: number[]; v: number[] }> {
   await useBackend(backend as 'cpu' | 'tensorflow', { quiet: true });
+  // A step capture that never records: the update as plain TensorFlow ops, as graph steps run it.
+  const capture = plainOps ? captureSteps({ warmup: Number.POSITIVE_INFINITY }) : undefined;
   const name = `adamTestX${counter++}`;
   const x = tf.variable(tf.tensor1d(X0), true, name);
   const optimizer = tf.train.adam(LR, BETA1, BETA2, EPSILON);
@@ -70,6 +72,7 @@ async function adamOnBackend(backend: string, steps: number): Promise<{ xs: numb
   state[0].tensor.dispose();
   optimizer.dispose();
   x.dispose();
+  capture?.dispose();
   await tf.setBackend('tensorflow');
   return { xs, m: Array.from(m), v: Array.from(v) };
 }
@@ -80,12 +83,14 @@ function elementwiseRelative(a: number[], b: number[]): number {
 }
 
 describe.skipIf(native != null)(`tf.train.adam on the tensorflow backend (ResourceApplyAdam; ${SETUP_HINT})`, () => {
-  it('equals the float64 closed form to 1e-6 per element over 5 steps (tfjs stock: within 5e-5, float32 bias corrections)', async () => {
+  it('equals the float64 closed form to 1e-6 per element over 5 steps, fused and as plain ops for graphs (tfjs stock: within 5e-5, float32 bias corrections)', async () => {
     const fused = await adamOnBackend('tensorflow', GRADIENTS.length);
     const stock = await adamOnBackend('cpu', GRADIENTS.length);
+    const plain = await adamOnBackend('tensorflow', GRADIENTS.length, true);
     for (let t = 1; t <= GRADIENTS.length; t++) {
       const want = adamFloat64(t);
       expect(elementwiseRelative(fused.xs[t - 1], want), `fused step ${t}`).toBeLessThanOrEqual(1e-6);
+      expect(elementwiseRelative(plain.xs[t - 1], want), `plain-ops step ${t}`).toBeLessThanOrEqual(1e-6);
       expect(elementwiseRelative(stock.xs[t - 1], want), `stock step ${t}`).toBeLessThanOrEqual(5e-5);
     }
     // First step in closed form: m̂ = g, v̂ = g², so x₁ = x₀ − lr·g/(|g| + ε); a zero gradient leaves the weight alone.

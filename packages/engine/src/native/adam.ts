@@ -96,8 +96,8 @@ function resourceApplyAdam(
   names: string[],
   gradients: (tf.Tensor | undefined)[],
 ): boolean {
-  // A captured step's graph cannot hold the resource variables: tfjs's own update (plain ops) runs instead.
-  if (captureState.active) return false;
+  // A captured step's graph cannot hold resource variables: the same update as plain ops.
+  if (captureState.active) return tensorApplyAdam(optimizer, names, gradients);
   const backend = tf.backend() as NativeBackend;
   const b = backend.binding;
   const self = optimizer as unknown as AdamInternals;
@@ -167,6 +167,44 @@ function resourceApplyAdam(
   } finally {
     b.deleteTensor(stepSize);
     b.deleteTensor(epsilonHat);
+  }
+  return true;
+}
+
+/**
+ * ResourceApplyAdam's arithmetic (TensorFlow's CPU functor: m += (g − m)(1 − β₁); v += (g² − v)(1 − β₂);
+ * w −= m·α / (√v + ε̂)) as twelve plain TensorFlow ops per weight, called on the addon directly (no tfjs tape or
+ * bookkeeping per op), for steps run as graphs (graph-capture.ts), which cannot hold resource variables.
+ */
+function tensorApplyAdam(optimizer: tf.AdamOptimizer, names: string[], gradients: (tf.Tensor | undefined)[]): boolean {
+  const backend = tf.backend() as NativeBackend;
+  const b = backend.binding;
+  const self = optimizer as unknown as AdamInternals;
+  const t = (optimizer as unknown as { iterations: number }).iterations + 1;
+  const [beta1, beta2] = [Math.fround(self.beta1), Math.fround(self.beta2)];
+  const root2 = Math.sqrt(1 - beta2 ** t);
+  const stepSize = b.createTensor([], b.TF_FLOAT, Float32Array.of((self.learningRate * root2) / (1 - beta1 ** t)));
+  const epsilonHat = b.createTensor([], b.TF_FLOAT, Float32Array.of(self.epsilon * root2));
+  const oneMinusBeta1 = constant(b, Math.fround(1 - beta1));
+  const oneMinusBeta2 = constant(b, Math.fround(1 - beta2));
+  const attrs = [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }];
+  const op = (name: string, ...inputs: number[]) => b.executeOp(name, attrs, inputs, 1)[0].id;
+  const temporaries: number[] = [];
+  const temp = (id: number) => (temporaries.push(id), id);
+  try {
+    adamStep(optimizer, names, gradients, (value, m, v, gradient) => {
+      const [w0, m0, v0, g] = backend.getInputTensorIds([value, m, v, gradient]);
+      const m1 = op('AddV2', m0, temp(op('Mul', temp(op('Sub', g, m0)), oneMinusBeta1)));
+      const v1 = op('AddV2', v0, temp(op('Mul', temp(op('Sub', temp(op('Square', g)), v0)), oneMinusBeta2)));
+      const denominator = temp(op('AddV2', temp(op('Sqrt', v1)), epsilonHat));
+      const w1 = op('Sub', w0, temp(op('RealDiv', temp(op('Mul', m1, stepSize)), denominator)));
+      const shaped = (id: number) => ({ id, shape: value.shape, dtype: b.TF_FLOAT });
+      value.assign(backend.createOutputTensor(shaped(w1)));
+      m.assign(backend.createOutputTensor(shaped(m1)));
+      v.assign(backend.createOutputTensor(shaped(v1)));
+    });
+  } finally {
+    for (const id of [stepSize, epsilonHat, ...temporaries]) b.deleteTensor(id);
   }
   return true;
 }

@@ -60,9 +60,13 @@ function readManifest(dir: string): NativeManifest | undefined {
  * engine instance), and registers the `tensorflow` backend. Nothing of tfjs-node's own index (which would pull the
  * whole tfjs union and node-pre-gyp) is loaded.
  */
-/** The folder of the tfjs-node(-gpu) package the tensorflow backend was loaded from. */
-let loadedPackageDir: string | undefined;
-export const nativePackageDir = (): string | undefined => loadedPackageDir;
+/**
+ * The folder of the tfjs-node(-gpu) package the tensorflow backend was loaded from: on the global object, as the
+ * backend itself is, for every copy of this module (vitest loads one per test file).
+ */
+const PACKAGE_DIR = Symbol.for('gantry.tensorflow.packageDir');
+const globals = globalThis as Record<symbol, string | undefined>;
+export const nativePackageDir = (): string | undefined => globals[PACKAGE_DIR];
 
 export function loadNativeBuild(flavour: NativeFlavour, dir: string, manifest: NativeManifest, kernels: EngineKernelSet = 'all'): string {
   if (loadedDetail != null) return loadedDetail;
@@ -71,7 +75,7 @@ export function loadNativeBuild(flavour: NativeFlavour, dir: string, manifest: N
   const g = globalThis as Record<symbol, unknown>;
   g[TFJS_CORE_HANDOFF] ??= nodeRequire()('@tensorflow/tfjs-core');
   const pkgDir = join(dir, 'node_modules', pkg);
-  loadedPackageDir = pkgDir;
+  globals[PACKAGE_DIR] = pkgDir;
   const req = createRequire(join(pkgDir, 'package.json'));
   // Loading libtensorflow writes its log lines; TF_CPP_MIN_LOG_LEVEL only applies to them through the capture.
   const binding = withTensorflowStderrFiltered(dir, () => req(join(pkgDir, 'lib', 'napi-v8', 'tfjs_binding.node')) as TfjsNodeBinding);
@@ -90,7 +94,7 @@ async function loadFromNodeModules(pkg: string): Promise<'absent' | string> {
   try {
     // A variable specifier: both packages are optional peers and usually absent.
     await import(pkg);
-    loadedPackageDir = dirname(nodeRequire().resolve(`${pkg}/package.json`));
+    globals[PACKAGE_DIR] = dirname(nodeRequire().resolve(`${pkg}/package.json`));
     return `libtensorflow (${pkg.slice('@tensorflow/'.length)} from node_modules)`;
   } catch (err) {
     if (isModuleNotFound(err) && String((err as Error).message).includes(pkg)) return 'absent';
