@@ -49,8 +49,8 @@ interface Run {
  * eager run has a capture that never records: both then use tfjs's own Adam (a graph cannot share the native Adam's
  * TensorFlow resource variables), so what differs is only eager ops against graphs.
  */
-async function train(make: (extra: Partial<TrainerOptions>) => Trainer, captured: boolean): Promise<Run> {
-  const capture = captureSteps({ warmup: captured ? 2 : Number.POSITIVE_INFINITY });
+async function train(make: (extra: Partial<TrainerOptions>) => Trainer, captured: boolean, warn?: (line: string) => void): Promise<Run> {
+  const capture = captureSteps({ warmup: captured ? 2 : Number.POSITIVE_INFINITY, warn });
   const before = tf.memory().numTensors;
   const t = make({ stepRunner: capture.run });
   const losses: number[][] = [];
@@ -134,5 +134,33 @@ describe.skipIf(native != null)('captureSteps: training steps as TensorFlow grap
     expect(new Set(graph.tensors.slice(1)).size).toBe(1);
     expect(graph.left).toBe(eager.left);
     expect(new Set(graph.nativeTensors.slice(3)).size, graph.nativeTensors.join()).toBe(1);
+  });
+
+  it('an op that keeps TensorFlow state turns capturing off with one line; training goes on eagerly, unchanged', async () => {
+    type RawBinding = { executeOp(...args: unknown[]): { id: number }[]; deleteTensor(id: number): void; TF_ATTR_TYPE: number; TF_ATTR_STRING: number; TF_ATTR_SHAPE: number; TF_FLOAT: number };
+    // A resource variable made and freed inside every step: a graph session cannot share the eager context's state.
+    const resourceUser = () =>
+      definePlugin({
+        name: 'resource-user',
+        hooks: {
+          beforeStep: () => {
+            const b = (tf.backend() as unknown as { binding: RawBinding }).binding;
+            const attrs = [
+              { name: 'container', type: b.TF_ATTR_STRING, value: '' },
+              { name: 'shared_name', type: b.TF_ATTR_STRING, value: 'cd2c89b7-88b7-44c8-ad83-06c2a9158347' },
+              { name: 'dtype', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+              { name: 'shape', type: b.TF_ATTR_SHAPE, value: [2] },
+            ];
+            b.deleteTensor(b.executeOp('VarHandleOp', attrs, [], 1)[0]!.id);
+          },
+        },
+      });
+    const lines: string[] = [];
+    const eager = await train((extra) => wganGpTrainer({ ...extra, steps: 5 }, [resourceUser()]), false);
+    const graph = await train((extra) => wganGpTrainer({ ...extra, steps: 5 }, [resourceUser()]), true, (line) => lines.push(line));
+    expectSameTraining(graph, eager);
+    expect(lines).toEqual(['graph steps off (training continues with eager steps): VarHandleOp keeps state in TensorFlow, which a graph cannot share']);
+    expect(graph.stats).toMatchObject({ recorded: 0, replayed: 0, graphs: 0, runs: 0 });
+    expect(graph.left).toBe(eager.left);
   });
 });

@@ -31,6 +31,8 @@ interface RecordedOp {
 
 interface Recording {
   ops: RecordedOp[];
+  /** Op counts at which the recorded step read one of its own results. */
+  cuts: Set<number>;
   /** dtype and shape of each external input slot. */
   externals: { shape: number[]; dtype: number }[];
 }
@@ -66,6 +68,8 @@ export interface StepCaptureStats {
   graphs: number;
   /** Graph runs (one per step, more when a step reads values part way). */
   runs: number;
+  /** Why capturing stopped for good, if it did. */
+  off?: string;
 }
 
 export interface StepCapture {
@@ -81,6 +85,8 @@ export interface StepCapture {
 export interface StepCaptureOptions {
   /** Eager steps before the one recorded (optimizer slots and caches are created in the first steps). Default 2. */
   warmup?: number;
+  /** Where the one line goes when capturing turns itself off. Default console.warn. */
+  warn?: (line: string) => void;
 }
 
 interface ProtoModule {
@@ -358,8 +364,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       inputIds = inputIds.map(real);
       const result = binding.executeOp(name, attrs, inputIds, outputs);
       for (const out of result) metaOfId.set(out.id, { shape: out.shape, dtype: out.dtype });
+      if (mode === 'record' && STATEFUL.has(name)) turnOff(`${name} keeps state in TensorFlow, which a graph cannot share`);
       if (mode === 'record') {
-        if (STATEFUL.has(name)) throw new Error(`step capture: ${name} keeps state in TensorFlow, which a graph cannot share`);
         const k = recording!.ops.length;
         const inputs = inputIds.map((id): Source => {
           const known = sourceOfId.get(id);
@@ -397,6 +403,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     },
     tensorDataSync(id: number): unknown {
       if (pendingSource.has(id)) flush();
+      // A read of this step's own result in the recorded step: replays run the ops before it as a graph of their own.
+      if (mode === 'record' && sourceOfId.get(id) && !('external' in sourceOfId.get(id)!)) recording!.cuts.add(recording!.ops.length);
       return (binding as unknown as { tensorDataSync(id: number): unknown }).tensorDataSync(real(id));
     },
   };
@@ -443,6 +451,29 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     return tensor;
   };
 
+  /**
+   * Stops capturing for good (an op a graph cannot hold, a graph TensorFlow refuses): the rest of this step and every
+   * later one run eagerly, as without a capture. Said once.
+   */
+  function turnOff(reason: string): void {
+    stats.off = reason;
+    mode = 'eager';
+    recording = undefined;
+    freeSessions();
+    (options.warn ?? console.warn)(`graph steps off (training continues with eager steps): ${reason}`);
+  }
+
+  /** Builds the recorded step's graphs now (one per stretch between reads), so a graph TensorFlow refuses turns capture off before any step depends on it. */
+  function buildSegments(): void {
+    const rec = recording!;
+    const bounds = [0, ...[...rec.cuts].filter((c) => c > 0 && c < rec.ops.length).sort((a, b) => a - b), rec.ops.length];
+    try {
+      for (let i = 1; i < bounds.length; i++) if (bounds[i]! > bounds[i - 1]!) sessionFor(bounds[i - 1]!, bounds[i]!);
+    } catch (error) {
+      turnOff(String((error as Error).message).split('\n')[0]!);
+    }
+  }
+
   /** The graphs of the previous recording. */
   function freeSessions() {
     for (const session of sessions.values()) {
@@ -469,21 +500,25 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       return metaOfId.size;
     },
     async run<T>(step: () => T | Promise<T>): Promise<T> {
-      if (stepsSeen++ < warmup) {
+      if (stepsSeen++ < warmup || stats.off !== undefined) {
         mode = 'eager';
         return step();
       }
       if (recording === undefined) {
         freeSessions();
         mode = 'record';
-        recording = { ops: [], externals: [] };
+        recording = { ops: [], externals: [], cuts: new Set() };
         sourceOfId = new Map();
         try {
           const result = await step();
-          stats.recorded++;
+          if (mode === 'record') {
+            stats.recorded++;
+            buildSegments();
+          }
           return result;
         } finally {
           mode = 'eager';
+          sourceOfId = new Map();
         }
       }
       beginReplay();
