@@ -24,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { Rng, memberRows } from '@gantry/core';
-import { useBackend, type BackendName } from '@gantry/engine';
+import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
 import { countModes } from '@gantry/datasets';
 import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
 
@@ -40,6 +40,7 @@ const opts = new Command()
   .option('--backend <name>', 'backend (auto: native TensorFlow when set up, else wasm)', 'auto')
   .option('--threads <n>', 'wasm threads', '1')
   .option('--concurrent', 'train all runs (every variant and seed) in one process, one step of each in turn')
+  .option('--graph', 'tensorflow backend: run the steps as recorded TensorFlow graphs (captureSteps; not with --concurrent)')
   .option('--members', "train a variant's seeds as members of one model (one set of kernels per step for all seeds)")
   .option('--stop-after <minutes>', 'stop every run after this many minutes of wall time and report the step it reached')
   .parse()
@@ -56,6 +57,7 @@ const opts = new Command()
     threads: string;
     concurrent?: boolean;
     members?: boolean;
+    graph?: boolean;
     stopAfter?: string;
   }>();
 
@@ -82,7 +84,8 @@ const stopAt = opts.stopAfter === undefined ? Infinity : performance.now() + 60_
 
 /** Trains `seeds` of `variant`: one run, or with `--members` several seeds as members of one model. */
 async function run(variant: string, seeds: number[]): Promise<void> {
-  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps });
+  const capture = opts.graph ? captureSteps() : undefined;
+  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps, stepRunner: capture?.run });
   const trajectories: string[][] = seeds.map(() => []);
   let last = seeds.map(() => ({ step: 0, any: 0, strict: 0, hq: 0 }));
   const label = `${variant} seed${seeds.length > 1 ? 's' : ''} ${seeds.join(',')}`;
@@ -117,6 +120,7 @@ async function run(variant: string, seeds: number[]): Promise<void> {
     const members = seeds.length > 1 ? { members: seeds } : {};
     console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, variant, seed, ...members, steps: step, seconds, ...counts, trajectory: trajectories[i].join(' ') }));
   });
+  capture?.dispose();
   trainer.generator.dispose();
   trainer.discriminator.dispose();
 }
@@ -128,6 +132,8 @@ const runs: [string, number[]][] = variants.flatMap((variant) =>
 );
 // Concurrent runs interleave whole steps (the trainer yields between steps); each has its own RNG, so every run is
 // the same as alone, and all of them reach the same step when time runs out.
+// One capture wraps the backend at a time: steps of several trainers interleaved would not replay one recording.
+if (opts.graph && opts.concurrent && runs.length > 1) throw new Error('--graph runs one trainer at a time: leave out --concurrent (or use --members)');
 if (opts.concurrent) await Promise.all(runs.map(([variant, seeds]) => run(variant, seeds)));
 else for (const [variant, seeds] of runs) await run(variant, seeds);
 const order = (r: Row) => variants.indexOf(r.variant) * seedList.length + seedList.indexOf(r.seed);

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Trainer, memberEpsilon, minimax, nonSaturating, stackMemberPairs, withSeed, type GanLoss, type GantryPlugin } from '@gantry/core';
+import { Trainer, memberEpsilon, minimax, nonSaturating, stackMemberPairs, withSeed, type GanLoss, type GantryPlugin, type StepRunner } from '@gantry/core';
 import { grid, ring, type Mixture2D } from '@gantry/datasets';
 import { unrolled } from '@gantry/unrolled';
 
@@ -93,8 +93,16 @@ export function protocolNamed(name: string): Protocol {
  * Adam's ε divided by S so every member updates as it would alone; member 0 is the run of the first seed alone up to
  * float rounding (its rows of the trainer's streams are the ones a run alone draws).
  */
-export async function toyTrainer(options: { protocol: Protocol; variant: string; data: Mixture2D; seeds: number[]; steps: number }): Promise<Trainer> {
-  const { protocol, variant, data, seeds, steps } = options;
+export async function toyTrainer(options: {
+  protocol: Protocol;
+  variant: string;
+  data: Mixture2D;
+  seeds: number[];
+  steps: number;
+  /** e.g. `captureSteps().run` (@gantry/engine): the steps as TensorFlow graphs. */
+  stepRunner?: StepRunner;
+}): Promise<Trainer> {
+  const { protocol, variant, data, seeds, steps, stepRunner } = options;
   const { plugins, pack } = await variantPlugins(variant);
   const solo = seeds.map((seed) =>
     withSeed(seed, () => ({
@@ -118,5 +126,6 @@ export async function toyTrainer(options: { protocol: Protocol; variant: string;
       discriminator: tf.train.adam(protocol.learningRates.discriminator, 0.5, 0.999, epsilon),
     },
     plugins,
+    stepRunner,
   });
 }

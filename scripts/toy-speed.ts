@@ -50,9 +50,8 @@ console.log(`| ${opts.data} (${opts.protocol}, ${opts.members} member(s)) on ${o
 console.log('| --- | --- | --- | --- | --- |');
 for (const variant of opts.variants.split(',')) {
   const seeds = Array.from({ length: Number(opts.members) }, (_, i) => i + 1);
-  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed });
   const capture = opts.graph ? captureSteps() : undefined;
-  if (capture) (trainer as unknown as { options: { stepRunner: unknown } }).options.stepRunner = capture.run;
+  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed, stepRunner: capture?.run });
   let start = { cpu: 0, wall: 0, kernels: 0 };
   let end = start;
   trainer.on('step:end', ({ step }) => {

@@ -57,8 +57,8 @@ export interface TrainerOptions {
   stepRunner?: StepRunner;
 }
 
-/** Runs one training step, however it likes, and returns what the step returned. */
-export type StepRunner = <T>(step: () => Promise<T>) => Promise<T>;
+/** Runs training step `stepNumber` (1-based, counted over resumes), however it likes; returns what the step returned. */
+export type StepRunner = <T>(step: () => Promise<T>, stepNumber: number) => Promise<T>;
 
 const TRAINER_OPTION_KEYS = [
   'generator',

@@ -427,7 +427,7 @@ export class Trainer {
         }
         const step = this.completed + 1;
         const started = performance.now();
-        lastScalars = this.options.stepRunner ? await this.options.stepRunner(() => this.runStep(step)) : await this.runStep(step);
+        lastScalars = this.options.stepRunner ? await this.options.stepRunner(() => this.runStep(step), step) : await this.runStep(step);
         this.completed = step;
         await this.bus.emit('step:end', { step, scalars: lastScalars, stepMs: performance.now() - started });
         if (every > 0 && step % every === 0 && this.options.checkpoint) {

@@ -31,10 +31,15 @@ interface RecordedOp {
 
 interface Recording {
   ops: RecordedOp[];
-  /** Op counts at which the recorded step read one of its own results. */
-  cuts: Set<number>;
   /** dtype and shape of each external input slot. */
   externals: { shape: number[]; dtype: number }[];
+}
+
+interface Session {
+  id: number;
+  /** `name:0` of each placeholder, in feed order. */
+  placeholders: string[];
+  inputs: Source[];
 }
 
 interface TensorMeta {
@@ -73,11 +78,16 @@ export interface StepCaptureStats {
 }
 
 export interface StepCapture {
-  /** Runs one training step: eagerly for the first `warmup` steps, recorded the next, as graphs after that. */
-  run<T>(step: () => T | Promise<T>): Promise<T>;
+  /**
+   * Runs training step `stepNumber` (the Trainer passes it; default: counted from 1 by this capture): eagerly up to
+   * step `warmup`, then recorded, then replayed as graphs.
+   */
+  run<T>(step: () => T | Promise<T>, stepNumber?: number): Promise<T>;
   readonly stats: StepCaptureStats;
   /** TensorFlow tensors made since the capture began (or used by a recorded step) and not yet deleted. */
   readonly nativeTensors: number;
+  /** Ids of graph outputs that something may still hold by their pending id (flat from step to step). */
+  readonly translations: number;
   /** Unwraps the backend and frees the sessions. */
   dispose(): void;
 }
@@ -105,41 +115,51 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   const warmup = options.warmup ?? 2;
   const backend = tf.backend() as NativeBackend & { tensorMap: { get(dataId: object): TensorData } };
   const binding = backend.binding;
+  const addon = binding as unknown as {
+    loadSavedModel(dir: string, tags: string): number;
+    deleteSavedModel(id: number): void;
+    runSavedModel(id: number, ids: number[], inputs: string, outputs: string): OutputMetadata[];
+    tensorDataSync(id: number): ArrayBufferView;
+  };
   const pb = loadProtos();
   const dir = mkdtempSync(join(tmpdir(), 'gantry-graph-'));
   const stats: StepCaptureStats = { recorded: 0, replayed: 0, diverged: 0, graphs: 0, runs: 0 };
 
   let mode: Mode = 'eager';
-  let stepsSeen = 0;
+  /** The recording holds the tail of a step that stopped matching: not replayable. */
+  let partial = false;
+  let stepsRun = 0;
   let recording: Recording | undefined;
+  const sessions = new Map<string, Session>();
 
-  // Record state: what each addon id is (an op output of this step, or an external slot) and external metadata.
-  let sourceOfId = new Map<number, Source>();
+  /** dtype and shape of every addon tensor made since the capture began (and of older ones a recorded step used). */
   const metaOfId = new Map<number, TensorMeta>();
+  /** Ids that stood for an op output whose graph has run (kernels may still hold them): → the graph's output. */
+  const translated = new Map<number, number>();
+  /** The reverse of `translated`, to forget a translation when its tensor is deleted. */
+  const translatedFrom = new Map<number, number>();
+  const real = (id: number) => translated.get(id) ?? id;
 
-  // Replay state.
+  // Per step, while recording or replaying. An op output is "pending" until the graph of its stretch has run: in a
+  // replayed step its id is a placeholder (FAKE_BASE and up); in the recorded step it is the eager result, which
+  // the graph's output then replaces, so recorded steps compute what replayed ones do.
+  /** While recording: the recorded output or external slot each id of this step stands for. */
+  let sourceOfId = new Map<number, Source>();
   let cursor = 0;
   let segmentStart = 0;
   let nextFake = FAKE_BASE;
-  /** Pending fake id → the recorded output it stands for. */
   let pendingSource = new Map<number, { op: number; index: number }>();
-  /** Fake ids handed out for each recorded op's outputs this step. */
-  let fakeOf: number[][] = [];
-  /** Real id of recorded outputs already run this step (by op, index). */
+  /** Pending ids of each recorded op's outputs. */
+  let pendingOf: number[][] = [];
+  /** Graph output ids of recorded outputs already run this step. */
   let realOf: number[][] = [];
-  /** External slot → real id, this step. */
+  /** External slot → addon id, this step. */
   let externalIds: number[] = [];
-  /** Deferred outputs whose tensors tfjs still holds: fake id → its TensorData. */
+  /** Pending ids that a tfjs tensor holds → its TensorData (its id is replaced when the graph has run). */
   let liveData = new Map<number, TensorData>();
-  /** Pending fakes disposed by tfjs before their graph ran. */
-  let deadFakes = new Set<number>();
-  /** Real ids tfjs disposed while a graph that may read them was pending. */
+  let deadIds = new Set<number>();
+  /** Addon tensors tfjs disposed while a graph that may read them was pending. */
   let deferredDeletes: number[] = [];
-  /** Fake ids held outside tfjs's tensor map (e.g. kernels' caches) that ran already: fake → real. */
-  const translated = new Map<number, number>();
-  const sessions = new Map<string, { id: number; placeholders: string[]; inputs: Source[] }>();
-
-  const real = (id: number) => (id >= FAKE_BASE ? translated.get(id) ?? id : id);
 
   function attrValue(attr: NativeAttr): unknown {
     const value = new pb.AttrValue();
@@ -192,7 +212,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   const sourceKey = (s: Source) => ('external' in s ? `x${s.external}` : `o${s.op}_${s.index}`);
 
   /** The graph of recorded ops [from, to): inputs made before `from` or outside the step become placeholders. */
-  function sessionFor(from: number, to: number) {
+  function sessionFor(from: number, to: number): Session {
     const key = `${from}:${to}`;
     const cached = sessions.get(key);
     if (cached) return cached;
@@ -257,57 +277,77 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     return session;
   }
 
-  /** Runs the deferred ops [segmentStart, cursor) as one graph and gives their live outputs real ids. */
+  /**
+   * Runs the recorded ops [segmentStart, cursor) as one graph; their outputs that tfjs still holds take the graph's
+   * results (in the recorded step the eager results are freed).
+   */
   function flush() {
     if (cursor === segmentStart) return;
-    const session = sessionFor(segmentStart, cursor);
-    const feeds = session.inputs.map((source) => {
-      if ('external' in source) return externalIds[source.external]!;
-      return realOf[source.op]![source.index]!;
-    });
+    let session: Session;
+    try {
+      session = sessionFor(segmentStart, cursor);
+    } catch (error) {
+      // Only a recorded step builds graphs: its eager results stand.
+      turnOff(String((error as Error).message).split('\n')[0]!);
+      return;
+    }
+    const feeds = session.inputs.map((source) => ('external' in source ? externalIds[source.external]! : realOf[source.op]![source.index]!));
     const fetches: string[] = [];
-    const fetched: { op: number; index: number; fake: number }[] = [];
+    const fetched: { op: number; index: number; pending: number }[] = [];
     for (let k = segmentStart; k < cursor; k++) {
-      const fakes = fakeOf[k]!;
-      for (let i = 0; i < fakes.length; i++) {
-        const fake = fakes[i]!;
-        if (deadFakes.has(fake)) continue;
+      const ids = pendingOf[k]!;
+      for (let i = 0; i < ids.length; i++) {
+        if (deadIds.has(ids[i]!)) continue;
         fetches.push(`n${k}:${i}`);
-        fetched.push({ op: k, index: i, fake });
+        fetched.push({ op: k, index: i, pending: ids[i]! });
       }
     }
-    const outputs: OutputMetadata[] =
-      fetches.length === 0
-        ? []
-        : (binding as unknown as { runSavedModel(id: number, ids: number[], inputs: string, outputs: string): OutputMetadata[] }).runSavedModel(
-            session.id,
-            feeds,
-            session.placeholders.join(','),
-            fetches.join(','),
-          );
+    const outputs = fetches.length === 0 ? [] : addon.runSavedModel(session.id, feeds, session.placeholders.join(','), fetches.join(','));
     stats.runs++;
     outputs.forEach((meta, j) => {
-      const { op, index, fake } = fetched[j]!;
+      const { op, index, pending } = fetched[j]!;
       (realOf[op] ??= [])[index] = meta.id;
       metaOfId.set(meta.id, { shape: meta.shape, dtype: meta.dtype });
-      translated.set(fake, meta.id);
-      const data = liveData.get(fake);
-      if (data) {
-        data.id = meta.id;
-        liveData.delete(fake);
+      translated.set(pending, meta.id);
+      translatedFrom.set(meta.id, pending);
+      const data = liveData.get(pending);
+      if (data) data.id = meta.id;
+      liveData.delete(pending);
+      pendingSource.delete(pending);
+      if (mode === 'record') {
+        sourceOfId.set(meta.id, { op, index });
+        deleteNow(pending);
       }
-      pendingSource.delete(fake);
     });
     for (const id of deferredDeletes) deleteNow(id);
     deferredDeletes = [];
     segmentStart = cursor;
   }
 
+  /**
+   * The replayed step stopped matching: what is pending runs as a graph, and the rest of the step is recorded from
+   * here (so it too is computed by a graph, as a recorded step is) and dropped at the step's end: the next step is
+   * recorded anew from its start.
+   */
   function diverge(): void {
     flush();
     stats.diverged++;
-    mode = 'eager';
-    recording = undefined; // the next step is recorded anew
+    freeSessions();
+    recording = { ops: [], externals: [] };
+    partial = true;
+    beginStep('record');
+  }
+
+  /**
+   * Stops capturing for good (an op a graph cannot hold, a graph TensorFlow refuses): the rest of this step and every
+   * later one run eagerly, as without a capture. Said once.
+   */
+  function turnOff(reason: string): void {
+    stats.off = reason;
+    endStep();
+    recording = undefined;
+    freeSessions();
+    (options.warn ?? console.warn)(`graph steps off (training continues with eager steps): ${reason}`);
   }
 
   function sameAttrs(a: NativeAttr[], b: NativeAttr[]): boolean {
@@ -324,62 +364,75 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     return true;
   }
 
-  const wrapped: Partial<TfjsNodeBinding> & Record<string, unknown> = {
+  /** In a replayed step: whether this call is the next recorded op, wired as recorded. */
+  function matchesRecording(name: string, attrs: NativeAttr[], inputIds: number[], outputs: number): boolean {
+    const op = recording!.ops[cursor];
+    if (op == null || op.name !== name || op.outputs.length !== outputs || op.inputs.length !== inputIds.length || !sameAttrs(op.attrs, attrs)) return false;
+    for (let i = 0; i < inputIds.length; i++) {
+      const id = inputIds[i]!;
+      const expected = op.inputs[i]!;
+      const pending = pendingSource.get(id);
+      if (pending) {
+        if ('external' in expected || expected.op !== pending.op || expected.index !== pending.index) return false;
+      } else if ('external' in expected) {
+        const bound = externalIds[expected.external];
+        if (bound === undefined) externalIds[expected.external] = real(id);
+        else if (bound !== real(id)) return false;
+      } else if (!(expected.op < segmentStart && realOf[expected.op]?.[expected.index] === real(id))) return false;
+    }
+    return true;
+  }
+
+  function record(name: string, attrs: NativeAttr[], inputIds: number[], result: OutputMetadata[]): void {
+    const rec = recording!;
+    const k = rec.ops.length;
+    const inputs = inputIds.map((id): Source => {
+      const known = sourceOfId.get(id);
+      if (known) return known;
+      const slot = rec.externals.length;
+      rec.externals.push(metaOfId.get(id) ?? metaFromValues(id));
+      externalIds[slot] = id;
+      const source = { external: slot };
+      sourceOfId.set(id, source);
+      return source;
+    });
+    rec.ops.push({
+      name,
+      attrs: attrs.map((a) => ({ ...a, value: Array.isArray(a.value) ? [...a.value] : a.value })),
+      inputs,
+      outputs: result.map((o) => ({ shape: o.shape, dtype: o.dtype })),
+    });
+    pendingOf[k] = result.map((out, index) => {
+      sourceOfId.set(out.id, { op: k, index });
+      pendingSource.set(out.id, { op: k, index });
+      return out.id;
+    });
+    cursor = rec.ops.length;
+  }
+
+  const wrapped: Record<string, unknown> = {
     executeOp(name: string, attrs: NativeAttr[], inputIds: number[], outputs: number): OutputMetadata[] {
       if (mode === 'replay') {
-        const rec = recording!;
-        const op = rec.ops[cursor];
-        let matches = op != null && op.name === name && op.outputs.length === outputs && op.inputs.length === inputIds.length && sameAttrs(op.attrs, attrs);
-        for (let i = 0; matches && i < inputIds.length; i++) {
-          const id = inputIds[i]!;
-          const expected = op!.inputs[i]!;
-          const pending = pendingSource.get(id);
-          if (pending) {
-            matches = !('external' in expected) && expected.op === pending.op && expected.index === pending.index;
-          } else if ('external' in expected) {
-            const realId = real(id);
-            const bound = externalIds[expected.external];
-            if (bound === undefined) externalIds[expected.external] = realId;
-            else matches = bound === realId;
-          } else {
-            matches = expected.op < segmentStart && realOf[expected.op]?.[expected.index] === real(id);
-          }
-        }
-        if (matches) {
+        if (matchesRecording(name, attrs, inputIds, outputs)) {
           const k = cursor++;
-          const fakes: number[] = [];
-          const result = op!.outputs.map((out, index) => {
+          const ids: number[] = [];
+          const result = recording!.ops[k]!.outputs.map((out, index) => {
             const fake = nextFake++;
             if (nextFake >= 0x7fffffff) nextFake = FAKE_BASE;
-            fakes.push(fake);
+            ids.push(fake);
             pendingSource.set(fake, { op: k, index });
             return { id: fake, shape: out.shape, dtype: out.dtype };
           });
-          fakeOf[k] = fakes;
+          pendingOf[k] = ids;
           return result;
         }
         diverge();
-        return binding.executeOp(name, attrs, inputIds.map(real), outputs);
       }
+      if (mode === 'record' && STATEFUL.has(name)) turnOff(`${name} keeps state in TensorFlow, which a graph cannot share`);
       inputIds = inputIds.map(real);
       const result = binding.executeOp(name, attrs, inputIds, outputs);
       for (const out of result) metaOfId.set(out.id, { shape: out.shape, dtype: out.dtype });
-      if (mode === 'record' && STATEFUL.has(name)) turnOff(`${name} keeps state in TensorFlow, which a graph cannot share`);
-      if (mode === 'record') {
-        const k = recording!.ops.length;
-        const inputs = inputIds.map((id): Source => {
-          const known = sourceOfId.get(id);
-          if (known) return known;
-          const meta = metaOfId.get(id) ?? metaFromValues(id);
-          const slot = recording!.externals.length;
-          recording!.externals.push(meta);
-          const source = { external: slot };
-          sourceOfId.set(id, source);
-          return source;
-        });
-        recording!.ops.push({ name, attrs: attrs.map((a) => ({ ...a, value: Array.isArray(a.value) ? [...a.value] : a.value })), inputs, outputs: result.map((o) => ({ shape: o.shape, dtype: o.dtype })) });
-        result.forEach((out, index) => sourceOfId.set(out.id, { op: k, index }));
-      }
+      if (mode === 'record') record(name, attrs, inputIds, result);
       return result;
     },
     createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number {
@@ -388,24 +441,18 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       return id;
     },
     deleteTensor(id: number): void {
-      if (id >= FAKE_BASE) {
-        const realId = translated.get(id);
-        if (realId !== undefined) {
-          translated.delete(id);
-          deleteReal(realId);
-        } else if (pendingSource.has(id)) {
-          deadFakes.add(id);
-          liveData.delete(id);
-        }
-        return;
-      }
-      deleteReal(id);
+      const target = translated.get(id);
+      if (target !== undefined) {
+        deleteLater(target);
+      } else if (pendingSource.has(id)) {
+        deadIds.add(id);
+        liveData.delete(id);
+        if (mode === 'record') deleteLater(id);
+      } else deleteLater(id);
     },
     tensorDataSync(id: number): unknown {
       if (pendingSource.has(id)) flush();
-      // A read of this step's own result in the recorded step: replays run the ops before it as a graph of their own.
-      if (mode === 'record' && sourceOfId.get(id) && !('external' in sourceOfId.get(id)!)) recording!.cuts.add(recording!.ops.length);
-      return (binding as unknown as { tensorDataSync(id: number): unknown }).tensorDataSync(real(id));
+      return addon.tensorDataSync(real(id));
     },
   };
 
@@ -414,32 +461,39 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
    * while recording. Its shape stays unknown to the graph, which TensorFlow infers.
    */
   function metaFromValues(id: number): TensorMeta {
-    const values = (binding as unknown as { tensorDataSync(id: number): ArrayBufferView }).tensorDataSync(id);
-    const dtype = values instanceof Float32Array ? binding.TF_FLOAT : values instanceof Int32Array ? binding.TF_INT32 : values instanceof Uint8Array ? binding.TF_BOOL : undefined;
+    const values = addon.tensorDataSync(id);
+    const dtype =
+      values instanceof Float32Array ? binding.TF_FLOAT : values instanceof Int32Array ? binding.TF_INT32 : values instanceof Uint8Array ? binding.TF_BOOL : undefined;
     if (dtype === undefined) throw new Error(`step capture: tensor ${id} has a dtype a graph input cannot take here`);
     return { dtype, shape: UNKNOWN_SHAPE };
   }
 
-  function deleteReal(id: number) {
-    if (mode === 'replay') deferredDeletes.push(id);
-    else deleteNow(id);
+  /** While a graph is pending, anything may still be its input: freed after it ran. */
+  function deleteLater(id: number) {
+    if (mode === 'eager') deleteNow(id);
+    else deferredDeletes.push(id);
   }
 
   function deleteNow(id: number) {
     metaOfId.delete(id);
+    const from = translatedFrom.get(id);
+    if (from !== undefined) {
+      translated.delete(from);
+      translatedFrom.delete(id);
+    }
     binding.deleteTensor(id);
   }
 
   captureState.active = true;
-  const proxy = Object.create(binding, Object.fromEntries(Object.entries(wrapped).map(([k, value]) => [k, { value }])));
-  backend.binding = proxy as TfjsNodeBinding;
+  backend.binding = Object.create(binding, Object.fromEntries(Object.entries(wrapped).map(([k, value]) => [k, { value }]))) as TfjsNodeBinding;
   const getInputTensorIds = backend.getInputTensorIds;
   backend.getInputTensorIds = function (tensors: tf.TensorInfo[]) {
     const ids = getInputTensorIds.call(this, tensors);
     // Tensors tfjs made before the capture began: their metadata, for graph inputs.
     if (mode === 'record') {
       ids.forEach((id, i) => {
-        if (!metaOfId.has(id) && TF_DTYPES[tensors[i]!.dtype] !== undefined) metaOfId.set(id, { shape: tensors[i]!.shape, dtype: TF_DTYPES[tensors[i]!.dtype]! });
+        const dtype = TF_DTYPES[tensors[i]!.dtype];
+        if (!metaOfId.has(id) && dtype !== undefined) metaOfId.set(id, { shape: tensors[i]!.shape, dtype });
       });
     }
     return ids;
@@ -447,51 +501,36 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   const createOutputTensor = backend.createOutputTensor;
   backend.createOutputTensor = function (metadata: OutputMetadata) {
     const tensor = createOutputTensor.call(this, metadata);
-    if (metadata.id >= FAKE_BASE) liveData.set(metadata.id, backend.tensorMap.get(tensor.dataId));
+    if (pendingSource.has(metadata.id)) liveData.set(metadata.id, backend.tensorMap.get(tensor.dataId));
     return tensor;
   };
 
-  /**
-   * Stops capturing for good (an op a graph cannot hold, a graph TensorFlow refuses): the rest of this step and every
-   * later one run eagerly, as without a capture. Said once.
-   */
-  function turnOff(reason: string): void {
-    stats.off = reason;
-    mode = 'eager';
-    recording = undefined;
-    freeSessions();
-    (options.warn ?? console.warn)(`graph steps off (training continues with eager steps): ${reason}`);
-  }
-
-  /** Builds the recorded step's graphs now (one per stretch between reads), so a graph TensorFlow refuses turns capture off before any step depends on it. */
-  function buildSegments(): void {
-    const rec = recording!;
-    const bounds = [0, ...[...rec.cuts].filter((c) => c > 0 && c < rec.ops.length).sort((a, b) => a - b), rec.ops.length];
-    try {
-      for (let i = 1; i < bounds.length; i++) if (bounds[i]! > bounds[i - 1]!) sessionFor(bounds[i - 1]!, bounds[i]!);
-    } catch (error) {
-      turnOff(String((error as Error).message).split('\n')[0]!);
-    }
-  }
-
   /** The graphs of the previous recording. */
   function freeSessions() {
-    for (const session of sessions.values()) {
-      (binding as unknown as { deleteSavedModel(id: number): void }).deleteSavedModel(session.id);
-    }
+    for (const session of sessions.values()) addon.deleteSavedModel(session.id);
     sessions.clear();
   }
 
-  function beginReplay() {
-    mode = 'replay';
+  function beginStep(next: Mode) {
+    mode = next;
     cursor = 0;
     segmentStart = 0;
     pendingSource = new Map();
-    fakeOf = [];
+    pendingOf = [];
     realOf = [];
     externalIds = [];
     liveData = new Map();
-    deadFakes = new Set();
+    deadIds = new Set();
+    sourceOfId = new Map();
+  }
+
+  function endStep() {
+    mode = 'eager';
+    for (const id of deferredDeletes) deleteNow(id);
+    deferredDeletes = [];
+    pendingSource = new Map();
+    liveData = new Map();
+    sourceOfId = new Map();
   }
 
   return {
@@ -499,41 +538,33 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     get nativeTensors() {
       return metaOfId.size;
     },
-    async run<T>(step: () => T | Promise<T>): Promise<T> {
-      if (stepsSeen++ < warmup || stats.off !== undefined) {
-        mode = 'eager';
-        return step();
-      }
-      if (recording === undefined) {
+    get translations() {
+      return translated.size;
+    },
+    async run<T>(step: () => T | Promise<T>, stepNumber?: number): Promise<T> {
+      // Counted from the run's first step (not from this capture's), so that a resumed run records and replays the
+      // same steps as the uninterrupted one and computes each step the same way.
+      const n = stepNumber ?? ++stepsRun;
+      if (n <= warmup || stats.off !== undefined) return step();
+      if (recording === undefined || partial) {
         freeSessions();
-        mode = 'record';
-        recording = { ops: [], externals: [], cuts: new Set() };
-        sourceOfId = new Map();
-        try {
-          const result = await step();
-          if (mode === 'record') {
-            stats.recorded++;
-            buildSegments();
-          }
-          return result;
-        } finally {
-          mode = 'eager';
-          sourceOfId = new Map();
-        }
-      }
-      beginReplay();
+        recording = { ops: [], externals: [] };
+        partial = false;
+        beginStep('record');
+      } else beginStep('replay');
+      const recorded = mode === 'record';
       try {
         const result = await step();
-        if (mode === 'replay') {
+        if (mode !== 'eager') {
           flush();
-          stats.replayed++;
+          // flush may have turned capturing off (a graph TensorFlow refused).
+          if ((mode as Mode) !== 'eager' && !partial) stats[recorded ? 'recorded' : 'replayed']++;
         }
         return result;
       } finally {
-        if (mode === 'replay' && cursor !== segmentStart) flush();
-        mode = 'eager';
-        for (const id of deferredDeletes) deleteNow(id);
-        deferredDeletes = [];
+        // A step that threw leaves nothing pending behind.
+        if (mode !== 'eager' && cursor !== segmentStart) flush();
+        endStep();
       }
     },
     dispose() {
@@ -546,4 +577,3 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     },
   };
 }
-
