@@ -113,7 +113,7 @@ function loadProtos(): ProtoModule {
 export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   if (tf.getBackend() !== 'tensorflow') throw new Error(`step capture needs the tensorflow backend, not ${tf.getBackend()}`);
   const warmup = options.warmup ?? 2;
-  const backend = tf.backend() as NativeBackend & { tensorMap: { get(dataId: object): TensorData } };
+  const backend = tf.backend() as NativeBackend;
   const binding = backend.binding;
   const addon = binding as unknown as {
     loadSavedModel(dir: string, tags: string): number;
@@ -501,7 +501,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   const createOutputTensor = backend.createOutputTensor;
   backend.createOutputTensor = function (metadata: OutputMetadata) {
     const tensor = createOutputTensor.call(this, metadata);
-    if (pendingSource.has(metadata.id)) liveData.set(metadata.id, backend.tensorMap.get(tensor.dataId));
+    const data = pendingSource.has(metadata.id) ? backend.tensorMap.get(tensor.dataId) : undefined;
+    if (data) liveData.set(metadata.id, data);
     return tensor;
   };
 
