@@ -394,7 +394,7 @@ export class Trainer {
       for (const [name, value] of Object.entries(read.scalars)) {
         if (!Number.isFinite(value)) throw new NonFiniteLossError(step, name, value, this.lastCheckpoint);
       }
-      probes.check(read.extra, step, this.lastCheckpoint);
+      await probes.check(read.extra, step, this.lastCheckpoint);
       return read.scalars;
     } finally {
       scalars.dispose();

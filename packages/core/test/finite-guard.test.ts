@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NonFiniteWeightsError, WeightsDivergedError } from '../src/finite-guard.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { NonFiniteWeightsError, WeightsDivergedError, weightProbes } from '../src/finite-guard.js';
 import { definePlugin } from '../src/plugin.js';
 import { useCpuBackend, lossTrace, pointTrainer } from '../src/testing.js';
 
@@ -91,6 +92,31 @@ describe('finite-state guard', () => {
         `Training stopped before checkpointing it; last good checkpoint: ${join(dir, `step-${String(first).padStart(6, '0')}`)}`,
     );
     expect((await readFile(join(dir, 'latest'), 'utf8')).trim()).toBe(`step-${String(first).padStart(6, '0')}`);
+  });
+
+  it('the probes flag exactly the variables that hold NaN or ±Infinity, not finite ones whose sum overflows float32', async () => {
+    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [2], units: 1, name: 'probed' })] });
+    const [kernel] = model.weights;
+    const probe = async (kernelValues: number[]) => {
+      kernel.write(tf.tensor2d(kernelValues, [2, 1]));
+      const { tensor, check } = weightProbes({ generator: model });
+      const values = await tensor.data();
+      tensor.dispose();
+      return { probe: Array.from(values), result: await check(values, 7).then(() => 'ok', (e: Error) => e) };
+    };
+    // 3e38 + 3e38 overflows: the kernel's probe is NaN, but its values are finite, so no error.
+    const overflow = await probe([3e38, 3e38]);
+    expect(overflow.probe.map(Number.isNaN)).toEqual([true, false]);
+    expect(overflow.result).toBe('ok');
+    for (const bad of [[1, Infinity], [-Infinity, 2], [NaN, 0], [Infinity, -Infinity]]) {
+      const { result } = await probe(bad);
+      expect(result, String(bad)).toBeInstanceOf(NonFiniteWeightsError);
+      expect((result as Error).message).toBe(
+        `Non-finite weights after step 7: generator variable "${kernel.name}" holds NaN or Infinity. Training stopped before checkpointing it; no checkpoint was written yet`,
+      );
+    }
+    expect((await probe([1, -2])).probe.map(Number.isNaN)).toEqual([false, false]);
+    model.dispose();
   });
 
   it('rejects a maxWeightNorm that is not a positive number', () => {
