@@ -179,21 +179,24 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     expect(relativeError(native[0], cpu[0])).toBeLessThanOrEqual(1e-6);
   });
 
-  it("tfjs-layers' batchnorm in training mode runs as FusedBatchNormV3/GradV3, equal to cpu: output, dx, dγ, dβ, moving statistics, nested gradients", async () => {
-    // A layer per backend from the same seed (momentum 0.8, so two calls move the moving statistics visibly); an
-    // offset x so the mean matters. Returns y, the gradients of Σ(y·dy) and the moving statistics after two calls.
+  it.each([
+    ['images, [4, 5, 6, 7]', [4, 5, 6, 7]],
+    ['dense units, [8, 7] (as [8, 1, 1, 7])', [8, 7]],
+  ])("tfjs-layers' batchnorm in training mode runs as FusedBatchNormV3/GradV3, equal to cpu: output, dx, dγ, dβ, moving statistics, nested gradients (%s)", async (_, shape) => {
+    // A layer per backend from the same seed (momentum 0.8, so the calls move the moving statistics visibly); an
+    // offset x so the mean matters. Returns y, the gradients of Σ(y·dy) and the moving statistics after three calls.
     const layerOutputs = (grad: (layer: tfl.layers.Layer, x: tf.Tensor, gamma: tf.Variable) => tf.Tensor[]) => () => {
-      const layer = withSeed(15, () => tfl.layers.batchNormalization({ momentum: 0.8, epsilon: 1e-3, inputShape: [5, 6, 7] }));
-      layer.build([null, 5, 6, 7]);
+      const layer = withSeed(15, () => tfl.layers.batchNormalization({ momentum: 0.8, epsilon: 1e-3, inputShape: shape.slice(1) }));
+      layer.build([null, ...shape.slice(1)]);
       const [gamma, beta] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
       gamma.assign(seeded([7], 16));
       beta.assign(seeded([7], 17));
-      const x = tf.add(seeded([4, 5, 6, 7], 18), 3);
+      const x = tf.add(seeded(shape, 18), 3);
       const out = [...grad(layer, x, gamma), ...layer.nonTrainableWeights.map((w) => w.read().clone())];
       layer.weights.forEach((w) => w.dispose());
       return out;
     };
-    const dy = () => seeded([4, 5, 6, 7], 19);
+    const dy = () => seeded(shape, 19);
     const firstOrder = layerOutputs((layer, x) => {
       const y = layer.apply(x, { training: true }) as tf.Tensor;
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, dy())) as tf.Scalar);

@@ -114,8 +114,9 @@ let installed = false;
 
 /**
  * Routes tfjs-layers' BatchNormalization in training mode through `fusedBatchNormTraining` while the tensorflow
- * backend is active, for NHWC float32 inputs normalized over the last axis with both γ and β; everything else (other
- * backends, inference, other axes) runs tfjs-layers' own code. The moving averages are updated with the same ops
+ * backend is active, for float32 inputs of rank ≥ 2 normalized over the last axis (NHWC images; a dense layer's
+ * [batch, units] as [batch, 1, 1, units]) with both γ and β; everything else (other backends, inference, other axes)
+ * runs tfjs-layers' own code. The moving averages are updated with the same ops
  * tfjs-layers uses. Idempotent.
  */
 export function installNativeBatchNorm(): void {
@@ -127,18 +128,25 @@ export function installNativeBatchNorm(): void {
   const stockCall = proto.call;
   proto.call = function (this: BatchNormLayer, inputs, kwargs) {
     const input = Array.isArray(inputs) && inputs.length === 1 ? inputs[0] : inputs;
+    const rank = input instanceof tf.Tensor ? input.rank : 0;
     const applies =
       kwargs?.training === true &&
       tf.getBackend() === 'tensorflow' &&
       input instanceof tf.Tensor &&
-      input.rank === 4 &&
+      rank >= 2 &&
+      input.size > 0 &&
       input.dtype === 'float32' &&
-      (this.axis === -1 || this.axis === 3) &&
+      (this.axis === -1 || this.axis === rank - 1) &&
       this.gamma != null &&
       this.beta != null;
     if (!applies) return stockCall.call(this, inputs, kwargs);
     return tf.tidy(() => {
-      const { y, mean, variance } = fusedBatchNormTraining(input as tf.Tensor4D, this.gamma!.read() as tf.Tensor1D, this.beta!.read() as tf.Tensor1D, this.epsilon);
+      const x = input as tf.Tensor;
+      // Normalizing over every axis but the last is the same over [rows, 1, 1, channels]: other ranks are viewed so.
+      const channels = x.shape[rank - 1];
+      const x4 = rank === 4 ? (x as tf.Tensor4D) : tf.reshape(x, [x.size / channels, 1, 1, channels]) as tf.Tensor4D;
+      const { y: y4, mean, variance } = fusedBatchNormTraining(x4, this.gamma!.read() as tf.Tensor1D, this.beta!.read() as tf.Tensor1D, this.epsilon);
+      const y = rank === 4 ? y4 : tf.reshape(y4, x.shape);
       // tfjs-layers' moving-average update, op for op: v ← v − (v − value)·(1 − momentum).
       for (const [variable, value] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
         tf.tidy(() => {
