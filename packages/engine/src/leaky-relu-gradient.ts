@@ -25,7 +25,7 @@ function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.
 export const LEAKY_RELU_GRAD_KERNEL = 'GantryLeakyReluGrad';
 
 /** True while a gradient tape records (the gradient being computed will itself be differentiated). */
-function tapeRecording(): boolean {
+export function tapeRecording(): boolean {
   return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 }
 

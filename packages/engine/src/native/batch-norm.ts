@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { tapeRecording } from '../leaky-relu-gradient.js';
 import type { NativeAttr, NativeBackend } from './binding.js';
 
 /**
@@ -57,11 +58,6 @@ function run(b: NativeBackend, op: string, opAttrs: NativeAttr[], inputs: tf.Ten
     if (!keep.includes(i)) b.binding.deleteTensor(meta.id);
   });
   return keep.map((i) => b.createOutputTensor(out[i]));
-}
-
-/** True while a gradient tape records (the gradient being computed will itself be differentiated). */
-function tapeRecording(): boolean {
-  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 }
 
 const AXES = [0, 1, 2];
