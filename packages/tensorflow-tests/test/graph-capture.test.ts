@@ -192,4 +192,21 @@ describe.skipIf(native != null)('captureSteps: training steps as TensorFlow grap
     expect(graph.stats).toMatchObject({ recorded: 0, replayed: 0, graphs: 0, runs: 0 });
     expect(graph.left).toBe(eager.left);
   });
+
+  it('ops that change every step turn capturing off after three diverging steps in a row, with one line', async () => {
+    // A leaky ReLU whose α (an attribute of the TensorFlow op) moves every step.
+    const moving = () =>
+      definePlugin({
+        name: 'moving-alpha',
+        hooks: { beforeStep: (ctx) => void tf.tidy(() => tf.leakyRelu(ctx.trainer.generator.getWeights()[0]!, 0.1 + ctx.step / 100)) },
+      });
+    const lines: string[] = [];
+    const eager = await train((extra) => wganGpTrainer({ steps: 9, ...extra }, [moving()]), false);
+    const graph = await train((extra) => wganGpTrainer({ steps: 9, ...extra }, [moving()]), true, { warn: (line) => lines.push(line) });
+    expectSameTraining(graph, eager);
+    // Steps 3, 5, 7 recorded; 4, 6, 8 diverge at their first op; 9 eager.
+    expect(graph.stats).toMatchObject({ recorded: 3, replayed: 0, diverged: 3 });
+    expect(lines).toEqual(["graph steps off (training continues with eager steps): the step's ops changed in 3 steps in a row"]);
+    expect(graph.left).toBe(eager.left);
+  });
 });

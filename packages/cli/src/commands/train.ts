@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { GantryError, Trainer } from '@gantry/core';
-import { useBackend, type BackendName } from '@gantry/engine';
+import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
 import { monitorPlugins } from '@gantry/monitor';
 import { buildForRun, experimentOfRun, loadExperiment, readRunConfig, runConfigProblem, type RunConfig } from '../run-config.js';
 import { claimRunFolder } from '../run-folder.js';
@@ -25,6 +25,8 @@ export interface TrainFlags {
   tensorboard?: boolean;
   wandb?: boolean;
   quiet?: boolean;
+  /** tensorflow backend: run recorded steps as TensorFlow graphs (default true; `--no-graph`). */
+  graph?: boolean;
 }
 
 /** A commander parser for integer flags of at least `min` (0: intervals and seeds; 1: steps and batch size). */
@@ -94,7 +96,11 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   });
   const experiment = await experimentOfRun(config);
   const setup = await buildForRun(experiment, config);
+  // On TensorFlow a step runs as a graph once recorded: no per-op dispatch (see ENGINE.md, "Steps as graphs").
+  const capture =
+    backend.name === 'tensorflow' && flags.graph !== false ? captureSteps({ warn: (line) => console.error(`gantry: ${line}`) }) : undefined;
   const trainer = new Trainer({
+    stepRunner: capture?.run,
     generator: setup.generator,
     discriminator: setup.discriminator,
     data: setup.data,
@@ -143,6 +149,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     );
   } finally {
     removeSignalHandlers();
+    capture?.dispose();
     lock.release();
   }
   return runDir;
@@ -166,6 +173,7 @@ export function registerTrain(program: Command): void {
     .option('--tensorboard', 'also write TensorBoard event files')
     .option('--wandb', 'also stream to Weights & Biases (WANDB_API_KEY, WANDB_PROJECT, …)')
     .option('--quiet', 'plain log lines instead of a progress bar')
+    .option('--no-graph', 'tensorflow backend: run every op eagerly instead of recorded steps as TensorFlow graphs')
     .action(async (experiment: string | undefined, flags: TrainFlags) => {
       await train(experiment, flags);
     });

@@ -56,6 +56,8 @@ type Mode = 'eager' | 'record' | 'replay';
 const UNKNOWN_SHAPE: number[] = [];
 const TF_DTYPES: Record<string, number> = { float32: 1, int32: 3, bool: 10 };
 
+const MAX_DIVERGED_IN_A_ROW = 3;
+
 /** Addon ids of deferred outputs: far above the addon's own counter, which starts at 0. */
 const FAKE_BASE = 1 << 30;
 
@@ -128,6 +130,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   let mode: Mode = 'eager';
   /** The recording holds the tail of a step that stopped matching: not replayable. */
   let partial = false;
+  /** Steps in a row that stopped matching their recording (a replayed step resets it). */
+  let divergedInARow = 0;
   let stepsRun = 0;
   let recording: Recording | undefined;
   const sessions = new Map<string, Session>();
@@ -332,6 +336,12 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   function diverge(): void {
     flush();
     stats.diverged++;
+    // Ops that change every step (a value baked into an attribute, a schedule moving each step) would rebuild graphs
+    // every step, which costs more than it saves.
+    if (++divergedInARow >= MAX_DIVERGED_IN_A_ROW) {
+      turnOff(`the step's ops changed in ${MAX_DIVERGED_IN_A_ROW} steps in a row`);
+      return;
+    }
     freeSessions();
     recording = { ops: [], externals: [] };
     partial = true;
@@ -559,7 +569,10 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
         if (mode !== 'eager') {
           flush();
           // flush may have turned capturing off (a graph TensorFlow refused).
-          if ((mode as Mode) !== 'eager' && !partial) stats[recorded ? 'recorded' : 'replayed']++;
+          if ((mode as Mode) !== 'eager' && !partial) {
+            stats[recorded ? 'recorded' : 'replayed']++;
+            if (!recorded) divergedInARow = 0;
+          }
         }
         return result;
       } finally {
