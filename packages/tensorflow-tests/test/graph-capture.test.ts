@@ -209,4 +209,16 @@ describe.skipIf(native != null)('captureSteps: training steps as TensorFlow grap
     expect(lines).toEqual(["graph steps off (training continues with eager steps): the step's ops changed in 3 steps in a row"]);
     expect(graph.left).toBe(eager.left);
   });
+
+  it('a type attribute that eager execution infers (ExpandDims has no T from tfjs-node) is written into the graph', async () => {
+    const expands = () =>
+      definePlugin({
+        name: 'expands',
+        hooks: { lossTerms: (ctx) => tf.mul(tf.sum(tf.expandDims(ctx.fakeLogits, 0)), 1e-3) as tf.Scalar },
+      });
+    const eager = await train(fiveSteps([expands()]), false);
+    const graph = await train(fiveSteps([expands()]), true);
+    expectSameTraining(graph, eager);
+    expect(graph.stats).toEqual({ recorded: 1, replayed: 2, diverged: 0, graphs: 1, runs: 3 });
+  });
 });

@@ -25,6 +25,8 @@ type Source = { op: number; index: number } | { external: number };
 interface RecordedOp {
   name: string;
   attrs: NativeAttr[];
+  /** Type attributes eager execution inferred from the inputs, written out for the graph. */
+  inferred?: NativeAttr[];
   inputs: Source[];
   outputs: { shape: number[]; dtype: number }[];
 }
@@ -260,7 +262,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
         `n${k}`,
         op.name,
         names,
-        op.attrs.map((attr) => [attr.name, attrValue(attr)]),
+        [...op.attrs, ...(op.inferred ?? [])].map((attr) => [attr.name, attrValue(attr)]),
       );
     }
     const meta = new pb.MetaGraphDef();
@@ -274,7 +276,21 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     const modelDir = join(dir, `g${stats.graphs}`);
     mkdirSync(modelDir, { recursive: true });
     writeFileSync(join(modelDir, 'saved_model.pb'), saved.serializeBinary() as Uint8Array);
-    const id = (binding as unknown as { loadSavedModel(dir: string, tags: string): number }).loadSavedModel(modelDir, 'serve');
+    let id: number;
+    try {
+      id = addon.loadSavedModel(modelDir, 'serve');
+    } catch (error) {
+      // Eager ops infer type attributes from their inputs; a graph node needs them written. tfjs-node leaves some out
+      // (e.g. the T of its Transpose): take the first input's dtype, as eager inference would, and build again.
+      const missing = /No attr named '(\w+)' in NodeDef:[\s\S]*?\{\{node n(\d+)\}\}/.exec(String((error as Error).message));
+      const k = missing ? Number(missing[2]) : -1;
+      const op = rec.ops[k];
+      if (!missing || !op || op.inputs.length === 0 || [...op.attrs, ...(op.inferred ?? [])].some((a) => a.name === missing[1])) throw error;
+      const first = op.inputs[0]!;
+      const dtype = ('external' in first ? rec.externals[first.external]! : rec.ops[first.op]!.outputs[first.index]!).dtype;
+      (op.inferred ??= []).push({ name: missing[1]!, type: binding.TF_ATTR_TYPE, value: dtype });
+      return sessionFor(from, to);
+    }
     const session = { id, placeholders, inputs };
     sessions.set(key, session);
     stats.graphs++;
