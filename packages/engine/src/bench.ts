@@ -26,7 +26,7 @@ export interface BenchOptions {
   kernels?: EngineKernelSet;
   /** Called with each result; default: print it as one JSON line. */
   onResult?: (result: BenchResult) => void;
-  /** tensorflow backend: run the steps as recorded TensorFlow graphs (`captureSteps`). */
+  /** tensorflow backend: run the steps as recorded TensorFlow graphs (`captureSteps`), as `gantry train` does. Default false. */
   graph?: boolean;
   /** Print the backend line (default false: the bench prints JSON only). */
   verbose?: boolean;
@@ -126,7 +126,7 @@ function buildTrainer(
   graph: boolean,
 ): { trainer: Trainer; dispose: () => void; capture?: StepCapture } {
   // The first step creates Adam's moments (other ops): the second is recorded, timed steps replay it.
-  const capture = graph ? captureSteps({ warmup: 1 }) : undefined;
+  const capture = graph && tf.getBackend() === 'tensorflow' ? captureSteps({ warmup: 1 }) : undefined;
   const real = tf.randomUniform([batch, ...REFERENCE_IMAGE_SHAPE], -1, 1, 'float32', 7);
   const data = {
     // A clone shares the values (no copy); the trainer disposes each batch it is given.
@@ -241,6 +241,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     threads: options.threads,
     kernels: options.kernels,
   });
+  // The first step creates Adam's moments, the second is recorded: timing starts with a replayed step.
+  if (options.graph && choice.name === 'tensorflow' && warmup < 2) throw new GantryError(`bench: graph steps need warmup >= 2, got ${warmup}`);
   const emit = options.onResult ?? ((r: BenchResult) => console.log(JSON.stringify(r)));
   const results: BenchResult[] = [];
   for (const loss of losses) {

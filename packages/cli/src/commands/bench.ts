@@ -125,7 +125,8 @@ export function formatBenchTable(rows: BenchRow[], losses: readonly BenchLoss[],
 function shortDetail(r: BenchResult): string {
   const head = r.detail.split(';')[0].replace(/ \(skipped:.*$/, '');
   const open = head.split('(').length - head.split(')').length;
-  return open > 0 ? head.slice(0, head.lastIndexOf('(')).trim() : head;
+  const short = open > 0 ? head.slice(0, head.lastIndexOf('(')).trim() : head;
+  return r.graph ? `${short}, graph steps` : short;
 }
 
 /** `gantry bench`: one D + one G step of the reference DCGAN-MNIST, per loss, per backend, beside PyTorch. */
@@ -141,7 +142,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <n>', 'untimed steps first', '2')
     .option('--threads <n>', 'threads for wasm, tensorflow and PyTorch (default: all cores)')
     .option('--profile', 'add the per-kernel time table of one profiled step')
-    .option('--graph', 'tensorflow: run the steps as recorded TensorFlow graphs (captureSteps; needs --warmup 2 or more)')
+    .option('--no-graph', 'tensorflow: every op eagerly, not recorded steps as TensorFlow graphs (what gantry train --no-graph runs)')
     .option('--kernels <set>', 'all: Gantry kernels; required: stock tfjs plus only what it lacks (the "before")', 'all')
     .option('--no-torch', 'leave out the PyTorch reference row')
     .option('--torch-python <path>', 'Python with torch for the reference row (default: python3 when it imports torch)')
@@ -174,7 +175,7 @@ export function registerBench(program: Command): void {
             threads,
             losses,
             profile: Boolean(flags.profile),
-            graph: Boolean(flags.graph),
+            graph: flags.graph !== false,
             verbose: !flags.json && flags.backend !== 'all',
             onResult: flags.json ? (r) => console.log(JSON.stringify(r)) : printHuman,
           });
