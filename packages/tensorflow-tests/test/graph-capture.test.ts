@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { Trainer, definePlugin, withSeed, type GantryPlugin, type TrainerOptions } from '@gantry/core';
-import { captureSteps, referenceDiscriminator, referenceGenerator, useBackend, type StepCaptureStats } from '@gantry/engine';
-import { gradientPenalty, wgan } from '@gantry/loss-wgan';
-import { imageSource } from '@gantry/core/testing';
+import { definePlugin, type GantryPlugin, type Trainer, type TrainerOptions } from '@gantry/core';
+import { captureSteps, useBackend, type StepCaptureStats } from '@gantry/engine';
 import { relativeError } from '../../engine/test/kernels-reference.js';
+import { wganGpTrainer } from './reference-trainer.js';
 
 const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
 const native = await useBackend('tensorflow', { quiet: true, threads: 1 }).then(
@@ -16,25 +15,10 @@ const native = await useBackend('tensorflow', { quiet: true, threads: 1 }).then(
 );
 if (native != null && required) throw new Error(`GANTRY_REQUIRE_NATIVE=1 but ${native}`);
 
-/** The reference DCGAN-MNIST pair with WGAN-GP (λ 10, two critic updates per step), seeded, at batch 8. */
-function wganGpTrainer(extra: Partial<TrainerOptions> = {}, plugins: GantryPlugin[] = []): Trainer {
-  const { generator, discriminator } = withSeed(5, () => ({ generator: referenceGenerator(), discriminator: referenceDiscriminator() }));
-  return new Trainer({
-    generator,
-    discriminator,
-    data: imageSource({ side: 28 }),
-    loss: wgan(),
-    plugins: [gradientPenalty({ lambda: 10 }), ...plugins],
-    nCritic: 2,
-    steps: 5,
-    batchSize: 8,
-    seed: 3,
-    // SGD: a weight moves by lr × its gradient, so the weights compare the gradients. Adam moves a weight by ±lr
-    // whatever the size of its gradient, so rounding-level differences of tiny gradients would show as 2·lr.
-    optimizers: { generator: tf.train.sgd(0.01), discriminator: tf.train.sgd(0.01) },
-    ...extra,
-  });
-}
+/** The reference WGAN-GP step, 5 steps. SGD: a weight moves by lr × its gradient, so the weights compare the
+ * gradients (Adam moves a weight by ±lr whatever the size of its gradient). */
+const wganGpSgd = (extra: Partial<TrainerOptions> = {}, plugins: GantryPlugin[] = []) =>
+  wganGpTrainer({ steps: 5, optimizers: { generator: tf.train.sgd(0.01), discriminator: tf.train.sgd(0.01) }, ...extra }, plugins);
 
 interface Run {
   losses: number[][];
@@ -96,7 +80,7 @@ function expectSameTraining(graph: Pick<Run, 'losses' | 'weights'>, eager: Pick<
   graph.weights.forEach((w, i) => expect(relativeError(w, eager.weights[i]), i === 0 ? 'generator' : 'discriminator').toBeLessThanOrEqual(5e-3));
 }
 
-const fiveSteps = (plugins: GantryPlugin[] = []) => (extra: Partial<TrainerOptions>) => wganGpTrainer({ steps: 5, ...extra }, plugins);
+const fiveSteps = (plugins: GantryPlugin[] = []) => (extra: Partial<TrainerOptions>) => wganGpSgd(extra, plugins);
 
 describe.skipIf(native != null)('captureSteps: training steps as TensorFlow graphs', () => {
   it('WGAN-GP steps (a second-order gradient) run as one graph each train as eager steps do, leak-free', async () => {
@@ -111,11 +95,11 @@ describe.skipIf(native != null)('captureSteps: training steps as TensorFlow grap
   });
 
   it('resumes bit for bit: a resumed run records its first step and computes what the uninterrupted run replays', async () => {
-    const full = await train((extra) => wganGpTrainer({ steps: 6, ...extra }), true);
+    const full = await train((extra) => wganGpSgd({ steps: 6, ...extra }), true);
     for (const stop of [2, 4]) {
       const dir = await mkdtemp(join(tmpdir(), 'gantry-graph-resume-'));
-      await train((extra) => wganGpTrainer({ steps: stop, ...extra }), true, { checkpoint: dir });
-      const resumed = await train((extra) => wganGpTrainer({ steps: 6, ...extra }), true, { resumeFrom: dir });
+      await train((extra) => wganGpSgd({ steps: stop, ...extra }), true, { checkpoint: dir });
+      const resumed = await train((extra) => wganGpSgd({ steps: 6, ...extra }), true, { resumeFrom: dir });
       expect(resumed.losses, `resumed after step ${stop}`).toEqual(full.losses.slice(stop));
       expect(resumed.weights).toEqual(full.weights);
     }
@@ -201,8 +185,8 @@ describe.skipIf(native != null)('captureSteps: training steps as TensorFlow grap
         hooks: { beforeStep: (ctx) => void tf.tidy(() => tf.leakyRelu(ctx.trainer.generator.getWeights()[0]!, 0.1 + ctx.step / 100)) },
       });
     const lines: string[] = [];
-    const eager = await train((extra) => wganGpTrainer({ steps: 9, ...extra }, [moving()]), false);
-    const graph = await train((extra) => wganGpTrainer({ steps: 9, ...extra }, [moving()]), true, { warn: (line) => lines.push(line) });
+    const eager = await train((extra) => wganGpSgd({ steps: 9, ...extra }, [moving()]), false);
+    const graph = await train((extra) => wganGpSgd({ steps: 9, ...extra }, [moving()]), true, { warn: (line) => lines.push(line) });
     expectSameTraining(graph, eager);
     // Steps 3, 5, 7 recorded; 4, 6, 8 diverge at their first op; 9 eager.
     expect(graph.stats).toMatchObject({ recorded: 3, replayed: 0, diverged: 3 });

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { Trainer, withSeed, type TrainerOptions } from '@gantry/core';
-import { NATIVE_TOLERANCE, SETUP_HINT, compareWithCpu, referenceDiscriminator, referenceGenerator, useBackend } from '@gantry/engine';
-import { gradientPenalty, wgan } from '@gantry/loss-wgan';
-import { hookHandler, imageSource, linearCritic, lossContext } from '@gantry/core/testing';
+import { withSeed, type Trainer } from '@gantry/core';
+import { NATIVE_TOLERANCE, SETUP_HINT, compareWithCpu, useBackend } from '@gantry/engine';
+import { gradientPenalty } from '@gantry/loss-wgan';
+import { hookHandler, linearCritic, lossContext } from '@gantry/core/testing';
 import { relativeError } from '../../engine/test/kernels-reference.js';
+import { wganGpTrainer } from './reference-trainer.js';
 
 /** `.ci/run` sets GANTRY_REQUIRE_NATIVE=1 after `gantry setup tensorflow`: there a missing build fails, not skips. */
 const required = process.env.GANTRY_REQUIRE_NATIVE === '1';
@@ -34,6 +35,17 @@ async function onTensorflowAndCpu(f: () => tf.Tensor[]): Promise<[Float32Array[]
 
 const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
 
+/** onTensorflowAndCpu, with the TensorFlow ops and uploads of both runs recorded. */
+async function onTensorflowAndCpuRecorded(f: () => tf.Tensor[]) {
+  const calls = recordNativeCalls();
+  try {
+    const [native, cpu] = await onTensorflowAndCpu(f);
+    return { native, cpu, calls };
+  } finally {
+    calls.stop();
+  }
+}
+
 /** Names of the TensorFlow ops the tensorflow backend runs and the number of tensors it uploads, until stop(). */
 function recordNativeCalls(): { ops: string[]; uploads: number; stop(): void } {
   type Binding = { executeOp(name: string, ...rest: unknown[]): unknown; createTensor(...args: unknown[]): unknown };
@@ -45,23 +57,6 @@ function recordNativeCalls(): { ops: string[]; uploads: number; stop(): void } {
     createTensor: { value: (...args: unknown[]) => (calls.uploads++, binding.createTensor(...args)) },
   }) as Binding;
   return calls;
-}
-
-/** The reference DCGAN-MNIST pair with WGAN-GP (λ 10), seeded: the model mnist-wgan-gp trains, at a small batch. */
-function wganGpTrainer(extra: Partial<TrainerOptions> = {}): Trainer {
-  const { generator, discriminator } = withSeed(5, () => ({ generator: referenceGenerator(), discriminator: referenceDiscriminator() }));
-  return new Trainer({
-    generator,
-    discriminator,
-    data: imageSource({ side: 28 }),
-    loss: wgan(),
-    plugins: [gradientPenalty({ lambda: 10 })],
-    nCritic: 2,
-    steps: 1,
-    batchSize: 8,
-    seed: 3,
-    ...extra,
-  });
 }
 
 async function trainRecording(t: Trainer): Promise<number[][]> {
@@ -151,14 +146,9 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     const x = () => tf.mul(seeded([2, 5, 5, 3], 12), tf.tensor1d([1, 0, -1])); // positives, negatives and zeros
     const dy = () => seeded([2, 5, 5, 3], 13);
     const firstOrder = () => [tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, 0.2), dy())))(x())];
-    const calls = recordNativeCalls();
-    let native: Float32Array[];
-    let cpu: Float32Array[];
-    try {
-      [native, cpu] = await onTensorflowAndCpu(firstOrder);
-    } finally {
-      calls.stop();
-    }
+    const first = await onTensorflowAndCpuRecorded(firstOrder);
+    const calls = first.calls;
+    let [native, cpu] = [first.native, first.cpu];
     expect(calls.ops.filter((op) => op === 'LeakyReluGrad')).toHaveLength(1);
     expect(calls.ops).not.toContain('OnesLike'); // Step's first op
     expect(Array.from(native[0])).toEqual(Array.from(cpu[0]));
@@ -203,14 +193,9 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
       const [dx] = tf.grads((v: tf.Tensor) => tf.sum(tf.mul(layer.apply(v, { training: true }) as tf.Tensor, dy())))([x]);
       return [y, value, dx, ...Object.values(grads)];
     });
-    const calls = recordNativeCalls();
-    let native: Float32Array[];
-    let cpu: Float32Array[];
-    try {
-      [native, cpu] = await onTensorflowAndCpu(firstOrder);
-    } finally {
-      calls.stop();
-    }
+    const first = await onTensorflowAndCpuRecorded(firstOrder);
+    const calls = first.calls;
+    let [native, cpu] = [first.native, first.cpu];
     expect(calls.ops.filter((op) => op === 'FusedBatchNormV3')).toHaveLength(3);
     expect(calls.ops.filter((op) => op === 'FusedBatchNormGradV3')).toHaveLength(2);
     expect(calls.ops).not.toContain('FusedBatchNorm'); // tfjs's inference-form kernel
