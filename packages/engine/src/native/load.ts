@@ -55,12 +55,6 @@ function readManifest(dir: string): NativeManifest | undefined {
 }
 
 /**
- * Loads a tfjs-node built by `gantry setup tensorflow` from the cache: its addon and its kernel table, with
- * `@tensorflow/tfjs` and `@tensorflow/tfjs-core` inside that install resolved to this process's tfjs-core (one
- * engine instance), and registers the `tensorflow` backend. Nothing of tfjs-node's own index (which would pull the
- * whole tfjs union and node-pre-gyp) is loaded.
- */
-/**
  * The folder of the tfjs-node(-gpu) package the tensorflow backend was loaded from: on the global object, as the
  * backend itself is, for every copy of this module (vitest loads one per test file).
  */
@@ -68,6 +62,12 @@ const PACKAGE_DIR = Symbol.for('gantry.tensorflow.packageDir');
 const globals = globalThis as Record<symbol, string | undefined>;
 export const nativePackageDir = (): string | undefined => globals[PACKAGE_DIR];
 
+/**
+ * Loads a tfjs-node built by `gantry setup tensorflow` from the cache: its addon and its kernel table, with
+ * `@tensorflow/tfjs` and `@tensorflow/tfjs-core` inside that install resolved to this process's tfjs-core (one
+ * engine instance), and registers the `tensorflow` backend. Nothing of tfjs-node's own index (which would pull the
+ * whole tfjs union and node-pre-gyp) is loaded.
+ */
 export function loadNativeBuild(flavour: NativeFlavour, dir: string, manifest: NativeManifest, kernels: EngineKernelSet = 'all'): string {
   if (loadedDetail != null) return loadedDetail;
   setThreadEnvironment(undefined);
