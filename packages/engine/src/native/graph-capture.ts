@@ -126,7 +126,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     tensorDataSync(id: number): ArrayBufferView;
   };
   const pb = loadProtos();
-  const dir = mkdtempSync(join(tmpdir(), 'gantry-graph-'));
+  /** Where the SavedModels go: made with the first graph (a failure there turns capturing off, like any refused graph). */
+  let dir: string | undefined;
   const stats: StepCaptureStats = { recorded: 0, replayed: 0, diverged: 0, graphs: 0, runs: 0 };
 
   let mode: Mode = 'eager';
@@ -273,6 +274,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     const saved = new pb.SavedModel();
     saved.setSavedModelSchemaVersion(1);
     saved.addMetaGraphs(meta);
+    dir ??= mkdtempSync(join(tmpdir(), 'gantry-graph-'));
     const modelDir = join(dir, `g${stats.graphs}`);
     mkdirSync(modelDir, { recursive: true });
     writeFileSync(join(modelDir, 'saved_model.pb'), saved.serializeBinary() as Uint8Array);
@@ -603,7 +605,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       backend.createOutputTensor = createOutputTensor;
       backend.getInputTensorIds = getInputTensorIds;
       freeSessions();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
