@@ -40,6 +40,7 @@ export {
 } from './losses.js';
 export { isDataSource, type Batch, type BatchOptions, type DataSource, type DataInput } from './data.js';
 export { Rng, RandomStreams, withSeed, type RngState, type RandomStreamsState } from './random.js';
+export { randomNormal, normalValues } from './normal.js';
 export { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
 export { NonFiniteWeightsError, WeightsDivergedError } from './finite-guard.js';
 export {

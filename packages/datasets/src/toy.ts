@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GantryError, checkOptions, type Batch, type DataSource } from '@gantry/core';
+import { GantryError, checkOptions, randomNormal, type Batch, type DataSource } from '@gantry/core';
 
 export interface Mixture2D extends DataSource {
   /** Mode centres, [x, y] each. */
@@ -28,7 +28,7 @@ function mixture(name: string, centers: [number, number][], std: number): Mixtur
               ),
               tf.scalar(centers.length - 1, 'int32'),
             );
-            const noise = tf.randomNormal([batchSize, 2], 0, std, 'float32', (seed + b * 7919 + 1) >>> 0);
+            const noise = randomNormal([batchSize, 2], (seed + b * 7919 + 1) >>> 0, 0, std); // tf.randomNormal's numbers
             return tf.add(tf.gather(tf.tensor2d(centers), which), noise);
           }),
         };
