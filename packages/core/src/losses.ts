@@ -9,6 +9,14 @@ export interface GanLoss {
   readonly name: string;
   discriminatorLoss(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar;
   generatorLoss(fakeLogits: tf.Tensor, realLogits?: tf.Tensor): tf.Scalar;
+  /**
+   * Optional: the gradients of `discriminatorLoss` with respect to its two inputs, written as a few plain ops. Full
+   * unrolling differentiates through this gradient on every lookahead update; without it, it takes `tf.grads` of
+   * `discriminatorLoss`, which records the loss's forward and backward pass (and a copy of every saved tensor) on the
+   * generator's tape. It must be the gradient of `discriminatorLoss`: the built-in losses' are equal to `tf.grads`'s
+   * values bit for bit (tested).
+   */
+  discriminatorLossGradient?(realLogits: tf.Tensor, fakeLogits: tf.Tensor): [tf.Tensor, tf.Tensor];
 }
 
 // log(1 + e^x), stable for large |x|: tfjs softplus is implemented stably.
@@ -19,11 +27,24 @@ export function bceWithLogits(logits: tf.Tensor, target: number): tf.Scalar {
   return tf.tidy(() => tf.mean(tf.sub(softplus(logits), tf.mul(logits, target))) as tf.Scalar);
 }
 
+/**
+ * The gradients of bceWithLogits(r, 1) + bceWithLogits(f, 0) with respect to r and f: (σ(r) − 1)/n_r and σ(f)/n_f.
+ * Written as the ops tfjs's backward pass runs (softplus′ = σ times the mean's 1/n, then the −1/n of the r·1 term
+ * added), so the values equal `tf.grads`'s bit for bit: 1/n is a float32 (exact for n < 2^28 as the rounding of a
+ * double quotient), σ·(1/n) − 1/n is the float32 sum tfjs accumulates.
+ */
+function bcePairGradient(r: tf.Tensor, f: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  const perReal = Math.fround(1 / r.size);
+  const perFake = Math.fround(1 / f.size);
+  return tf.tidy(() => [tf.sub(tf.mul(tf.sigmoid(r), perReal), perReal), tf.mul(tf.sigmoid(f), perFake)]);
+}
+
 /** Original minimax GAN (Goodfellow et al. 2014): G minimizes log(1 − D(G(z))), which saturates early in training. */
 export function minimax(): GanLoss {
   return {
     name: 'minimax',
     discriminatorLoss: (r, f) => tf.tidy(() => tf.add(bceWithLogits(r, 1), bceWithLogits(f, 0))),
+    discriminatorLossGradient: bcePairGradient,
     // log(1 − σ(f)) = −softplus(f)
     generatorLoss: (f) => tf.tidy(() => tf.neg(tf.mean(softplus(f))) as tf.Scalar),
   };
@@ -34,6 +55,7 @@ export function nonSaturating(): GanLoss {
   return {
     name: 'non-saturating',
     discriminatorLoss: (r, f) => tf.tidy(() => tf.add(bceWithLogits(r, 1), bceWithLogits(f, 0))),
+    discriminatorLossGradient: bcePairGradient,
     generatorLoss: (f) => bceWithLogits(f, 1),
   };
 }

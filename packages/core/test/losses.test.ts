@@ -40,6 +40,27 @@ describe('standard losses from logits', () => {
     expect(val(leastSquares().generatorLoss(f))).toBeCloseTo(0.5 * mean(fv.map((x) => (x - 1) ** 2)), 5);
   });
 
+  it('minimax and non-saturating discriminatorLossGradient: (σ(r) − 1)/n_r and σ(f)/n_f, equal to tf.grads bit for bit', () => {
+    const closed = minimax().discriminatorLossGradient!(r, f);
+    expect(Array.from(closed[0].dataSync())).toEqual(rv.map((x) => expect.closeTo((sig(x) - 1) / 3, 7)));
+    expect(Array.from(closed[1].dataSync())).toEqual(fv.map((x) => expect.closeTo(sig(x) / 3, 7)));
+    tf.dispose(closed);
+    // Batch sizes of the toy runs (512 per member, 1 and 3 members), sizes that are no power of two, unequal parts.
+    for (const [nr, nf, seed] of [[512, 512, 1], [1536, 1536, 2], [3, 5, 3], [1000, 700, 4], [1, 1, 5]]) {
+      const logitsR = tf.mul(tf.randomNormal([nr, 1], 0, 1, 'float32', seed), 6);
+      const logitsF = tf.mul(tf.randomNormal([nf, 1], 0, 1, 'float32', seed + 100), 6);
+      for (const loss of [minimax(), nonSaturating()]) {
+        const reference = tf.grads((a: tf.Tensor, b: tf.Tensor) => loss.discriminatorLoss(a, b))([logitsR, logitsF]);
+        const fast = loss.discriminatorLossGradient!(logitsR, logitsF);
+        expect(fast[0].shape).toEqual([nr, 1]);
+        expect(Array.from(fast[0].dataSync())).toEqual(Array.from(reference[0].dataSync()));
+        expect(Array.from(fast[1].dataSync())).toEqual(Array.from(reference[1].dataSync()));
+        tf.dispose([...reference, ...fast]);
+      }
+      tf.dispose([logitsR, logitsF]);
+    }
+  });
+
   it('stays finite for huge logits (computed from logits, not probabilities)', () => {
     const big = tf.tensor1d([100, -100]);
     expect(val(bceWithLogits(big, 1))).toBeCloseTo(50, 3); // softplus(-100)≈0, softplus(100)=100 → mean 50

@@ -65,9 +65,31 @@ export async function readUpdateRule(optimizer: tf.Optimizer, learningRate?: num
   };
 }
 
+/** Adam's bias corrections for one update: 1 − β₁^t and 1 − β₂^t. */
+export interface AdamCorrections {
+  beta1: tf.Scalar;
+  beta2: tf.Scalar;
+}
+
+/**
+ * The bias corrections of Adam update j (j lookahead updates already taken), computed by the same ops as inside
+ * `functionalUpdate`, so equal bit for bit. They are constants of the lookahead: computed before the generator's
+ * gradient tape opens, they cost no tape nodes and no copies of saved inputs (four ops and six copies per update
+ * when computed on the tape). The caller owns them.
+ */
+export function adamCorrections(rule: Extract<UpdateRule, { kind: 'adam' }>, j: number): AdamCorrections {
+  // tfjs keeps accBeta = β^(t) with t the 1-based number of the update being applied.
+  const t = rule.iterations + 1 + j;
+  return tf.tidy(() => ({
+    beta1: tf.sub(1, tf.pow(tf.scalar(rule.beta1), tf.scalar(t))) as tf.Scalar,
+    beta2: tf.sub(1, tf.pow(tf.scalar(rule.beta2), tf.scalar(t))) as tf.Scalar,
+  }));
+}
+
 /**
  * One update of `params` with gradients `grads`, written with differentiable ops so gradients flow through it.
- * `j` counts the lookahead updates already taken. Matches tfjs's SGD and Adam updates op for op.
+ * `j` counts the lookahead updates already taken. Matches tfjs's SGD and Adam updates op for op. `corrections`:
+ * Adam's `adamCorrections(rule, j)` computed beforehand (else computed here).
  */
 export function functionalUpdate(
   rule: UpdateRule,
@@ -75,13 +97,11 @@ export function functionalUpdate(
   grads: readonly tf.Tensor[],
   state: { m: tf.Tensor[]; v: tf.Tensor[] },
   j: number,
+  corrections?: AdamCorrections,
 ): tf.Tensor[] {
   if (rule.kind === 'sgd') return params.map((p, i) => tf.add(p, tf.mul(grads[i], tf.scalar(-rule.learningRate))));
   const { beta1, beta2, epsilon, learningRate } = rule;
-  // tfjs keeps accBeta = β^(t) with t the 1-based number of the update being applied.
-  const t = rule.iterations + 1 + j;
-  const oneMinusAccBeta1 = tf.sub(1, tf.pow(tf.scalar(beta1), tf.scalar(t)));
-  const oneMinusAccBeta2 = tf.sub(1, tf.pow(tf.scalar(beta2), tf.scalar(t)));
+  const { beta1: oneMinusAccBeta1, beta2: oneMinusAccBeta2 } = corrections ?? adamCorrections(rule, j);
   return params.map((p, i) => {
     const g = grads[i];
     const m = tf.add(tf.mul(state.m[i], beta1), tf.mul(g, 1 - beta1));

@@ -11,7 +11,7 @@ import {
   type LossContext,
 } from '@gantry/core';
 import { functionalModel, type FunctionalModel } from './functional.js';
-import { copyOptimizer, functionalUpdate, readUpdateRule, type UpdateRule } from './optimizer.js';
+import { adamCorrections, copyOptimizer, functionalUpdate, readUpdateRule, type AdamCorrections, type UpdateRule } from './optimizer.js';
 
 export type UnrolledMode = 'first-order' | 'full';
 
@@ -93,6 +93,21 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
   let functional: FunctionalModel | undefined;
   let functionalFor: LayersModel | undefined;
   let rule: UpdateRule | undefined;
+  /** Adam's bias corrections of the lookahead updates, made before the generator's tape opens (see adamCorrections). */
+  let corrections: AdamCorrections[] = [];
+
+  async function readRule(ctx: HookContext): Promise<void> {
+    releaseRule();
+    rule = await readUpdateRule(ctx.trainer.optimizers.discriminator, options.learningRate);
+    const adam = rule.kind === 'adam' ? rule : undefined;
+    if (adam) corrections = Array.from({ length: steps }, (_, j) => adamCorrections(adam, j));
+  }
+
+  function releaseRule(): void {
+    tf.dispose(corrections.flatMap((c) => [c.beta1, c.beta2]));
+    corrections = [];
+    rule = undefined;
+  }
 
   /**
    * The generator's loss against the discriminator after `steps` differentiable lookahead updates. Kernel calls are
@@ -126,12 +141,16 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
     const parts = [real.shape[0], fake.shape[0]];
     // Member models (stackMembers) keep member-major rows: join and split per member.
     const both = concatMembers([real, fake], net.members);
-    const outputGradient = tf.grads((realOut: tf.Tensor, fakeOut: tf.Tensor) => loss.discriminatorLoss(realOut, fakeOut));
+    // The loss's own closed form where it has one: tf.grads would put a nested tape's forward and backward pass (and
+    // a copy of each tensor it saves) on the generator's tape at every update.
+    const outputGradient = loss.discriminatorLossGradient
+      ? ([realOut, fakeOut]: tf.Tensor[]) => loss.discriminatorLossGradient!(realOut, fakeOut)
+      : tf.grads((realOut: tf.Tensor, fakeOut: tf.Tensor) => loss.discriminatorLoss(realOut, fakeOut));
     for (let j = 0; j < steps; j++) {
       const { output, backward } = net.forwardBackward(both, unflatten(flat));
       const [dReal, dFake] = outputGradient(splitMembers(output, parts, net.members));
       const grads = backward(concatMembers([dReal, dFake], net.members));
-      [flat] = functionalUpdate(update, [flat], [flatten(grads)], moments, j);
+      [flat] = functionalUpdate(update, [flat], [flatten(grads)], moments, j, corrections[j]);
     }
     return loss.generatorLoss(net.forwardBackward(fake, unflatten(flat)).output);
   }
@@ -153,18 +172,19 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
         phase: 'G',
         handler: async (ctx) => {
           if (mode === 'first-order') await lookahead(ctx);
-          else rule = await readUpdateRule(ctx.trainer.optimizers.discriminator, options.learningRate);
+          else await readRule(ctx);
         },
       },
       afterApply: {
         phase: 'G',
         handler: () => {
           restore();
-          rule = undefined;
+          releaseRule();
         },
       },
       teardown() {
         restore();
+        releaseRule();
       },
     },
   });

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stackMembers, withSeed } from '@gantry/core';
-import { copyOptimizer, functionalModel, functionalUpdate, readUpdateRule } from '../src/index.js';
+import { adamCorrections, copyOptimizer, functionalModel, functionalUpdate, readUpdateRule } from '../src/index.js';
 import { useCpuBackend, values } from '@gantry/core/testing';
 
 beforeAll(useCpuBackend);
@@ -125,6 +125,21 @@ describe('functional updates match the tfjs optimizers', () => {
       optimizer.dispose();
     });
   }
+
+  it('adam: bias corrections computed beforehand (adamCorrections) give the same update bit for bit', async () => {
+    const rule = { kind: 'adam' as const, learningRate: 0.01, beta1: 0.5, beta2: 0.999, epsilon: 1e-8, iterations: 6, m: [], v: [] };
+    const p = tf.randomNormal([5, 3], 0, 1, 'float32', 1);
+    const g = tf.randomNormal([5, 3], 0, 1, 'float32', 2);
+    const state = () => ({ m: [tf.randomNormal([5, 3], 0, 0.1, 'float32', 3)], v: [tf.randomUniform([5, 3], 0, 0.01, 'float32', 4)] });
+    for (const j of [0, 3]) {
+      const corrections = adamCorrections(rule, j);
+      const [plain] = functionalUpdate(rule, [p], [g], state(), j);
+      const [precomputed] = functionalUpdate(rule, [p], [g], state(), j, corrections);
+      expect(values(precomputed)).toEqual(values(plain));
+      expect(values(corrections.beta1)[0]).toBeCloseTo(1 - 0.5 ** (7 + j), 7);
+      expect(values(corrections.beta2)[0]).toBeCloseTo(1 - 0.999 ** (7 + j), 6);
+    }
+  });
 
   it('copyOptimizer leaves the original state untouched', async () => {
     const model = build(() => [tfl.layers.dense({ units: 1, inputShape: [2] })]);

@@ -221,6 +221,34 @@ describe('unrolled full', () => {
     expect(maxDiffFromFirstOrder).toBeGreaterThan(1e-3);
   });
 
+  it("uses the loss's closed-form output gradient: objective and generator gradient equal tf.grads's bit for bit", async () => {
+    // With Adam (the bias corrections computed before the tape) and with tf.grads of the loss (no closed form).
+    const run = async (loss: ReturnType<typeof nonSaturating>) => {
+      const G = smoothNet(3, 6, 2, 11);
+      const D = smoothNet(2, 6, 1, 12);
+      const z = tf.randomNormal([8, 3], 0, 1, 'float32', 21);
+      const real = tf.randomNormal([8, 2], 0.5, 0.3, 'float32', 22);
+      const adam = tf.train.adam(0.05, 0.5, 0.9);
+      adam.minimize(() => loss.discriminatorLoss(D.apply(real) as tf.Tensor, D.apply(G.apply(z) as tf.Tensor) as tf.Tensor), false, D.trainableWeights.map((w) => w.read() as tf.Variable));
+      const plugin = unrolled({ steps: 3, mode: 'full' });
+      const trainer = { discriminator: D, loss, optimizers: { discriminator: adam } };
+      await (plugin.hooks!.setup as (t: unknown) => void)(trainer);
+      await (plugin.hooks!.beforePhase as { handler: (c: unknown) => Promise<void> }).handler({ trainer });
+      const replace = hookHandler<(l: tf.Scalar, c: LossContext) => tf.Scalar>(plugin, 'generatorLoss');
+      const vars = G.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(() => {
+        const { ctx } = lossContext({ discriminator: D, real, fake: G.apply(z) as tf.Tensor, phase: 'G', loss });
+        return replace(loss.generatorLoss(ctx.fakeLogits), ctx);
+      }, vars);
+      (plugin.hooks!.teardown as () => void)();
+      return [values(value), ...vars.map((v) => values(grads[v.name]))];
+    };
+    const closedForm = await run(nonSaturating());
+    const taped = await run({ ...nonSaturating(), discriminatorLossGradient: undefined });
+    expect(closedForm).toEqual(taped);
+    expect(Math.max(...closedForm[1].map(Math.abs))).toBeGreaterThan(1e-4);
+  });
+
   it('trains with Adam on the ring-style networks with flat memory and D untouched by the lookahead', async () => {
     const trainer = tinyTrainer([unrolled({ steps: 2, mode: 'full' })], { steps: 5 });
     const terms: number[] = [];
