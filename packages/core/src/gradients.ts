@@ -22,6 +22,23 @@ const PIECEWISE_CONSTANT_UNARY = ['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Z
 let registered = false;
 
 /**
+ * Runs one kernel of the active backend below the engine, so the result is a constant for the gradient tape (no tape
+ * node, no copies of saved inputs); null when the backend has no such kernel. For masks of piecewise-linear functions:
+ * their derivative is zero almost everywhere, and recording them makes a gradient of the gradient back-propagate and
+ * add zeros (through a critic's whole forward pass for a gradient penalty, through every update of an unrolled
+ * lookahead).
+ */
+export function untapedKernel(kernelName: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap): tf.Tensor | null {
+  const engine = tf.engine();
+  const config = tf.getKernel(kernelName, engine.backendName);
+  if (config == null) return null;
+  const out = config.kernelFunc({ inputs, backend: engine.backend, attrs });
+  if (Array.isArray(out)) return null;
+  // tfjs-node's kernels return Tensors already (tracked by the engine), other backends TensorInfos.
+  return out instanceof tf.Tensor ? out : engine.makeTensorFromTensorInfo(out);
+}
+
+/**
  * tfjs 4.22 differentiates tanh, sigmoid, exp and elu through their saved *outputs*, and a saved output is detached
  * from the tape: the second derivative silently loses a term (d/da[d/dw tanh(w·a)] comes out as 1 − t² alone). These
  * gradients recompute the factor from the saved input instead, so nested gradients (gradient penalty, R1, unrolling)

@@ -226,6 +226,23 @@ describe.skipIf(native != null)('tensorflow backend (gantry setup tensorflow)', 
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('a ReLU gradient no tape records is one LeakyReluGrad op (α 0), equal to cpu bit for bit', async () => {
+    const x = () => tf.mul(seeded([4, 7], 15), tf.tensor1d([1, 0, -1, 2, -2, 0.5, 1])); // positives, negatives and zeros
+    const dy = () => seeded([4, 7], 16);
+    const calls = recordNativeCalls();
+    let native: Float32Array[];
+    let cpu: Float32Array[];
+    try {
+      [native, cpu] = await onTensorflowAndCpu(() => [tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), dy())))(x())]);
+    } finally {
+      calls.stop();
+    }
+    expect(calls.ops.filter((op) => op === 'LeakyReluGrad')).toHaveLength(1);
+    expect(calls.ops).not.toContain('OnesLike');
+    expect(Array.from(native[0])).toEqual(Array.from(cpu[0]));
+    expect(native[0].some((v) => v === 0) && native[0].some((v) => v !== 0)).toBe(true);
+  });
+
   it('an unchanged Reshape or Cast shares the TensorFlow tensor; a changed one still runs, with the same values', () => {
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const x = tf.tensor2d([1, -2, 3, -4, 5, -6], [2, 3]);

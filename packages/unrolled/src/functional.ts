@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
-import { GantryError, fromMemberAxis, toMemberAxis } from '@gantry/core';
+import { GantryError, fromMemberAxis, toMemberAxis, untapedKernel } from '@gantry/core';
 
 /**
  * One link of the chain: a Dense product (+ bias) or an activation. `forward` takes the weights explicitly (indices
@@ -81,9 +81,19 @@ interface Activation {
   derivative: (a: tf.Tensor, y: tf.Tensor, dy: tf.Tensor) => tf.Tensor;
 }
 
+/**
+ * dy · step(a, α), the (leaky) ReLU derivative, with the step mask off the tape: its derivative is zero almost
+ * everywhere, so on the generator's tape it only cost a node, a copy of `a` and a backward pass adding zeros, on every
+ * lookahead update. The same values.
+ */
+function timesStep(dy: tf.Tensor, a: tf.Tensor, alpha = 0): tf.Tensor {
+  const mask = untapedKernel(tf.Step, { x: a }, { alpha }) ?? tf.step(a, alpha);
+  return tf.mul(dy, mask);
+}
+
 const ACTIVATIONS: Record<string, Activation> = {
   linear: { secondOrderSafe: (a) => a, plain: (a) => a, derivative: (_a, _y, dy) => dy },
-  relu: { secondOrderSafe: (a) => tf.relu(a), plain: (a) => tf.relu(a), derivative: (a, _y, dy) => tf.mul(dy, tf.step(a)) },
+  relu: { secondOrderSafe: (a) => tf.relu(a), plain: (a) => tf.relu(a), derivative: (a, _y, dy) => timesStep(dy, a) },
   softplus: { secondOrderSafe: (a) => tf.softplus(a), plain: (a) => tf.softplus(a), derivative: (a, _y, dy) => tf.mul(dy, tf.sigmoid(a)) },
   tanh: { secondOrderSafe: tanhFromInput, plain: (a) => tf.tanh(a), derivative: (_a, y, dy) => tf.mul(dy, tf.sub(1, tf.square(y))) },
   sigmoid: { secondOrderSafe: sigmoidFromInput, plain: (a) => tf.sigmoid(a), derivative: (_a, y, dy) => tf.mul(dy, tf.mul(y, tf.sub(1, y))) },
@@ -92,7 +102,7 @@ const ACTIVATIONS: Record<string, Activation> = {
 const leakyRelu = (alpha: number): Activation => ({
   secondOrderSafe: (a) => tf.leakyRelu(a, alpha),
   plain: (a) => tf.leakyRelu(a, alpha),
-  derivative: (a, _y, dy) => tf.mul(dy, tf.step(a, alpha)),
+  derivative: (a, _y, dy) => timesStep(dy, a, alpha),
 });
 
 function activationLink(f: Activation): Link {
