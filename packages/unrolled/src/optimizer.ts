@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GantryError } from '@gantry/core';
+import { tapeNode } from './tape.js';
 
 type OptimizerClass = { fromConfig(cls: unknown, config: tf.serialization.ConfigDict): tf.Optimizer };
 
@@ -109,14 +110,6 @@ export function functionalUpdate(
   });
 }
 
-interface TapeEngine {
-  runKernelFunc(params: {
-    forwardFunc: (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor[];
-    backwardsFunc: (dys: tf.Tensor[], saved: tf.Tensor[]) => Record<string, () => tf.Tensor>;
-    inputs: Record<string, tf.Tensor>;
-  }): tf.Tensor[];
-}
-
 /**
  * Adam's update of one weight tensor as one node of the gradient tape: [p', m', v'] from (p, g, m, v). Recorded op
  * by op, the update put 14 nodes and 22 copies of saved tensors on the generator's tape per lookahead update; as one
@@ -134,10 +127,9 @@ function adamStep(
   oneMinusAccBeta2: tf.Scalar,
 ): tf.Tensor[] {
   const { beta1, beta2, epsilon, learningRate } = rule;
-  const engine = tf.engine() as unknown as TapeEngine;
-  return engine.runKernelFunc({
-    inputs: { p, g, m, v },
-    forwardFunc: (_backend, save) => {
+  return tapeNode(
+    { p, g, m, v },
+    (save) => {
       const mNext = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
       const vNext = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
       const mHat = tf.div(mNext, oneMinusAccBeta1);
@@ -149,7 +141,7 @@ function adamStep(
       save([g, mHat, vHat, root, denominator, oneMinusAccBeta1, oneMinusAccBeta2]);
       return [tf.add(tf.mul(tf.div(mHat, denominator), -learningRate), p), mNext, vNext];
     },
-    backwardsFunc: ([dNext, dMNext, dVNext], saved) => {
+    ([dNext, dMNext, dVNext], saved) => {
       const [gSaved, mHat, vHat, root, denominator, c1, c2] = saved;
       // tfjs passes zeros for an output nothing downstream uses (the last update's moments).
       const dStep = tf.mul(dNext, -learningRate); // Multiply: dy · b
@@ -168,5 +160,5 @@ function adamStep(
         v: () => tf.mul(dV, beta2),
       };
     },
-  });
+  );
 }

@@ -11,6 +11,7 @@ import {
   type LossContext,
 } from '@gantry/core';
 import { functionalModel, type FunctionalModel } from './functional.js';
+import { tapeNode } from './tape.js';
 import { adamCorrections, copyOptimizer, functionalUpdate, readUpdateRule, type AdamCorrections, type UpdateRule } from './optimizer.js';
 
 export type UnrolledMode = 'first-order' | 'full';
@@ -128,8 +129,21 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
     const current = net.weights.map((w) => w.read());
     const shapes = current.map((w) => w.shape);
     const sizes = current.map((w) => w.size);
-    const flatten = (tensors: readonly tf.Tensor[]) => tf.concat(tensors.map((t) => tf.reshape(t, [-1])));
-    const unflatten = (flat: tf.Tensor) => tf.split(flat, sizes).map((t, i) => tf.reshape(t, shapes[i]));
+    // Each one node of the tape: their backward passes are each other (split ↔ concat, reshape ↔ reshape), what tfjs
+    // would run, without a node and a saved copy per reshape.
+    const named = (tensors: readonly tf.Tensor[]) => Object.fromEntries(tensors.map((t, i) => [String(i), t]));
+    const flatten = (tensors: readonly tf.Tensor[]): tf.Tensor =>
+      tapeNode(
+        named(tensors),
+        () => [tf.concat(tensors.map((t) => tf.reshape(t, [-1])))],
+        ([dFlat]) => Object.fromEntries(tf.split(dFlat, sizes).map((d, i) => [String(i), () => tf.reshape(d, shapes[i])])),
+      )[0];
+    const unflatten = (flat: tf.Tensor): tf.Tensor[] =>
+      tapeNode(
+        { flat },
+        () => tf.split(flat, sizes).map((t, i) => tf.reshape(t, shapes[i])),
+        (dParts) => ({ flat: () => tf.concat(dParts.map((d) => tf.reshape(d, [-1]))) }),
+      );
     let flat = flatten(current);
     const moments =
       update.kind === 'adam'
