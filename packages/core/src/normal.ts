@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import seedrandom from 'seedrandom';
+import alea from 'seedrandom/lib/alea.js';
 
 /**
  * `count` float32 draws of N(mean, stdDev²) from `seed`: exactly the numbers of
@@ -12,7 +12,7 @@ import seedrandom from 'seedrandom';
  */
 export function normalValues(count: number, mean: number, stdDev: number, seed: number): Float32Array {
   // Only the seeding (Mash over the string) comes from seedrandom; the recurrence below is Alea's step.
-  let { c, s0, s1, s2 } = seedrandom.alea(String(seed), { state: true }).state() as unknown as AleaState;
+  let { c, s0, s1, s2 } = alea(String(seed), { state: true }).state();
   const out = new Float32Array(count);
   let i = 0;
   while (i < count) {
@@ -37,13 +37,6 @@ export function normalValues(count: number, mean: number, stdDev: number, seed: 
     if (i < count) out[i++] = mean + stdDev * v2 * scale;
   }
   return out;
-}
-
-interface AleaState {
-  c: number;
-  s0: number;
-  s1: number;
-  s2: number;
 }
 
 /** `tf.randomNormal(shape, mean, stdDev, 'float32', seed)`, the same values drawn faster (see `normalValues`). */
