@@ -1,3 +1,6 @@
+// Other packages compile this file from source (@gantry/source) without core's ambient declarations: name them here.
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference
+/// <reference path="./seedrandom-alea.d.ts" />
 import * as tf from '@tensorflow/tfjs-core';
 import alea from 'seedrandom/lib/alea.js';
 
