@@ -58,7 +58,7 @@ export {
   type CheckpointPart,
 } from './checkpoint-store.js';
 export { yieldToEventLoop } from './yield.js';
-export { registerNestedGradientFixes, untapedKernel } from './gradients.js';
+export { registerNestedGradientFixes, untapedKernel, timesStep, tapeRecording, LEAKY_RELU_GRAD_KERNEL } from './gradients.js';
 export {
   MemberDense,
   stackMembers,

@@ -22,6 +22,39 @@ const PIECEWISE_CONSTANT_UNARY = ['LogicalNot', 'IsNan', 'IsInf', 'IsFinite', 'Z
 let registered = false;
 
 /**
+ * A backend kernel (inputs dy, x; attr alpha) that computes dy · (x > 0 ? 1 : α) in one pass — the same float32
+ * products as multiplying by the Step factor. Backends that have one (tensorflow: TensorFlow's `LeakyReluGrad`, from
+ * @gantry/engine) get it for products that no tape records.
+ */
+export const LEAKY_RELU_GRAD_KERNEL = 'GantryLeakyReluGrad';
+
+/**
+ * True while a gradient tape records the ops being run (the gradient being computed will itself be differentiated;
+ * inside a kernel or a custom-gradient node's forward pass nothing records).
+ */
+export function tapeRecording(): boolean {
+  const state = tf.engine().state as unknown as { gradientDepth: number; kernelDepth: number };
+  return state.gradientDepth > 0 && state.kernelDepth === 0;
+}
+
+/**
+ * dy · step(x, α) = dy · (x > 0 ? 1 : α), the (leaky) ReLU derivative, with the factor off the tape (its derivative is
+ * zero almost everywhere): one pass of the backend's `LEAKY_RELU_GRAD_KERNEL` when no tape records and the backend
+ * has it, else dy times an untaped Step. Float32 x.
+ */
+export function timesStep(dy: tf.Tensor, x: tf.Tensor, alpha: number): tf.Tensor {
+  if (!tapeRecording()) {
+    const dx = untapedKernel(LEAKY_RELU_GRAD_KERNEL, { dy, x }, { alpha });
+    if (dx != null) return dx;
+  }
+  const factor = untapedKernel(tf.Step, { x }, { alpha });
+  if (factor == null) return tf.where(tf.greater(x, 0), dy, tf.mul(dy, alpha));
+  const dx = tf.mul(dy, factor);
+  factor.dispose();
+  return dx;
+}
+
+/**
  * Runs one kernel of the active backend below the engine, so the result is a constant for the gradient tape (no tape
  * node, no copies of saved inputs); null when the backend has no such kernel. For masks of piecewise-linear functions:
  * their derivative is zero almost everywhere, and recording them makes a gradient of the gradient back-propagate and

@@ -14,7 +14,7 @@ export {
 export { acquireRunLock, RUN_LOCK_FILE, type RunLock } from './run-lock.js';
 export { removeTempLeftovers, tempName } from './temp-files.js';
 export { DiskFullError, isDiskFull, freeBytes, writeOrExplain } from './disk-full.js';
-export { registerNestedGradientFixes, untapedKernel } from './gradients.js';
+export { registerNestedGradientFixes, untapedKernel, timesStep, tapeRecording, LEAKY_RELU_GRAD_KERNEL } from './gradients.js';
 export { encodeNpy, decodeNpy, npyHeader, writeNpy, readNpy, NpyRowWriter, type NpyArray } from './npy.js';
 
 setCheckpointLocations({ store: fileCheckpoints, find: findCheckpointFolder });

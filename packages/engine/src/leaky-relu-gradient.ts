@@ -1,25 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { untapedKernel } from '@gantry/core';
+import { timesStep } from '@gantry/core';
+
+export { LEAKY_RELU_GRAD_KERNEL, tapeRecording } from '@gantry/core';
 
 let leakyReluReplaced = false;
 
 /**
- * A backend kernel (inputs dy, x; attr alpha) that computes dy · (x > 0 ? 1 : α) in one pass — the same float32
- * products as multiplying by the Step factor. Backends that have one (tensorflow: TensorFlow's `LeakyReluGrad`)
- * get it for gradients that no tape records.
- */
-export const LEAKY_RELU_GRAD_KERNEL = 'GantryLeakyReluGrad';
-
-/** True while a gradient tape records (the gradient being computed will itself be differentiated). */
-export function tapeRecording(): boolean {
-  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
-}
-
-/**
  * d leakyRelu(x) = dy · (x > 0 ? 1 : α), and ReLU's with α = 0; the factor is tfjs's Step kernel, computed off the
  * tape. When no tape records (tfjs back-propagates the outermost gradient after closing its tape), a backend's one-pass
- * kernel replaces Step and the product: nothing will differentiate the result. tfjs's ReLU gradient is
- * dy · step(x), the same float32 products.
+ * kernel replaces Step and the product: nothing will differentiate the result (core's `timesStep`). tfjs's ReLU
+ * gradient is dy · step(x), the same float32 products.
  */
 function registerStepMaskGradient(kernelName: string, alphaOf: (attrs: tf.NamedAttrMap) => number): void {
   tf.unregisterGradient(kernelName);
@@ -35,17 +25,9 @@ function registerStepMaskGradient(kernelName: string, alphaOf: (attrs: tf.NamedA
       const x = alpha >= 0 ? saved[1] : saved[0];
       return {
         x: () => {
-          // tfjs's ReLU takes int32 too (its gradient casts): only float32 goes to the kernels below.
+          // tfjs's ReLU takes int32 too (its gradient casts): only float32 goes to the kernels.
           if (x.dtype !== 'float32') return tf.mul(dy as tf.Tensor, tf.step(tf.cast(x, 'float32'), alpha));
-          if (!tapeRecording()) {
-            const dx = untapedKernel(LEAKY_RELU_GRAD_KERNEL, { dy: dy as tf.Tensor, x }, { alpha });
-            if (dx != null) return dx;
-          }
-          const factor = untapedKernel(tf.Step, { x }, { alpha });
-          if (factor == null) return tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, alpha));
-          const dx = tf.mul(dy as tf.Tensor, factor);
-          factor.dispose();
-          return dx;
+          return timesStep(dy as tf.Tensor, x, alpha);
         },
       };
     },

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
-import { GantryError, fromMemberAxis, toMemberAxis, untapedKernel } from '@gantry/core';
+import { GantryError, fromMemberAxis, timesStep, toMemberAxis } from '@gantry/core';
+import { tapeNode } from './tape.js';
 
 /**
  * One link of the chain: a Dense product (+ bias) or an activation. `forward` takes the weights explicitly (indices
@@ -82,18 +83,25 @@ interface Activation {
 }
 
 /**
- * dy · step(a, α), the (leaky) ReLU derivative, with the step mask off the tape: its derivative is zero almost
- * everywhere, so on the generator's tape it only cost a node, a copy of `a` and a backward pass adding zeros, on every
- * lookahead update. The same values.
+ * dy · step(a, α), the (leaky) ReLU derivative of the explicit backward pass, as one node of the generator's tape: the
+ * step mask stays off the tape (its derivative is zero almost everywhere; recorded, the generator's backward pass added
+ * zeros through every lookahead update's mask), and the product's gradient with respect to dy is the same product.
+ * On tensorflow both are one `LeakyReluGrad` op instead of OnesLike, LeakyReluGrad and Mul. The same values.
  */
-function timesStep(dy: tf.Tensor, a: tf.Tensor, alpha = 0): tf.Tensor {
-  const mask = untapedKernel(tf.Step, { x: a }, { alpha }) ?? tf.step(a, alpha);
-  return tf.mul(dy, mask);
+function reluDerivative(dy: tf.Tensor, a: tf.Tensor, alpha = 0): tf.Tensor {
+  return tapeNode(
+    { dy },
+    (save) => {
+      save([a]);
+      return [timesStep(dy, a, alpha)];
+    },
+    ([dOut], [aSaved]) => ({ dy: () => timesStep(dOut, aSaved, alpha) }),
+  )[0];
 }
 
 const ACTIVATIONS: Record<string, Activation> = {
   linear: { secondOrderSafe: (a) => a, plain: (a) => a, derivative: (_a, _y, dy) => dy },
-  relu: { secondOrderSafe: (a) => tf.relu(a), plain: (a) => tf.relu(a), derivative: (a, _y, dy) => timesStep(dy, a) },
+  relu: { secondOrderSafe: (a) => tf.relu(a), plain: (a) => tf.relu(a), derivative: (a, _y, dy) => reluDerivative(dy, a) },
   softplus: { secondOrderSafe: (a) => tf.softplus(a), plain: (a) => tf.softplus(a), derivative: (a, _y, dy) => tf.mul(dy, tf.sigmoid(a)) },
   tanh: { secondOrderSafe: tanhFromInput, plain: (a) => tf.tanh(a), derivative: (_a, y, dy) => tf.mul(dy, tf.sub(1, tf.square(y))) },
   sigmoid: { secondOrderSafe: sigmoidFromInput, plain: (a) => tf.sigmoid(a), derivative: (_a, y, dy) => tf.mul(dy, tf.mul(y, tf.sub(1, y))) },
@@ -102,7 +110,7 @@ const ACTIVATIONS: Record<string, Activation> = {
 const leakyRelu = (alpha: number): Activation => ({
   secondOrderSafe: (a) => tf.leakyRelu(a, alpha),
   plain: (a) => tf.leakyRelu(a, alpha),
-  derivative: (a, _y, dy) => timesStep(dy, a, alpha),
+  derivative: (a, _y, dy) => reluDerivative(dy, a, alpha),
 });
 
 function activationLink(f: Activation): Link {

@@ -114,8 +114,9 @@ export function unrolled(options: UnrolledOptions = {}): UnrolledPlugin {
    * The generator's loss against the discriminator after `steps` differentiable lookahead updates. Kernel calls are
    * what a toy step costs, so the lookahead keeps D's weights (and Adam's moments) as one flat vector, updated by one
    * set of element-wise ops per step (the same per-element arithmetic as one update per weight), runs real and fake
-   * through D as one batch, and takes D's weight gradients by explicit backpropagation (`forwardBackward`); only the
-   * loss's gradient at D's output comes from a (small) tape.
+   * through D as one batch, and takes D's weight gradients by explicit backpropagation (`forwardBackward`); the
+   * loss's gradient at D's output is the loss's closed form (`discriminatorLossGradient`) or else a (small) tape.
+   * Flattening, unflattening and each Adam update are one node of the generator's tape each (`tapeNode`).
    */
   function lookaheadGeneratorLoss(ctx: LossContext): tf.Scalar {
     if (functionalFor !== ctx.discriminator || !functional) {
