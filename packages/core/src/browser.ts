@@ -6,6 +6,7 @@ export {
   type TrainResult,
   type CheckpointOptions,
   type DiscriminatorUpdateOptions,
+  type StepRunner,
 } from './trainer.js';
 export { StepScalars } from './step-scalars.js';
 export { HOOK_KINDS, type HookKind } from './hooks.js';
