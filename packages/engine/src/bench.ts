@@ -241,7 +241,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     threads: options.threads,
     kernels: options.kernels,
   });
-  // The first step creates Adam's moments, the second is recorded: timing starts with a replayed step.
+  // buildTrainer records the second step: timing must start with a replayed one.
   if (options.graph && choice.name === 'tensorflow' && warmup < 2) throw new GantryError(`bench: graph steps need warmup >= 2, got ${warmup}`);
   const emit = options.onResult ?? ((r: BenchResult) => console.log(JSON.stringify(r)));
   const results: BenchResult[] = [];

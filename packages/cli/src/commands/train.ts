@@ -96,7 +96,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   });
   const experiment = await experimentOfRun(config);
   const setup = await buildForRun(experiment, config);
-  // On TensorFlow a step runs as a graph once recorded: no per-op dispatch (see ENGINE.md, "Steps as graphs").
+  // On TensorFlow a step runs as a graph once recorded: no per-op dispatch (see ENGINE.md, "Steps as TensorFlow graphs").
   const capture =
     backend.name === 'tensorflow' && flags.graph !== false ? captureSteps({ warn: (line) => console.error(`gantry: ${line}`) }) : undefined;
   const trainer = new Trainer({

@@ -76,6 +76,24 @@ function releaseHold(backend: NativeBackend, dataId: object): boolean {
 }
 
 /**
+ * This update's β's as float32 and, uploaded (the caller deletes them), the bias corrections folded into the step
+ * size α = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) and ε̂ = ε·√(1 − β₂ᵗ), in float64 from the step count: TensorFlow's own 1 − β₂ᵗ
+ * from a float32 power cancels to ~1e-5 relative error in early steps (so does tfjs's).
+ */
+function biasCorrected(b: TfjsNodeBinding, optimizer: tf.AdamOptimizer) {
+  const self = optimizer as unknown as AdamInternals;
+  const t = (optimizer as unknown as { iterations: number }).iterations + 1;
+  const [beta1, beta2] = [Math.fround(self.beta1), Math.fround(self.beta2)];
+  const root2 = Math.sqrt(1 - beta2 ** t);
+  return {
+    beta1,
+    beta2,
+    stepSize: b.createTensor([], b.TF_FLOAT, Float32Array.of((self.learningRate * root2) / (1 - beta1 ** t))),
+    epsilonHat: b.createTensor([], b.TF_FLOAT, Float32Array.of(self.epsilon * root2)),
+  };
+}
+
+/**
  * tf.train.adam's update on the tensorflow backend as TensorFlow's own fused `ResourceApplyAdam`: one pass over each
  * weight instead of 14 element-wise ops and 6 scalar uploads. The weight, m and v live in resource variables between
  * steps; after each update they are read back (`ReadVariableOp` shares the buffer; TensorFlow copies on the next
@@ -96,11 +114,8 @@ function resourceApplyAdam(
   names: string[],
   gradients: (tf.Tensor | undefined)[],
 ): boolean {
-  // A captured step's graph cannot hold resource variables: the same update as plain ops.
-  if (captureState.active) return tensorApplyAdam(optimizer, names, gradients);
   const backend = tf.backend() as NativeBackend;
   const b = backend.binding;
-  const self = optimizer as unknown as AdamInternals;
   let slots = slotsOf.get(optimizer);
   if (slots == null) {
     slots = new Map();
@@ -122,13 +137,7 @@ function resourceApplyAdam(
     { name: 'use_locking', type: b.TF_ATTR_BOOL, value: false },
     { name: 'use_nesterov', type: b.TF_ATTR_BOOL, value: false },
   ];
-  // The bias corrections folded into the step size and ε, in float64 from the step count: TensorFlow's own
-  // 1 − β₂ᵗ from a float32 power cancels to ~1e-5 relative error in early steps (so does tfjs's).
-  const t = (optimizer as unknown as { iterations: number }).iterations + 1;
-  const [beta1, beta2] = [Math.fround(self.beta1), Math.fround(self.beta2)];
-  const root2 = Math.sqrt(1 - beta2 ** t);
-  const stepSize = b.createTensor([], b.TF_FLOAT, Float32Array.of((self.learningRate * root2) / (1 - beta1 ** t)));
-  const epsilonHat = b.createTensor([], b.TF_FLOAT, Float32Array.of(self.epsilon * root2));
+  const { beta1, beta2, stepSize, epsilonHat } = biasCorrected(b, optimizer);
   const zero = constant(b, 0);
   const scalars = [zero, zero, stepSize, constant(b, beta1), constant(b, beta2), epsilonHat];
   try {
@@ -179,12 +188,7 @@ function resourceApplyAdam(
 function tensorApplyAdam(optimizer: tf.AdamOptimizer, names: string[], gradients: (tf.Tensor | undefined)[]): boolean {
   const backend = tf.backend() as NativeBackend;
   const b = backend.binding;
-  const self = optimizer as unknown as AdamInternals;
-  const t = (optimizer as unknown as { iterations: number }).iterations + 1;
-  const [beta1, beta2] = [Math.fround(self.beta1), Math.fround(self.beta2)];
-  const root2 = Math.sqrt(1 - beta2 ** t);
-  const stepSize = b.createTensor([], b.TF_FLOAT, Float32Array.of((self.learningRate * root2) / (1 - beta1 ** t)));
-  const epsilonHat = b.createTensor([], b.TF_FLOAT, Float32Array.of(self.epsilon * root2));
+  const { beta1, beta2, stepSize, epsilonHat } = biasCorrected(b, optimizer);
   const oneMinusBeta1 = constant(b, Math.fround(1 - beta1));
   const oneMinusBeta2 = constant(b, Math.fround(1 - beta2));
   const attrs = [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }];
@@ -209,7 +213,12 @@ function tensorApplyAdam(optimizer: tf.AdamOptimizer, names: string[], gradients
   return true;
 }
 
-/** Routes tf.train.adam's updates on the tensorflow backend through `ResourceApplyAdam` (idempotent). */
+/**
+ * Routes tf.train.adam's updates on the tensorflow backend through `ResourceApplyAdam`, or through the same
+ * arithmetic as plain ops while steps are captured as graphs, which cannot hold resource variables (idempotent).
+ */
 export function installNativeAdam(): void {
-  patchAdam('tensorflow', resourceApplyAdam);
+  patchAdam('tensorflow', (optimizer, names, gradients) =>
+    (captureState.active ? tensorApplyAdam : resourceApplyAdam)(optimizer, names, gradients),
+  );
 }

@@ -28,6 +28,17 @@ export interface TfjsNodeBinding {
   executeOp(op: string, attrs: NativeAttr[], inputIds: number[], outputs: number): OutputMetadata[];
   createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number;
   deleteTensor(id: number): void;
+  tensorDataSync(id: number): ArrayBufferView;
+  /** A SavedModel folder as a TensorFlow session; its id. */
+  loadSavedModel(dir: string, tags: string): number;
+  deleteSavedModel(id: number): void;
+  /** Runs a session: feeds addon tensors to `inputs` ("name:0,…"), returns `outputs` as new addon tensors. */
+  runSavedModel(id: number, inputIds: number[], inputs: string, outputs: string): OutputMetadata[];
+}
+
+/** The addon's TF_* code of a tfjs dtype it can hold as is (float32, int32, bool); undefined for the others. */
+export function nativeDtype(b: TfjsNodeBinding, dtype: tf.DataType): number | undefined {
+  return dtype === 'float32' ? b.TF_FLOAT : dtype === 'int32' ? b.TF_INT32 : dtype === 'bool' ? b.TF_BOOL : undefined;
 }
 
 /** tfjs-node's record of one tfjs tensor's data: its addon tensor id (−1: none), or values not uploaded yet. */

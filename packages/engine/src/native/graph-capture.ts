@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NativeAttr, NativeBackend, OutputMetadata, TfjsNodeBinding } from './binding.js';
+import { nativeDtype, type NativeAttr, type NativeBackend, type NativeTensorData, type OutputMetadata, type TfjsNodeBinding } from './binding.js';
 import { createRequire } from 'node:module';
 import { nativePackageDir } from './load.js';
 import { captureState } from './capture-state.js';
@@ -14,13 +14,20 @@ import { captureState } from './capture-state.js';
  * when JavaScript reads a value. What that saves is TensorFlow's eager dispatch per op, and it lets TensorFlow's
  * graph optimizer and inter-op scheduler see the whole step. tfjs's own JavaScript still runs every step.
  *
- * A replayed step must issue the recorded ops in the recorded order with the same attributes and the same wiring;
- * the first op that differs (an evaluation step, a schedule switching a term on) ends the deferred part there (it
- * runs as a graph) and the rest of that step runs eagerly; the next step is recorded anew.
+ * The recorded step's results come from its graph too, so every step from the recorded one on computes the same way
+ * (and a resumed run, which records its first step, what the uninterrupted one replays). A replayed step must issue
+ * the recorded ops in the recorded order with the same attributes and the same wiring; the first op that differs (an
+ * evaluation step, a schedule switching a term on) ends the deferred part there (it runs as a graph), the rest of
+ * that step is recorded and run as a graph of its own, and the next step is recorded anew.
  */
 
 /** Where an op input came from in the recorded step: another op's output, or a tensor from outside the step. */
 type Source = { op: number; index: number } | { external: number };
+
+interface TensorMeta {
+  shape: number[];
+  dtype: number;
+}
 
 interface RecordedOp {
   name: string;
@@ -28,13 +35,13 @@ interface RecordedOp {
   /** Type attributes eager execution inferred from the inputs, written out for the graph. */
   inferred?: NativeAttr[];
   inputs: Source[];
-  outputs: { shape: number[]; dtype: number }[];
+  outputs: TensorMeta[];
 }
 
 interface Recording {
   ops: RecordedOp[];
   /** dtype and shape of each external input slot. */
-  externals: { shape: number[]; dtype: number }[];
+  externals: TensorMeta[];
 }
 
 interface Session {
@@ -44,19 +51,9 @@ interface Session {
   inputs: Source[];
 }
 
-interface TensorMeta {
-  shape: number[];
-  dtype: number;
-}
-
-interface TensorData {
-  id: number;
-}
-
 type Mode = 'eager' | 'record' | 'replay';
 
 const UNKNOWN_SHAPE: number[] = [];
-const TF_DTYPES: Record<string, number> = { float32: 1, int32: 3, bool: 10 };
 
 const MAX_DIVERGED_IN_A_ROW = 3;
 
@@ -67,11 +64,11 @@ const FAKE_BASE = 1 << 30;
 const STATEFUL = new Set(['AssignVariableOp', 'ReadVariableOp', 'ResourceApplyAdam', 'VarHandleOp', 'DestroyResourceOp']);
 
 export interface StepCaptureStats {
-  /** Steps run eagerly while recording. */
+  /** Steps recorded (run eagerly for the shapes, their results then computed by their graphs). */
   recorded: number;
-  /** Steps whose ops all ran as graphs. */
+  /** Steps whose ops all ran as graphs of the recording. */
   replayed: number;
-  /** Steps that stopped matching the recording part way (the rest ran eagerly). */
+  /** Steps that stopped matching the recording part way (the rest recorded and run as a graph of its own). */
   diverged: number;
   /** Distinct graphs built (one per op range). */
   graphs: number;
@@ -119,12 +116,6 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   const warmup = options.warmup ?? 2;
   const backend = tf.backend() as NativeBackend;
   const binding = backend.binding;
-  const addon = binding as unknown as {
-    loadSavedModel(dir: string, tags: string): number;
-    deleteSavedModel(id: number): void;
-    runSavedModel(id: number, ids: number[], inputs: string, outputs: string): OutputMetadata[];
-    tensorDataSync(id: number): ArrayBufferView;
-  };
   const pb = loadProtos();
   /** Where the SavedModels go: made with the first graph (a failure there turns capturing off, like any refused graph). */
   let dir: string | undefined;
@@ -163,7 +154,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   /** External slot → addon id, this step. */
   let externalIds: number[] = [];
   /** Pending ids that a tfjs tensor holds → its TensorData (its id is replaced when the graph has run). */
-  let liveData = new Map<number, TensorData>();
+  let liveData = new Map<number, NativeTensorData>();
   let deadIds = new Set<number>();
   /** Addon tensors tfjs disposed while a graph that may read them was pending. */
   let deferredDeletes: number[] = [];
@@ -217,6 +208,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   }
 
   const sourceKey = (s: Source) => ('external' in s ? `x${s.external}` : `o${s.op}_${s.index}`);
+  /** dtype and shape of a recorded op input. */
+  const metaOf = (rec: Recording, s: Source): TensorMeta => ('external' in s ? rec.externals[s.external]! : rec.ops[s.op]!.outputs[s.index]!);
 
   /** The graph of recorded ops [from, to): inputs made before `from` or outside the step become placeholders. */
   function sessionFor(from: number, to: number): Session {
@@ -244,7 +237,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
         const name = sourceKey(source);
         if (!seen.has(name)) {
           seen.add(name);
-          const meta = 'external' in source ? rec.externals[source.external]! : rec.ops[source.op]!.outputs[source.index]!;
+          const meta = metaOf(rec, source);
           const dtype = new pb.AttrValue();
           dtype.setType(meta.dtype);
           const attrs: [string, unknown][] = [['dtype', dtype]];
@@ -280,7 +273,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     writeFileSync(join(modelDir, 'saved_model.pb'), saved.serializeBinary() as Uint8Array);
     let id: number;
     try {
-      id = addon.loadSavedModel(modelDir, 'serve');
+      id = binding.loadSavedModel(modelDir, 'serve');
     } catch (error) {
       // Eager ops infer type attributes from their inputs; a graph node needs them written. tfjs-node leaves some out
       // (e.g. the T of its Transpose): take the first input's dtype, as eager inference would, and build again.
@@ -288,9 +281,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       const k = missing ? Number(missing[2]) : -1;
       const op = rec.ops[k];
       if (!missing || !op || op.inputs.length === 0 || [...op.attrs, ...(op.inferred ?? [])].some((a) => a.name === missing[1])) throw error;
-      const first = op.inputs[0]!;
-      const dtype = ('external' in first ? rec.externals[first.external]! : rec.ops[first.op]!.outputs[first.index]!).dtype;
-      (op.inferred ??= []).push({ name: missing[1]!, type: binding.TF_ATTR_TYPE, value: dtype });
+      (op.inferred ??= []).push({ name: missing[1]!, type: binding.TF_ATTR_TYPE, value: metaOf(rec, op.inputs[0]!).dtype });
       return sessionFor(from, to);
     }
     const session = { id, placeholders, inputs };
@@ -324,7 +315,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
         fetched.push({ op: k, index: i, pending: ids[i]! });
       }
     }
-    const outputs = fetches.length === 0 ? [] : addon.runSavedModel(session.id, feeds, session.placeholders.join(','), fetches.join(','));
+    const outputs = fetches.length === 0 ? [] : binding.runSavedModel(session.id, feeds, session.placeholders.join(','), fetches.join(','));
     stats.runs++;
     outputs.forEach((meta, j) => {
       const { op, index, pending } = fetched[j]!;
@@ -478,9 +469,9 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
         if (mode === 'record') deleteLater(id);
       } else deleteLater(id);
     },
-    tensorDataSync(id: number): unknown {
+    tensorDataSync(id: number): ArrayBufferView {
       if (pendingSource.has(id)) flush();
-      return addon.tensorDataSync(real(id));
+      return binding.tensorDataSync(real(id));
     },
   };
 
@@ -489,7 +480,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
    * while recording. Its shape stays unknown to the graph, which TensorFlow infers.
    */
   function metaFromValues(id: number): TensorMeta {
-    const values = addon.tensorDataSync(id);
+    const values = binding.tensorDataSync(id);
     const dtype =
       values instanceof Float32Array ? binding.TF_FLOAT : values instanceof Int32Array ? binding.TF_INT32 : values instanceof Uint8Array ? binding.TF_BOOL : undefined;
     if (dtype === undefined) throw new Error(`step capture: tensor ${id} has a dtype a graph input cannot take here`);
@@ -520,7 +511,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     // Tensors tfjs made before the capture began: their metadata, for graph inputs.
     if (mode === 'record') {
       ids.forEach((id, i) => {
-        const dtype = TF_DTYPES[tensors[i]!.dtype];
+        const dtype = nativeDtype(binding, tensors[i]!.dtype);
         if (!metaOfId.has(id) && dtype !== undefined) metaOfId.set(id, { shape: tensors[i]!.shape, dtype });
       });
     }
@@ -536,7 +527,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
 
   /** The graphs of the previous recording. */
   function freeSessions() {
-    for (const session of sessions.values()) addon.deleteSavedModel(session.id);
+    for (const session of sessions.values()) binding.deleteSavedModel(session.id);
     sessions.clear();
   }
 
@@ -595,7 +586,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
         return result;
       } finally {
         // A step that threw leaves nothing pending behind.
-        if (mode !== 'eager' && cursor !== segmentStart) flush();
+        if (mode !== 'eager') flush();
         endStep();
       }
     },

@@ -3,7 +3,7 @@ import { installNativeAdam } from './adam.js';
 import { installNativeBatchNorm } from './batch-norm.js';
 import { registerPhaseInputGradient } from './conv-input-gradient.js';
 import { LEAKY_RELU_GRAD_KERNEL } from '../leaky-relu-gradient.js';
-import type { NativeAttr, NativeBackend } from './binding.js';
+import { nativeDtype, type NativeAttr, type NativeBackend } from './binding.js';
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -109,7 +109,7 @@ function reshapeWithCachedShape(stock: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as NativeBackend;
     const b = backend.binding;
     const { x } = args.inputs as { x: tf.TensorInfo };
-    const dtype = x.dtype === 'float32' ? b.TF_FLOAT : x.dtype === 'int32' ? b.TF_INT32 : x.dtype === 'bool' ? b.TF_BOOL : undefined;
+    const dtype = nativeDtype(b, x.dtype);
     if (dtype == null) return stock(args);
     const { shape } = args.attrs as unknown as tf.ReshapeAttrs;
     const key = shape.join(',');
