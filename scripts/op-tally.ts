@@ -2,22 +2,37 @@
  * What one reference DCGAN step dispatches on the tensorflow backend, by name: the tfjs kernels (one profiled step)
  * and the TensorFlow eager ops (counted at tfjs-node's addon over the timed steps). Load-independent, so it shows
  * what a change removed. `--stacks Reshape` also lists where an op is called from (the JavaScript frames just above
- * the tfjs op that ran it).
+ * the tfjs op that ran it). `--convs` lists every convolution and matrix product of one step in order, with shapes,
+ * attributes, MFLOP and the gradient-tape depth (`--backend wasm` lists only these).
  *
  *   npx tsx --conditions=@gantry/source scripts/op-tally.ts [--loss wgan-gp] [--steps 3] [--stacks Reshape]
+ *   npx tsx --conditions=@gantry/source scripts/op-tally.ts --backend wasm --convs [--loss non-saturating]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { BENCH_LOSSES, runBench, type BenchLoss } from '@gantry/engine';
+import { describeCall, profiledKernelCalls } from './kernel-calls.js';
 
 const opts = new Command()
   .option('--loss <name>', `loss (${BENCH_LOSSES.join(', ')})`, 'wgan-gp')
   .option('--steps <n>', 'counted steps', '3')
   .option('--stacks <op>', 'also list the JavaScript call sites of this TensorFlow op (all: every op, by Gantry source line)')
+  .option('--convs', 'list the convolutions and matrix products of one step')
+  .option('--backend <name>', 'tensorflow, or wasm (with --convs)', 'tensorflow')
   .parse()
-  .opts<{ loss: string; steps: string; stacks?: string }>();
+  .opts<{ loss: string; steps: string; stacks?: string; convs?: boolean; backend: string }>();
 const loss = opts.loss as BenchLoss;
 const steps = Number(opts.steps);
+
+if (opts.convs) {
+  const backend = opts.backend === 'wasm' ? 'wasm' : 'tensorflow';
+  const { result, calls } = await profiledKernelCalls(backend, loss, { threads: 1 });
+  console.log(`${loss} on ${backend}: ${calls.length} convolutions and matrix products, ${result.gflop_per_step} GFLOP per step (tape depth, call)`);
+  for (const c of calls) console.log(`  ${c.tapeDepth}  ${describeCall(c)}`);
+  if (backend === 'wasm') process.exit(0);
+} else if (opts.backend !== 'tensorflow') {
+  throw new Error('--backend wasm lists only --convs (the TensorFlow op count needs the tensorflow backend)');
+}
 
 interface Binding {
   executeOp: (name: string, ...rest: unknown[]) => unknown;
