@@ -34,24 +34,29 @@ type RunKernel = (name: string, inputs: tf.NamedTensorMap, attrs?: tf.NamedAttrM
 
 /**
  * Runs `runBench` for one loss with a profiled step and returns the bench result together with every heavy kernel call
- * of that profiled step and the CPU time of all its kernels by name (the engine's `runKernel` is wrapped; it records
- * while `tf.profile` is on, i.e. during exactly that step). A kernel's CPU time includes tfjs's bookkeeping of it.
+ * of that profiled step, the CPU time of all its kernels by name and of the step from its first kernel to the end of its
+ * last (the engine's `runKernel` is wrapped; it records while `tf.profile` is on, i.e. during exactly that step). A
+ * kernel's CPU time includes tfjs's bookkeeping of it.
  */
 export async function profiledKernelCalls(
   backend: BackendName,
   loss: BenchLoss,
   options: { threads?: number; steps?: number; warmup?: number } = {},
-): Promise<{ result: BenchResult; calls: KernelCall[]; byKernel: KernelCpu }> {
+): Promise<{ result: BenchResult; calls: KernelCall[]; byKernel: KernelCpu; stepCpuMs: number }> {
   if (!BENCH_LOSSES.includes(loss)) throw new Error(`unknown loss ${loss}`);
   const engine = tf.engine() as unknown as { runKernel: RunKernel; state: { profiling: boolean; gradientDepth: number } };
   const calls: KernelCall[] = [];
   const byKernel: KernelCpu = new Map();
+  let [first, last] = [NaN, NaN];
   const inner = engine.runKernel;
   engine.runKernel = function (this: unknown, name, inputs, attrs = {}) {
     const c0 = cpuNow();
     const out = inner.call(this, name, inputs, attrs);
-    const cpuMs = cpuNow() - c0;
+    const c1 = cpuNow();
+    const cpuMs = c1 - c0;
     if (!engine.state.profiling) return out;
+    if (Number.isNaN(first)) first = c0;
+    last = c1;
     const row = byKernel.get(name) ?? { calls: 0, cpuMs: 0 };
     row.calls++;
     row.cpuMs += cpuMs;
@@ -73,7 +78,7 @@ export async function profiledKernelCalls(
   };
   try {
     const [result] = await runBench({ backend, threads: options.threads ?? 1, losses: [loss], steps: options.steps ?? 1, warmup: options.warmup ?? 2, profile: true, onResult: () => {} });
-    return { result, calls, byKernel };
+    return { result, calls, byKernel, stepCpuMs: last - first };
   } finally {
     engine.runKernel = inner;
   }

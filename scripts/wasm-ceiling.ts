@@ -9,8 +9,8 @@
  *  2. every convolution and matrix-product kernel of one profiled step of each loss (the engine's own kernels, as the
  *     step dispatches them: `kernel-calls.ts`), each signature replayed alone at its exact shapes and attributes,
  *     interleaved round-robin, `--reps` calls each: CPU ms per call and GFLOP/s (FLOPs by the bench's `kernelFlops`);
- *  3. the 1-thread step itself (`runBench`, median process CPU of `--steps`), so that step CPU − kernel CPU is the work
- *     outside the convolutions and matrix products.
+ *  3. the profiled step itself: CPU of its conv/matmul kernels, of its other kernels and of the JavaScript between
+ *     kernels (`kernel-calls.ts`), and the median CPU of `--steps` timed steps (`runBench`).
  *
  * From these: the lower bounds of the 2-thread step (see ENGINE.md, "wasm: the ceiling").
  *
@@ -175,10 +175,10 @@ for (const [name, build] of [
 if (opts.peaksOnly) process.exit(0);
 
 const LOSSES: BenchLoss[] = ['wgan-gp', 'non-saturating'];
-const steps: Record<string, { cpuMs: number; calls: KernelCall[]; gflop: number; byKernel: KernelCpu }> = {};
+const steps: Record<string, { cpuMs: number; calls: KernelCall[]; gflop: number; byKernel: KernelCpu; profiledCpuMs: number }> = {};
 for (const loss of LOSSES) {
-  const { result, calls, byKernel } = await profiledKernelCalls('wasm', loss, { threads, steps: Number(opts.steps), warmup: 2 });
-  steps[loss] = { cpuMs: result.cpu_ms_per_step, calls, gflop: result.gflop_per_step, byKernel };
+  const { result, calls, byKernel, stepCpuMs } = await profiledKernelCalls('wasm', loss, { threads, steps: Number(opts.steps), warmup: 2 });
+  steps[loss] = { cpuMs: result.cpu_ms_per_step, calls, gflop: result.gflop_per_step, byKernel, profiledCpuMs: stepCpuMs };
 }
 if (!tf.getBackend().startsWith('wasm')) throw new Error(`expected the wasm backend, got ${tf.getBackend()}`);
 
@@ -243,36 +243,42 @@ const summary = LOSSES.map((loss) => {
   const s = steps[loss];
   // The least disturbed call of each signature: the kernels' cost on a quiet core (a lower bound's input).
   const kernelMs = rows.reduce((sum, r) => sum + (r.perStep[loss] ?? 0) * r.min, 0);
-  const outside = s.cpuMs - kernelMs;
   const kernelsInStep = s.calls.reduce((sum, c) => sum + c.cpuMs, 0);
   const others = [...s.byKernel].filter(([name]) => !HEAVY_KERNELS.includes(name));
   const otherKernels = others.reduce((sum, [, r]) => sum + r.cpuMs, 0);
+  const outsideKernels = s.profiledCpuMs - kernelsInStep - otherKernels;
+  // What runs beside the conv/matmul kernels, taken from the profiled step (the other kernels and the JavaScript
+  // between kernels): at 2 threads most of it stays on the main thread. Not step CPU − kernel CPU: on a loaded machine
+  // the kernels inside the step run slower than their least disturbed calls, and that difference is the load's.
+  const rest = otherKernels + outsideKernels;
   const line = {
     loss,
-    gflop: s.gflop,
     threads,
-    step_cpu_ms: s.cpuMs,
-    kernels_min_wall_ms: rows.reduce((sum, r) => sum + (r.perStep[loss] ?? 0) * r.minWall, 0),
-    conv_matmul_cpu_ms: kernelMs,
-    conv_matmul_gflops: s.gflop / (kernelMs / 1000),
-    other_cpu_ms: outside,
+    gflop: s.gflop,
+    step_cpu_ms_median: s.cpuMs,
+    profiled_step_cpu_ms: s.profiledCpuMs,
     conv_matmul_cpu_ms_in_profiled_step: kernelsInStep,
     other_kernels_cpu_ms_in_profiled_step: otherKernels,
+    outside_kernels_cpu_ms_in_profiled_step: outsideKernels,
     other_kernels: Object.fromEntries(others.sort((a, b) => b[1].cpuMs - a[1].cpuMs).map(([n, r]) => [n, { calls: r.calls, cpu_ms: Math.round(r.cpuMs * 100) / 100 }])),
+    conv_matmul_cpu_ms_alone: kernelMs,
+    conv_matmul_gflops_alone: s.gflop / (kernelMs / 1000),
+    conv_matmul_min_wall_ms_alone: rows.reduce((sum, r) => sum + (r.perStep[loss] ?? 0) * r.minWall, 0),
     // Lower bounds of the 2-thread wall time, each assuming a perfect split of the kernels over both cores.
     bound_kernels_alone_ms: kernelMs / 2,
-    bound_kernels_plus_rest_serial_ms: kernelMs / 2 + outside,
+    bound_kernels_plus_rest_ms: kernelMs / 2 + rest,
     bound_simd128_peak_ms: (s.gflop / registerPeak / 2) * 1000,
     bound_fma_peak_ms: (s.gflop / fmaPeak / 2) * 1000,
   };
   console.log(
-    `  ${loss}: ${s.gflop} GFLOP; step ${s.cpuMs.toFixed(0)} ms CPU, of which conv/matmul kernels ${kernelMs.toFixed(0)} ms ` +
-      `(${line.conv_matmul_gflops.toFixed(1)} GFLOP/s), the rest ${outside.toFixed(0)} ms.\n` +
-      `    2-thread lower bounds: kernels split perfectly and nothing else ${line.bound_kernels_alone_ms.toFixed(0)} ms; ` +
-      `+ the rest on one thread ${line.bound_kernels_plus_rest_serial_ms.toFixed(0)} ms; ` +
-      `every FLOP at the SIMD128 peak ${line.bound_simd128_peak_ms.toFixed(0)} ms (FMA peak ${line.bound_fma_peak_ms.toFixed(0)} ms)\n` +
-      `    in the profiled step: conv/matmul kernels ${kernelsInStep.toFixed(0)} ms, the other ${others.length} kernels ${otherKernels.toFixed(0)} ms ` +
-      `(${Object.entries(line.other_kernels).slice(0, 10).map(([n, r]) => `${n} ${r.cpu_ms.toFixed(1)}/${r.calls}`).join(', ')})`,
+    `  ${loss}: ${s.gflop} GFLOP per step. Conv/matmul kernels alone ${kernelMs.toFixed(0)} ms CPU (${line.conv_matmul_gflops_alone.toFixed(1)} GFLOP/s).\n` +
+      `    The profiled step, first kernel to last: ${s.profiledCpuMs.toFixed(0)} ms CPU = conv/matmul kernels ${kernelsInStep.toFixed(0)} ms + ` +
+      `the other ${others.length} kernels ${otherKernels.toFixed(0)} ms ` +
+      `(${Object.entries(line.other_kernels).slice(0, 8).map(([n, r]) => `${n} ${r.cpu_ms.toFixed(1)}/${r.calls}`).join(', ')}) + ` +
+      `JavaScript between kernels ${outsideKernels.toFixed(0)} ms. Timed steps: median ${s.cpuMs.toFixed(0)} ms CPU.\n` +
+      `    2-thread lower bounds: every FLOP at the SIMD128 peak ${line.bound_simd128_peak_ms.toFixed(0)} ms (FMA peak ${line.bound_fma_peak_ms.toFixed(0)} ms); ` +
+      `the kernels split perfectly and nothing else ${line.bound_kernels_alone_ms.toFixed(0)} ms; ` +
+      `+ the other kernels and the JavaScript on one thread ${line.bound_kernels_plus_rest_ms.toFixed(0)} ms`,
   );
   return line;
 });
