@@ -8,6 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
+import { Session } from 'node:inspector';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
 import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
@@ -22,8 +25,24 @@ const opts = new Command()
   .option('--threads <n>', 'threads', '1')
   .option('--graph', 'tensorflow backend: run recorded steps as TensorFlow graphs (captureSteps)')
   .option('--members <n>', 'seeds 1…n trained as members of one model (stackMembers)', '1')
+  .option('--breakdown', "tensorflow: split the timed steps' CPU time (graph runs, uploads, normal draws, JavaScript) with timers and a profile")
+  .option('--profile <file>', 'with --breakdown: also write the timed steps\' CPU profile (.cpuprofile) there')
+  .option('--hash', "print a hash of the trained weights (to check that a change leaves every number the same)")
   .parse()
-  .opts<{ data: string; variants: string; protocol: string; warmup: string; steps: string; backend: string; threads: string; members: string; graph?: boolean }>();
+  .opts<{
+    data: string;
+    variants: string;
+    protocol: string;
+    warmup: string;
+    steps: string;
+    backend: string;
+    threads: string;
+    members: string;
+    graph?: boolean;
+    breakdown?: boolean;
+    profile?: string;
+    hash?: boolean;
+  }>();
 
 const choice = await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
 const protocol = protocolNamed(opts.protocol);
@@ -35,8 +54,19 @@ const timed = Number(opts.steps);
 const engine = tf.engine() as unknown as { runKernelFunc: (...args: unknown[]) => unknown };
 const runKernelFunc = engine.runKernelFunc.bind(engine);
 let kernelCalls = 0;
+/** FLOPs of the matrix products the engine was asked for (2·m·n·k per product, from the operands' shapes). */
+let matMulFlops = 0;
+const MATMULS = new Set([tf.BatchMatMul, tf._FusedMatMul]);
 engine.runKernelFunc = (...args: unknown[]) => {
   kernelCalls++;
+  const params = args[0] as { kernelName?: string; inputs?: Record<string, tf.TensorInfo>; attrs?: { transposeA?: boolean; transposeB?: boolean } };
+  if (params.kernelName !== undefined && MATMULS.has(params.kernelName)) {
+    const { a, b } = params.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const rows = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 1 : 2)]!;
+    const cols = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 2 : 1)]!;
+    const batch = Math.max(tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2)));
+    matMulFlops += 2 * batch * rows(a.shape, params.attrs?.transposeA) * cols(a.shape, params.attrs?.transposeA) * cols(b.shape, params.attrs?.transposeB);
+  }
   return runKernelFunc(...args);
 };
 
@@ -45,26 +75,191 @@ const cpuMs = () => {
   return (user + system) / 1000;
 };
 
+/**
+ * `--breakdown`: the addon's calls timed one by one (graph runs, tensor uploads, reads, eager ops), the rest of the
+ * step's CPU time (JavaScript) split by a sampling profile of the timed steps: normal draws (`normalValues`), tfjs,
+ * the graph capture's own bookkeeping, other Gantry code, garbage collection.
+ */
+const ADDON_CALLS = ['runSavedModel', 'createTensor', 'tensorDataSync', 'executeOp'] as const;
+type AddonCall = (typeof ADDON_CALLS)[number];
+const addonCpu = Object.fromEntries(ADDON_CALLS.map((name) => [name, 0])) as Record<AddonCall, number>;
+const addonWall = { ...addonCpu };
+const addonCalls = { ...addonCpu };
+/** Between the timed steps' start and end. */
+let counting = false;
+/** Eager ops by name: wall ms, calls, output elements (where an eager step's time goes op by op). */
+const eagerOps = new Map<string, { ms: number; calls: number; elements: number }>();
+if (opts.breakdown) {
+  if (opts.backend !== 'tensorflow') throw new Error('--breakdown times the tensorflow addon: use --backend tensorflow');
+  // The addon's exports are read-only: wrap them as graph-capture.ts does, before a capture takes the binding.
+  const backend = tf.backend() as unknown as { binding: Record<AddonCall, (...args: unknown[]) => unknown> };
+  const binding = backend.binding;
+  backend.binding = Object.create(
+    binding,
+    Object.fromEntries(
+      ADDON_CALLS.map((name) => {
+        const call = binding[name];
+        // Named so that the profile files the addon's time under it (a native call's samples go to its JS caller).
+        // CPU time around graph runs (TensorFlow's threads may work too) and eager ops (a step's main cost when eager:
+        // wall time would count the waits of a loaded machine); wall time (cheaper to read) around uploads and reads.
+        const byCpu = name === 'runSavedModel' || name === 'executeOp';
+        const timed = function addonCall(...args: unknown[]) {
+          const cpu = byCpu ? cpuMs() : 0;
+          const wall = performance.now();
+          const result = call.apply(binding, args);
+          const ms = performance.now() - wall;
+          addonWall[name] += ms;
+          addonCpu[name] += byCpu ? cpuMs() - cpu : ms;
+          addonCalls[name]++;
+          if (name === 'executeOp' && counting) {
+            const entry = eagerOps.get(args[0] as string) ?? { ms: 0, calls: 0, elements: 0 };
+            entry.ms += ms;
+            entry.calls++;
+            for (const out of result as { shape: number[] }[]) entry.elements += tf.util.sizeFromShape(out.shape);
+            eagerOps.set(args[0] as string, entry);
+          }
+          return result;
+        };
+        return [name, { value: timed }];
+      }),
+    ),
+  );
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+/** Share of the profile's samples per part of the JavaScript (a native call's time counts for its caller). */
+function profileShares(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }): Record<string, number> {
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  const nodeOf = new Map(profile.nodes.map((node) => [node.id, node]));
+  const partOf = new Map<number, string>();
+  const classify = (id: number): string => {
+    const known = partOf.get(id);
+    if (known) return known;
+    let part: string | undefined;
+    for (let at: number | undefined = id; at !== undefined && part === undefined; at = parentOf.get(at)) {
+      const { functionName, url } = nodeOf.get(at)!.callFrame;
+      if (functionName.startsWith('addonCall')) part = 'addon';
+      // randomNormal: V8 inlines normalValues into it.
+      else if (functionName === 'normalValues' || functionName === 'randomNormal') part = 'normal draws';
+      else if (url === 'node:inspector') part = 'profiler';
+    }
+    if (part === undefined) {
+      const { functionName, url } = nodeOf.get(id)!.callFrame;
+      const parent = parentOf.get(id);
+      if (functionName === '(garbage collector)') part = 'garbage collection';
+      else if (functionName === '(idle)' || functionName === '(program)') part = 'idle, program';
+      // A native function (the addon's deleteTensor, a builtin) counts for its caller.
+      else if (url === '' && parent !== undefined) part = classify(parent);
+      else if (url.includes('@tensorflow')) part = 'tfjs';
+      else if (url.includes('graph-capture')) part = 'capture bookkeeping';
+      else if (url.includes('/packages/')) part = 'other Gantry';
+      else part = 'other';
+    }
+    partOf.set(id, part);
+    return part;
+  };
+  const shares: Record<string, number> = {};
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    total += dt;
+    const part = classify(id);
+    shares[part] = (shares[part] ?? 0) + dt;
+  });
+  for (const part of Object.keys(shares)) shares[part]! /= total;
+  return shares;
+}
+
+const inspector = opts.breakdown ? new Session() : undefined;
+const post = (method: string, params?: object) =>
+  new Promise<any>((resolve, reject) => inspector!.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result))));
+if (inspector) {
+  inspector.connect();
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 1000 });
+}
+
+async function weightsHash(models: { getWeights(): tf.Tensor[] }[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const model of models) for (const weight of model.getWeights()) hash.update(new Uint8Array((await weight.data()).buffer));
+  return hash.digest('hex').slice(0, 16);
+}
+
 console.log(`backend ${tf.getBackend()} (${choice.detail ?? ''}), load average ${loadavg()[0].toFixed(1)}`);
 console.log(`| ${opts.data} (${opts.protocol}, ${opts.members} member(s)) on ${opts.backend} | CPU ms/step | wall ms/step | steps/s (CPU) | kernel calls/step |`);
 console.log('| --- | --- | --- | --- | --- |');
+const breakdowns: string[] = [];
 for (const variant of opts.variants.split(',')) {
   const seeds = Array.from({ length: Number(opts.members) }, (_, i) => i + 1);
   const capture = opts.graph ? captureSteps() : undefined;
   const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed, stepRunner: capture?.run });
-  let start = { cpu: 0, wall: 0, kernels: 0 };
+  let start = { cpu: 0, wall: 0, kernels: 0, flops: 0, addonCpu: { ...addonCpu }, addonWall: { ...addonWall }, addonCalls: { ...addonCalls } };
   let end = start;
+  let profiling: Promise<unknown> | undefined;
+  let stopped: Promise<{ profile: Parameters<typeof profileShares>[0] }> | undefined;
   trainer.on('step:end', ({ step }) => {
-    const now = { cpu: cpuMs(), wall: performance.now(), kernels: kernelCalls };
-    if (step === warmup) start = now;
-    if (step === warmup + timed) end = now;
+    const now = { cpu: cpuMs(), wall: performance.now(), kernels: kernelCalls, flops: matMulFlops, addonCpu: { ...addonCpu }, addonWall: { ...addonWall }, addonCalls: { ...addonCalls } };
+    if (step === warmup) {
+      start = now;
+      counting = true;
+      if (inspector) profiling = post('Profiler.start');
+    }
+    if (step === warmup + timed) {
+      end = now;
+      counting = false;
+      if (inspector) stopped = profiling!.then(() => post('Profiler.stop'));
+    }
   });
   await trainer.train();
   const cpu = (end.cpu - start.cpu) / timed;
   const wall = (end.wall - start.wall) / timed;
   console.log(`| ${variant} | ${cpu.toFixed(1)} | ${wall.toFixed(1)} | ${(1000 / cpu).toFixed(1)} | ${Math.round((end.kernels - start.kernels) / timed)} |`);
   if (capture) console.log(JSON.stringify(capture.stats));
+  if (opts.hash) console.log(`weights after ${warmup + timed} steps: ${await weightsHash([trainer.generator, trainer.discriminator])}`);
+  if (stopped) {
+    const { profile } = await stopped;
+    if (opts.profile) writeFileSync(opts.profile.replace(/(\.cpuprofile)?$/, `-${variant}.cpuprofile`), JSON.stringify(profile));
+    const shares = profileShares(profile);
+    const perStep = (from: Record<AddonCall, number>, to: Record<AddonCall, number>, name: AddonCall) => (to[name] - from[name]) / timed;
+    const addon = ADDON_CALLS.map((name) => perStep(start.addonCpu, end.addonCpu, name));
+    const javascript = cpu - addon.reduce((a, b) => a + b, 0);
+    const jsShare = 1 - (shares.addon ?? 0) - (shares.profiler ?? 0) - (shares['idle, program'] ?? 0);
+    const parts: [string, number][] = [
+      [`graph runs (${perStep(start.addonCalls, end.addonCalls, 'runSavedModel')} runSavedModel)`, addon[0]!],
+      [`uploads (${perStep(start.addonCalls, end.addonCalls, 'createTensor')} createTensor)`, addon[1]!],
+      ['reads (tensorDataSync)', addon[2]!],
+      ['eager ops (executeOp)', addon[3]!],
+      ...['normal draws', 'tfjs', 'capture bookkeeping', 'other Gantry', 'garbage collection', 'other'].map(
+        (part): [string, number] => [part, (javascript * (shares[part] ?? 0)) / jsShare],
+      ),
+    ];
+    const runWall = perStep(start.addonWall, end.addonWall, 'runSavedModel');
+    const gflops = (end.flops - start.flops) / timed / 1e9;
+    breakdowns.push(
+      `${variant}: CPU ms per step ${cpu.toFixed(1)} (wall ${wall.toFixed(1)}; graph runs ${runWall.toFixed(1)} of it) = ` +
+        parts.map(([part, ms]) => `${part} ${ms.toFixed(1)}`).join(', ') +
+        `; matrix products ${gflops.toFixed(2)} GFLOP per step`,
+    );
+    if (eagerOps.size > 0) {
+      const ops = [...eagerOps].sort((x, y) => y[1].ms - x[1].ms).slice(0, 15);
+      breakdowns.push(
+        '  eager ops by wall time (ms, calls, output elements per step): ' +
+          ops.map(([op, e]) => `${op} ${(e.ms / timed).toFixed(1)} ${Math.round(e.calls / timed)} ${(e.elements / timed / 1e6).toFixed(2)}M`).join(', '),
+      );
+      eagerOps.clear();
+    }
+  }
   capture?.dispose();
   trainer.generator.dispose();
   trainer.discriminator.dispose();
+}
+if (breakdowns.length > 0) {
+  console.log('\nWhere the CPU time goes (addon calls timed one by one; the JavaScript split by a sampling profile):');
+  for (const line of breakdowns) console.log(line);
 }
