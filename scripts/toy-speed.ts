@@ -57,13 +57,13 @@ let kernelCalls = 0;
 /** FLOPs of the matrix products the engine was asked for (2·m·n·k per product, from the operands' shapes). */
 let matMulFlops = 0;
 const MATMULS = new Set([tf.BatchMatMul, tf._FusedMatMul]);
+const rows = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 1 : 2)]!;
+const cols = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 2 : 1)]!;
 engine.runKernelFunc = (...args: unknown[]) => {
   kernelCalls++;
   const params = args[0] as { kernelName?: string; inputs?: Record<string, tf.TensorInfo>; attrs?: { transposeA?: boolean; transposeB?: boolean } };
   if (params.kernelName !== undefined && MATMULS.has(params.kernelName)) {
     const { a, b } = params.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const rows = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 1 : 2)]!;
-    const cols = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 2 : 1)]!;
     const batch = Math.max(tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2)));
     matMulFlops += 2 * batch * rows(a.shape, params.attrs?.transposeA) * cols(a.shape, params.attrs?.transposeA) * cols(b.shape, params.attrs?.transposeB);
   }
