@@ -205,4 +205,49 @@ describe.skipIf(native != null)('captureSteps: training steps as TensorFlow grap
     expectSameTraining(graph, eager);
     expect(graph.stats).toEqual({ recorded: 1, replayed: 2, diverged: 0, graphs: 1, runs: 3 });
   });
+
+  it("a replayed step's small uploads that equal the recorded step's reuse its tensors; changed or still held ones are uploaded anew", async () => {
+    type Binding = { createTensor(...args: unknown[]): number };
+    const backend = tf.backend() as unknown as { binding: Binding };
+    const addon = backend.binding;
+    let uploads = 0;
+    // Counts what reaches the addon (installed before the capture, which then calls it).
+    backend.binding = Object.create(addon, { createTensor: { value: (...args: unknown[]) => (uploads++, addon.createTensor(...args)) } }) as Binding;
+    const w = tf.tensor1d([1, 2, 3]);
+    const capture = captureSteps();
+    const before = tf.memory().numTensors;
+    const perStep: number[] = [];
+    const values: number[][] = [];
+    let held: tf.Tensor | undefined;
+    try {
+      for (let n = 1; n <= 6; n++) {
+        const start = uploads;
+        values.push(
+          await capture.run(() => {
+            // 0.5 every step; n changes every step; the 2 made in step 4 is held into step 5, whose 2 (same place, same
+            // value) must then be a tensor of its own.
+            const two = tf.scalar(2);
+            const y = tf.tidy(() => tf.mul(tf.add(tf.mul(w, two), tf.scalar(0.5)), tf.scalar(n)));
+            if (n === 4) held = two;
+            else two.dispose();
+            const out = Array.from(y.dataSync());
+            y.dispose();
+            return out;
+          }, n),
+        );
+        perStep.push(uploads - start);
+        if (n === 5) held!.dispose();
+      }
+      expect(values).toEqual([1, 2, 3, 4, 5, 6].map((n) => [1, 2, 3].map((x) => (2 * x + 0.5) * n)));
+      expect(capture.stats).toMatchObject({ recorded: 1, replayed: 3, diverged: 0 });
+      // Eager and recorded steps upload 2, 0.5 and n (step 1 also w: tfjs uploads at first use); replayed ones only n,
+      // and step 5 its own 2 as well.
+      expect(perStep).toEqual([4, 3, 3, 1, 2, 1]);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      capture.dispose();
+      backend.binding = addon;
+      w.dispose();
+    }
+  });
 });

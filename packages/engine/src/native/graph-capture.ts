@@ -44,6 +44,23 @@ interface Recording {
   externals: TensorMeta[];
 }
 
+/**
+ * A small tensor the recorded step uploaded from JavaScript (tfjs uploads its constants, such as the 1 of a
+ * gradient or a learning rate, at every use). A replayed step's upload in the same place, with the same dtype, shape
+ * and values, gets this tensor back instead of a new one while no tfjs tensor holds it: one upload and one delete
+ * fewer, the same values.
+ */
+interface Upload {
+  id: number;
+  dtype: number;
+  shape: number[];
+  values: Float32Array | Int32Array;
+  /** Whether a tfjs tensor holds it now (at most one does). */
+  held: boolean;
+  /** Kept for the current recording; once not, deleted when its holder lets go. */
+  kept: boolean;
+}
+
 interface Session {
   id: number;
   /** `name:0` of each placeholder, in feed order. */
@@ -59,6 +76,9 @@ const MAX_DIVERGED_IN_A_ROW = 3;
 
 /** Addon ids of deferred outputs: far above the addon's own counter, which starts at 0. */
 const FAKE_BASE = 1 << 30;
+
+/** Uploads of at most this many values are kept for the replayed steps (see `Upload`). */
+const MAX_KEPT_UPLOAD = 16;
 
 /** Ops that touch TensorFlow state outside the step's tensors: a graph session cannot see the eager context's. */
 const STATEFUL = new Set(['AssignVariableOp', 'ReadVariableOp', 'ResourceApplyAdam', 'VarHandleOp', 'DestroyResourceOp']);
@@ -158,6 +178,11 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   let deadIds = new Set<number>();
   /** Addon tensors tfjs disposed while a graph that may read them was pending. */
   let deferredDeletes: number[] = [];
+  /** The recorded step's small uploads in upload order, and each kept upload by id. */
+  let uploads: Upload[] = [];
+  const uploadOfId = new Map<number, Upload>();
+  /** Small uploads so far this step. */
+  let uploadCursor = 0;
 
   function attrValue(attr: NativeAttr): unknown {
     const value = new pb.AttrValue();
@@ -455,11 +480,32 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       return result;
     },
     createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number {
+      const small = mode !== 'eager' && values.length <= MAX_KEPT_UPLOAD;
+      if (small && mode === 'replay') {
+        const kept = uploads[uploadCursor];
+        if (kept !== undefined && !kept.held && sameUpload(kept, shape, dtype, values)) {
+          uploadCursor++;
+          kept.held = true;
+          return kept.id;
+        }
+      }
+      if (small) uploadCursor++;
       const id = binding.createTensor(shape, dtype, values);
       metaOfId.set(id, { shape, dtype });
+      if (small && mode === 'record' && !partial) {
+        const upload = { id, dtype, shape: [...shape], values: values.slice(), held: true, kept: true };
+        uploads.push(upload);
+        uploadOfId.set(id, upload);
+      }
       return id;
     },
     deleteTensor(id: number): void {
+      const upload = uploadOfId.get(id);
+      if (upload !== undefined) {
+        upload.held = false;
+        if (upload.kept) return;
+        uploadOfId.delete(id);
+      }
       const target = translated.get(id);
       if (target !== undefined) {
         deleteLater(target);
@@ -485,6 +531,26 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       values instanceof Float32Array ? binding.TF_FLOAT : values instanceof Int32Array ? binding.TF_INT32 : values instanceof Uint8Array ? binding.TF_BOOL : undefined;
     if (dtype === undefined) throw new Error(`step capture: tensor ${id} has a dtype a graph input cannot take here`);
     return { dtype, shape: UNKNOWN_SHAPE };
+  }
+
+  function sameUpload(upload: Upload, shape: number[], dtype: number, values: Float32Array | Int32Array): boolean {
+    if (upload.dtype !== dtype || upload.shape.length !== shape.length || upload.values.length !== values.length) return false;
+    for (let i = 0; i < shape.length; i++) if (upload.shape[i] !== shape[i]) return false;
+    // Object.is: -0 and NaN as the bits would compare (float32 values widen to distinct doubles exactly).
+    for (let i = 0; i < values.length; i++) if (!Object.is(upload.values[i], values[i])) return false;
+    return true;
+  }
+
+  /** The kept uploads of a recording that is no longer replayed: deleted now, or when their holder lets go. */
+  function releaseUploads() {
+    for (const upload of uploads) {
+      upload.kept = false;
+      if (!upload.held) {
+        uploadOfId.delete(upload.id);
+        deleteLater(upload.id);
+      }
+    }
+    uploads = [];
   }
 
   /** While a graph is pending, anything may still be its input: freed after it ran. */
@@ -529,6 +595,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   function freeSessions() {
     for (const session of sessions.values()) binding.deleteSavedModel(session.id);
     sessions.clear();
+    releaseUploads();
   }
 
   function beginStep(next: Mode) {
@@ -542,6 +609,7 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     liveData = new Map();
     deadIds = new Set();
     sourceOfId = new Map();
+    uploadCursor = 0;
   }
 
   function endStep() {
