@@ -35,7 +35,11 @@ interface RecordedOp {
   /** Type attributes eager execution inferred from the inputs, written out for the graph. */
   inferred?: NativeAttr[];
   inputs: Source[];
+  /** `inputs` as numbers, for the replay's per-op check: `outputKey` of an op output, −1 − slot of an external. */
+  inputKeys: number[];
   outputs: TensorMeta[];
+  /** The graph's name of each output (`n<op>:<index>`), to fetch it. */
+  fetchNames: string[];
 }
 
 interface Recording {
@@ -73,6 +77,10 @@ type Mode = 'eager' | 'record' | 'replay';
 const UNKNOWN_SHAPE: number[] = [];
 
 const MAX_DIVERGED_IN_A_ROW = 3;
+
+/** Recorded op output `index` of op `op` as one number (ops have far fewer outputs). */
+const OUTPUTS_PER_OP = 65536;
+const outputKey = (op: number, index: number) => op * OUTPUTS_PER_OP + index;
 
 /** Addon ids of deferred outputs: far above the addon's own counter, which starts at 0. */
 const FAKE_BASE = 1 << 30;
@@ -166,7 +174,8 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
   let cursor = 0;
   let segmentStart = 0;
   let nextFake = FAKE_BASE;
-  let pendingSource = new Map<number, { op: number; index: number }>();
+  /** Pending id → `outputKey` of the recorded output it stands for. */
+  let pendingSource = new Map<number, number>();
   /** Pending ids of each recorded op's outputs. */
   let pendingOf: number[][] = [];
   /** Graph output ids of recorded outputs already run this step. */
@@ -331,19 +340,26 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     }
     const feeds = session.inputs.map((source) => ('external' in source ? externalIds[source.external]! : realOf[source.op]![source.index]!));
     const fetches: string[] = [];
-    const fetched: { op: number; index: number; pending: number }[] = [];
+    const fetchedOps: number[] = [];
+    const fetchedIndices: number[] = [];
+    const fetchedPending: number[] = [];
+    const ops = recording!.ops;
     for (let k = segmentStart; k < cursor; k++) {
       const ids = pendingOf[k]!;
       for (let i = 0; i < ids.length; i++) {
         if (deadIds.has(ids[i]!)) continue;
-        fetches.push(`n${k}:${i}`);
-        fetched.push({ op: k, index: i, pending: ids[i]! });
+        fetches.push(ops[k]!.fetchNames[i]!);
+        fetchedOps.push(k);
+        fetchedIndices.push(i);
+        fetchedPending.push(ids[i]!);
       }
     }
     const outputs = fetches.length === 0 ? [] : binding.runSavedModel(session.id, feeds, session.placeholders.join(','), fetches.join(','));
     stats.runs++;
     outputs.forEach((meta, j) => {
-      const { op, index, pending } = fetched[j]!;
+      const op = fetchedOps[j]!;
+      const index = fetchedIndices[j]!;
+      const pending = fetchedPending[j]!;
       (realOf[op] ??= [])[index] = meta.id;
       metaOfId.set(meta.id, { shape: meta.shape, dtype: meta.dtype });
       translated.set(pending, meta.id);
@@ -414,15 +430,19 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
     if (op == null || op.name !== name || op.outputs.length !== outputs || op.inputs.length !== inputIds.length || !sameAttrs(op.attrs, attrs)) return false;
     for (let i = 0; i < inputIds.length; i++) {
       const id = inputIds[i]!;
-      const expected = op.inputs[i]!;
+      const expected = op.inputKeys[i]!;
       const pending = pendingSource.get(id);
-      if (pending) {
-        if ('external' in expected || expected.op !== pending.op || expected.index !== pending.index) return false;
-      } else if ('external' in expected) {
-        const bound = externalIds[expected.external];
-        if (bound === undefined) externalIds[expected.external] = real(id);
+      if (pending !== undefined) {
+        if (pending !== expected) return false;
+      } else if (expected < 0) {
+        const slot = -1 - expected;
+        const bound = externalIds[slot];
+        if (bound === undefined) externalIds[slot] = real(id);
         else if (bound !== real(id)) return false;
-      } else if (!(expected.op < segmentStart && realOf[expected.op]?.[expected.index] === real(id))) return false;
+      } else {
+        const source = op.inputs[i] as { op: number; index: number };
+        if (!(source.op < segmentStart && realOf[source.op]?.[source.index] === real(id))) return false;
+      }
     }
     return true;
   }
@@ -444,11 +464,13 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       name,
       attrs: attrs.map((a) => ({ ...a, value: Array.isArray(a.value) ? [...a.value] : a.value })),
       inputs,
+      inputKeys: inputs.map((source) => ('external' in source ? -1 - source.external : outputKey(source.op, source.index))),
       outputs: result.map((o) => ({ shape: o.shape, dtype: o.dtype })),
+      fetchNames: result.map((_, index) => `n${k}:${index}`),
     });
     pendingOf[k] = result.map((out, index) => {
       sourceOfId.set(out.id, { op: k, index });
-      pendingSource.set(out.id, { op: k, index });
+      pendingSource.set(out.id, outputKey(k, index));
       return out.id;
     });
     cursor = rec.ops.length;
@@ -459,14 +481,16 @@ export function captureSteps(options: StepCaptureOptions = {}): StepCapture {
       if (mode === 'replay') {
         if (matchesRecording(name, attrs, inputIds, outputs)) {
           const k = cursor++;
-          const ids: number[] = [];
-          const result = recording!.ops[k]!.outputs.map((out, index) => {
+          const recorded = recording!.ops[k]!.outputs;
+          const ids: number[] = new Array(recorded.length);
+          const result: OutputMetadata[] = new Array(recorded.length);
+          for (let index = 0; index < recorded.length; index++) {
             const fake = nextFake++;
             if (nextFake >= 0x7fffffff) nextFake = FAKE_BASE;
-            ids.push(fake);
-            pendingSource.set(fake, { op: k, index });
-            return { id: fake, shape: out.shape, dtype: out.dtype };
-          });
+            ids[index] = fake;
+            pendingSource.set(fake, outputKey(k, index));
+            result[index] = { id: fake, shape: recorded[index]!.shape, dtype: recorded[index]!.dtype };
+          }
           pendingOf[k] = ids;
           return result;
         }
