@@ -59,15 +59,23 @@ let matMulFlops = 0;
 const MATMULS = new Set([tf.BatchMatMul, tf._FusedMatMul]);
 const rows = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 1 : 2)]!;
 const cols = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 2 : 1)]!;
+/** Matrix-product kernels running now: one made of another (the fused Dense product runs a BatchMatMul) counts once. */
+let matMulDepth = 0;
 engine.runKernelFunc = (...args: unknown[]) => {
   kernelCalls++;
   const params = args[0] as { kernelName?: string; inputs?: Record<string, tf.TensorInfo>; attrs?: { transposeA?: boolean; transposeB?: boolean } };
-  if (params.kernelName !== undefined && MATMULS.has(params.kernelName)) {
+  if (params.kernelName === undefined || !MATMULS.has(params.kernelName)) return runKernelFunc(...args);
+  if (matMulDepth === 0) {
     const { a, b } = params.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const batch = Math.max(tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2)));
     matMulFlops += 2 * batch * rows(a.shape, params.attrs?.transposeA) * cols(a.shape, params.attrs?.transposeA) * cols(b.shape, params.attrs?.transposeB);
   }
-  return runKernelFunc(...args);
+  matMulDepth++;
+  try {
+    return runKernelFunc(...args);
+  } finally {
+    matMulDepth--;
+  }
 };
 
 const cpuMs = () => {
@@ -87,7 +95,7 @@ const addonWall = { ...addonCpu };
 const addonCalls = { ...addonCpu };
 /** Between the timed steps' start and end. */
 let counting = false;
-/** Eager ops by name: wall ms, calls, output elements (where an eager step's time goes op by op). */
+/** Eager ops by name: CPU ms, calls, output elements (where an eager step's time goes op by op). */
 const eagerOps = new Map<string, { ms: number; calls: number; elements: number }>();
 if (opts.breakdown) {
   if (opts.backend !== 'tensorflow') throw new Error('--breakdown times the tensorflow addon: use --backend tensorflow');
@@ -100,16 +108,14 @@ if (opts.breakdown) {
       ADDON_CALLS.map((name) => {
         const call = binding[name];
         // Named so that the profile files the addon's time under it (a native call's samples go to its JS caller).
-        // CPU time around graph runs (TensorFlow's threads may work too) and eager ops (a step's main cost when eager:
-        // wall time would count the waits of a loaded machine); wall time (cheaper to read) around uploads and reads.
-        const byCpu = name === 'runSavedModel' || name === 'executeOp';
+        // CPU time, not wall: a loaded machine's waits inside a call would count as the call's.
         const timed = function addonCall(...args: unknown[]) {
-          const cpu = byCpu ? cpuMs() : 0;
+          const cpu = cpuMs();
           const wall = performance.now();
           const result = call.apply(binding, args);
-          const ms = performance.now() - wall;
-          addonWall[name] += ms;
-          addonCpu[name] += byCpu ? cpuMs() - cpu : ms;
+          addonWall[name] += performance.now() - wall;
+          const ms = cpuMs() - cpu;
+          addonCpu[name] += ms;
           addonCalls[name]++;
           if (name === 'executeOp' && counting) {
             const entry = eagerOps.get(args[0] as string) ?? { ms: 0, calls: 0, elements: 0 };
@@ -249,7 +255,7 @@ for (const variant of opts.variants.split(',')) {
     if (eagerOps.size > 0) {
       const ops = [...eagerOps].sort((x, y) => y[1].ms - x[1].ms).slice(0, 15);
       breakdowns.push(
-        '  eager ops by wall time (ms, calls, output elements per step): ' +
+        '  eager ops by CPU time (ms, calls, output elements per step): ' +
           ops.map(([op, e]) => `${op} ${(e.ms / timed).toFixed(1)} ${Math.round(e.calls / timed)} ${(e.elements / timed / 1e6).toFixed(2)}M`).join(', '),
       );
       eagerOps.clear();
