@@ -95,6 +95,9 @@ const addonWall = { ...addonCpu };
 const addonCalls = { ...addonCpu };
 /** Between the timed steps' start and end. */
 let counting = false;
+/** CPU ms of each graph run of the step under way, and of every timed step's graph runs. */
+let stepRuns: number[] = [];
+const runsPerStep: number[][] = [];
 /** Eager ops by name: CPU ms, calls, output elements (where an eager step's time goes op by op). */
 const eagerOps = new Map<string, { ms: number; calls: number; elements: number }>();
 if (opts.breakdown) {
@@ -117,6 +120,7 @@ if (opts.breakdown) {
           const ms = cpuMs() - cpu;
           addonCpu[name] += ms;
           addonCalls[name]++;
+          if (name === 'runSavedModel' && counting) stepRuns.push(ms);
           if (name === 'executeOp' && counting) {
             const entry = eagerOps.get(args[0] as string) ?? { ms: 0, calls: 0, elements: 0 };
             entry.ms += ms;
@@ -211,6 +215,8 @@ for (const variant of opts.variants.split(',')) {
   let stopped: Promise<{ profile: Parameters<typeof profileShares>[0] }> | undefined;
   trainer.on('step:end', ({ step }) => {
     const now = { cpu: cpuMs(), wall: performance.now(), kernels: kernelCalls, flops: matMulFlops, addonCpu: { ...addonCpu }, addonWall: { ...addonWall }, addonCalls: { ...addonCalls } };
+    if (counting) runsPerStep.push(stepRuns);
+    stepRuns = [];
     if (step === warmup) {
       start = now;
       counting = true;
@@ -247,9 +253,17 @@ for (const variant of opts.variants.split(',')) {
     ];
     const runWall = perStep(start.addonWall, end.addonWall, 'runSavedModel');
     const gflops = (end.flops - start.flops) / timed / 1e9;
+    // Median CPU ms of each step's first, second, … graph run (a read part way through a step splits it).
+    const runCount = Math.max(0, ...runsPerStep.map((runs) => runs.length));
+    const runMedians = Array.from({ length: runCount }, (_, k) => {
+      const times = runsPerStep.map((runs) => runs[k]).filter((ms): ms is number => ms !== undefined).sort((a, b) => a - b);
+      return times[times.length >> 1]!.toFixed(1);
+    });
+    runsPerStep.length = 0;
     breakdowns.push(
       `${variant}: CPU ms per step ${cpu.toFixed(1)} (wall ${wall.toFixed(1)}; graph runs ${runWall.toFixed(1)} of it) = ` +
         parts.map(([part, ms]) => `${part} ${ms.toFixed(1)}`).join(', ') +
+        (runCount > 0 ? `; graph runs in step order ${runMedians.join(' + ')} (medians)` : '') +
         `; matrix products ${gflops.toFixed(2)} GFLOP per step`,
     );
     if (eagerOps.size > 0) {
