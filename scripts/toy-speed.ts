@@ -2,9 +2,13 @@
  * Where a toy step's time goes (a benchmark, not a test): trains the 2-D mixture GANs of `mode-coverage.ts` for a few
  * steps on one backend and prints, per variant, CPU and wall milliseconds per step and the engine's kernel calls per
  * step. CPU time (user + system of this process) is the number to compare on a shared machine; wall time is printed
- * beside it with the load average.
+ * beside it with the load average. `--breakdown` (tensorflow) splits the CPU time of a step into TensorFlow's graph
+ * runs, uploads, normal draws, tfjs's JavaScript, the graph capture's bookkeeping and the rest, and counts the matrix
+ * products' FLOPs; `--hash` prints a hash of the weights after the run (a change that keeps every number keeps it).
  *
  *   nice npx tsx --conditions=@gantry/source scripts/toy-speed.ts --backend wasm --variants gan,pacgan2,unrolled
+ *   TF_NUM_INTRAOP_THREADS=1 nice npx tsx --conditions=@gantry/source scripts/toy-speed.ts --backend tensorflow \
+ *     --protocol reference --variants gan,unrolled --members 3 --graph --breakdown --hash
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
