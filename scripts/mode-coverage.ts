@@ -26,7 +26,7 @@ import { Command } from 'commander';
 import { Rng, memberRows } from '@gantry/core';
 import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
 import { countModes } from '@gantry/datasets';
-import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
+import { mixture, protocolNamed, protocolWith, toyTrainer } from './toy-protocol.js';
 
 const opts = new Command()
   .option('--data <name>', 'ring or grid', 'ring')
@@ -43,6 +43,9 @@ const opts = new Command()
   .option('--graph', 'tensorflow backend: run the steps as recorded TensorFlow graphs (captureSteps; not with --concurrent)')
   .option('--members', "train a variant's seeds as members of one model (one set of kernels per step for all seeds)")
   .option('--stop-after <minutes>', 'stop every run after this many minutes of wall time and report the step it reached')
+  .option('--g-lr <x>', "ablation: the generator's learning rate instead of the protocol's")
+  .option('--d-lr <x>', "ablation: the discriminator's learning rate instead of the protocol's (also the lookahead's)")
+  .option('--loss <name>', "ablation: minimax or non-saturating instead of the protocol's loss")
   .parse()
   .opts<{
     data: string;
@@ -59,10 +62,28 @@ const opts = new Command()
     members?: boolean;
     graph?: boolean;
     stopAfter?: string;
+    gLr?: string;
+    dLr?: string;
+    loss?: string;
   }>();
 
-const protocol = protocolNamed(opts.protocol);
-const data = mixture(opts.data, Number(opts.gridStd));
+/** Bad options end the script with one line before anything trains. */
+function orExit<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    console.error(`mode-coverage: ${(error as Error).message}`);
+    process.exit(2);
+  }
+}
+const protocol = orExit(() =>
+  protocolWith(protocolNamed(opts.protocol), {
+    generatorLearningRate: opts.gLr,
+    discriminatorLearningRate: opts.dLr,
+    loss: opts.loss,
+  }),
+);
+const data = orExit(() => mixture(opts.data, Number(opts.gridStd)));
 
 await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
 const steps = Number(opts.steps);
@@ -118,7 +139,7 @@ async function run(variant: string, seeds: number[]): Promise<void> {
     const { step, ...counts } = last[i];
     rows.push({ variant, seed, ...counts, seconds, step });
     const members = seeds.length > 1 ? { members: seeds } : {};
-    console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, variant, seed, ...members, steps: step, seconds, ...counts, trajectory: trajectories[i].join(' ') }));
+    console.log(JSON.stringify({ data: data.name, protocol: opts.protocol, learningRates: protocol.learningRates, ...(opts.loss ? { loss: opts.loss } : {}), variant, seed, ...members, steps: step, seconds, ...counts, trajectory: trajectories[i].join(' ') }));
   });
   capture?.dispose();
   trainer.generator.dispose();

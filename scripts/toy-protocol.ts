@@ -87,6 +87,34 @@ export function protocolNamed(name: string): Protocol {
 }
 
 /**
+ * A protocol with one setting changed, for ablations (which of the protocols' differences decides an outcome):
+ * either learning rate (positive, finite) or the loss (`minimax`, `non-saturating`).
+ */
+export function protocolWith(
+  protocol: Protocol,
+  changes: { generatorLearningRate?: string; discriminatorLearningRate?: string; loss?: string },
+): Protocol {
+  const rate = (text: string | undefined, fallback: number, option: string) => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!(value > 0 && Number.isFinite(value))) throw new Error(`${option} must be a positive number, got "${text}"`);
+    return value;
+  };
+  const losses: Record<string, () => GanLoss> = { minimax, 'non-saturating': nonSaturating };
+  if (changes.loss !== undefined && !(changes.loss in losses)) {
+    throw new Error(`--loss must be minimax or non-saturating, got "${changes.loss}"`);
+  }
+  return {
+    ...protocol,
+    loss: changes.loss === undefined ? protocol.loss : losses[changes.loss]!,
+    learningRates: {
+      generator: rate(changes.generatorLearningRate, protocol.learningRates.generator, '--g-lr'),
+      discriminator: rate(changes.discriminatorLearningRate, protocol.learningRates.discriminator, '--d-lr'),
+    },
+  };
+}
+
+/**
  * A seeded trainer for the protocol: batch 512, Adam β1 0.5, the variant's plugins. With several `seeds`, one trainer
  * trains them all as members of one model (`stackMembers`: one set of kernels per step for all seeds), each member
  * initialized from its own seed, drawing its own 512 rows of data and latents (member-major batches of 512·S rows),
