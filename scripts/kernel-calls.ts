@@ -25,7 +25,8 @@ export interface KernelCall {
 /** Every kernel of the profiled step by name: calls and process CPU ms (heavy ones included). */
 export type KernelCpu = Map<string, { calls: number; cpuMs: number }>;
 
-const cpuNow = (): number => {
+/** This process's CPU time (user + system) so far, in ms. */
+export const cpuNow = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };

@@ -9,9 +9,10 @@
  *
  *   npx tsx --conditions=@gantry/source scripts/thread-split.ts [--loss wgan-gp] [--threads 2] [--steps 20] [--backend wasm]
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BENCH_LOSSES, runBench, type BenchLoss } from '@gantry/engine';
+import { threadSchedstat } from './thread-times.js';
 
 const opts = new Command()
   .option('--loss <name>', `loss (${BENCH_LOSSES.join(', ')})`, 'wgan-gp')
@@ -27,24 +28,14 @@ const loss = opts.loss as BenchLoss;
 const threads = Number(opts.threads);
 const steps = Number(opts.steps);
 
-/** On-CPU and run-queue nanoseconds of every thread of this process so far. */
-function schedstat(): Map<string, [number, number]> {
-  const byThread = new Map<string, [number, number]>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    const [onCpu, waiting] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
-    byThread.set(tid, [onCpu, waiting]);
-  }
-  return byThread;
-}
-
 // A first bench starts the backend and warms TensorFlow's kernel and oneDNN primitive caches (wasm: XNNPACK's).
 await runBench({ backend, threads, losses: [loss], steps: 1, warmup: 2, onResult: () => {} });
-const before = schedstat();
+const before = threadSchedstat();
 const t0 = performance.now();
 // The measured bench builds its models again (a few ms) and runs `steps` timed steps plus one profiled step.
 const [result] = await runBench({ backend, threads, losses: [loss], steps, warmup: 0, onResult: () => {} });
 const wallPerStep = (performance.now() - t0) / (steps + 1);
-const after = schedstat();
+const after = threadSchedstat();
 
 const main = String(process.pid);
 console.log(`${loss}, ${backend}, ${threads} threads: median ${result.ms_per_step} ms/step, CPU ${result.cpu_ms_per_step} ms/step`);

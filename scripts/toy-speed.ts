@@ -16,7 +16,7 @@ import { Session } from 'node:inspector';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
+import { captureSteps, kernelFlops, useBackend, type BackendName } from '@gantry/engine';
 import { mixture, protocolNamed, toyTrainer } from './toy-protocol.js';
 
 const opts = new Command()
@@ -58,28 +58,29 @@ const timed = Number(opts.steps);
 const engine = tf.engine() as unknown as { runKernelFunc: (...args: unknown[]) => unknown };
 const runKernelFunc = engine.runKernelFunc.bind(engine);
 let kernelCalls = 0;
-/** FLOPs of the matrix products the engine was asked for (2·m·n·k per product, from the operands' shapes). */
+/** FLOPs of the matrix products the engine was asked for (the bench's `kernelFlops`: 2·batch·m·n·k per product). */
 let matMulFlops = 0;
 const MATMULS = new Set([tf.BatchMatMul, tf._FusedMatMul]);
-const rows = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 1 : 2)]!;
-const cols = (shape: number[], transposed?: boolean) => shape[shape.length - (transposed ? 2 : 1)]!;
 /** Matrix-product kernels running now: one made of another (the fused Dense product runs a BatchMatMul) counts once. */
 let matMulDepth = 0;
 engine.runKernelFunc = (...args: unknown[]) => {
   kernelCalls++;
-  const params = args[0] as { kernelName?: string; inputs?: Record<string, tf.TensorInfo>; attrs?: { transposeA?: boolean; transposeB?: boolean } };
-  if (params.kernelName === undefined || !MATMULS.has(params.kernelName)) return runKernelFunc(...args);
-  if (matMulDepth === 0) {
-    const { a, b } = params.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const batch = Math.max(tf.util.sizeFromShape(a.shape.slice(0, -2)), tf.util.sizeFromShape(b.shape.slice(0, -2)));
-    matMulFlops += 2 * batch * rows(a.shape, params.attrs?.transposeA) * cols(a.shape, params.attrs?.transposeA) * cols(b.shape, params.attrs?.transposeB);
-  }
+  const params = args[0] as { kernelName?: string; inputs?: Record<string, tf.TensorInfo> };
+  const name = params.kernelName;
+  if (name === undefined || !MATMULS.has(name)) return runKernelFunc(...args);
   matMulDepth++;
+  let out: unknown;
   try {
-    return runKernelFunc(...args);
+    out = runKernelFunc(...args);
   } finally {
     matMulDepth--;
   }
+  if (matMulDepth === 0) {
+    const { a, b } = params.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const result = (Array.isArray(out) ? out[0] : out) as tf.Tensor;
+    matMulFlops += kernelFlops(name, [a.shape, b.shape], [result.shape]);
+  }
+  return out;
 };
 
 const cpuMs = () => {

@@ -21,7 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BenchLoss } from '@gantry/engine';
-import { HEAVY_KERNELS, describeCall, profiledKernelCalls, type KernelCall, type KernelCpu } from './kernel-calls.js';
+import { HEAVY_KERNELS, cpuNow, describeCall, profiledKernelCalls, type KernelCall, type KernelCpu } from './kernel-calls.js';
 
 // Relaxed SIMD is behind a flag in Node 20's V8 (11.3); it must be set before the first module is compiled.
 setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -37,10 +37,6 @@ const opts = new Command()
 const reps = Number(opts.reps);
 const threads = Number(opts.threads);
 
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -151,9 +147,9 @@ function measurePeak(name: string, build: () => { module: WebAssembly.Module; fl
   run(Math.max(1, n >> 4));
   let best = Infinity;
   for (let r = 0; r < 25; r++) {
-    const c0 = cpuMs();
+    const c0 = cpuNow();
     run(n);
-    best = Math.min(best, cpuMs() - c0);
+    best = Math.min(best, cpuNow() - c0);
   }
   return { kernel: name, gflops: (n * built.flopsPerIteration) / best / 1e6 };
 }
@@ -211,9 +207,9 @@ for (const sig of signatures.values()) {
 }
 for (let round = -1; round < reps; round++) {
   for (const sig of signatures.values()) {
-    const [c0, w0] = [cpuMs(), performance.now()];
+    const [c0, w0] = [cpuNow(), performance.now()];
     const out = engine.runKernel(sig.call.kernel, inputsOf.get(sig)!, sig.call.attrs);
-    const [t, w] = [cpuMs() - c0, performance.now() - w0];
+    const [t, w] = [cpuNow() - c0, performance.now() - w0];
     out.dispose();
     if (round >= 0) {
       sig.times.push(t);

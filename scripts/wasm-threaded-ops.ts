@@ -7,18 +7,17 @@
  *
  *   nice -n 19 npx tsx --conditions=@gantry/source scripts/wasm-threaded-ops.ts [--calls 100]
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@gantry/engine';
+import { threadSchedstat } from './thread-times.js';
 
 const opts = new Command().option('--calls <n>', 'calls per kernel', '100').parse().opts<{ calls: string }>();
 const calls = Number(opts.calls);
 await useBackend('wasm', { threads: 2, quiet: true });
 
 /** On-CPU ms of every thread of this process so far. */
-const onCpu = (): Map<string, number> =>
-  new Map(readdirSync('/proc/self/task').map((tid) => [tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6]));
+const onCpu = (): Map<string, number> => new Map([...threadSchedstat()].map(([tid, [onCpuNs]]) => [tid, onCpuNs / 1e6]));
 
 const act = tf.randomNormal([64, 14, 14, 64]);
 const other = tf.randomNormal([64, 14, 14, 64]);
