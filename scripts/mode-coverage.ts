@@ -41,6 +41,7 @@ const opts = new Command()
   .option('--threads <n>', "threads: wasm's workers, or TensorFlow's intra-op pool unless TF_NUM_INTRAOP_THREADS is set", '1')
   .option('--concurrent', 'train all runs (every variant and seed) in one process, one step of each in turn')
   .option('--graph', 'tensorflow backend: run the steps as recorded TensorFlow graphs (captureSteps; not with --concurrent)')
+  .option('--xla', 'tensorflow backend, with --graph: compile the graph steps with XLA (fused element-wise ops; other last bits)')
   .option('--members', "train a variant's seeds as members of one model (one set of kernels per step for all seeds)")
   .option('--stop-after <minutes>', 'stop every run after this many minutes of wall time and report the step it reached')
   .option('--g-lr <x>', "ablation: the generator's learning rate instead of the protocol's")
@@ -61,6 +62,7 @@ const opts = new Command()
     concurrent?: boolean;
     members?: boolean;
     graph?: boolean;
+    xla?: boolean;
     stopAfter?: string;
     gLr?: string;
     dLr?: string;
@@ -85,7 +87,7 @@ const protocol = orExit(() =>
 );
 const data = orExit(() => mixture(opts.data, Number(opts.gridStd)));
 
-await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
+await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads), xla: opts.xla });
 const steps = Number(opts.steps);
 const evalEvery = Number(opts.evalEvery);
 const samples = Number(opts.samples);

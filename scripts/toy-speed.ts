@@ -28,6 +28,7 @@ const opts = new Command()
   .option('--backend <name>', 'backend', 'wasm')
   .option('--threads <n>', 'threads', '1')
   .option('--graph', 'tensorflow backend: run recorded steps as TensorFlow graphs (captureSteps)')
+  .option('--xla', 'tensorflow backend, with --graph: compile the graph steps with XLA (fused element-wise ops; other last bits)')
   .option('--members <n>', 'seeds 1…n trained as members of one model (stackMembers)', '1')
   .option('--breakdown', "tensorflow: split the timed steps' CPU time (graph runs, uploads, normal draws, JavaScript) with timers and a profile")
   .option('--profile <file>', 'with --breakdown: also write the timed steps\' CPU profile (.cpuprofile) there')
@@ -43,12 +44,13 @@ const opts = new Command()
     threads: string;
     members: string;
     graph?: boolean;
+    xla?: boolean;
     breakdown?: boolean;
     profile?: string;
     hash?: boolean;
   }>();
 
-const choice = await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads) });
+const choice = await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads), xla: opts.xla });
 const protocol = protocolNamed(opts.protocol);
 const data = mixture(opts.data);
 const warmup = Number(opts.warmup);

@@ -290,6 +290,9 @@ describe('useBackend', () => {
   it('rejects unknown names and a missing tfjs-node with one clear line', async () => {
     await expect(useBackend('gpu' as never, { quiet: true })).rejects.toThrow(GantryError);
     await expect(useBackend('wasm', { quiet: true, threads: 0 })).rejects.toThrow(/threads/);
+    await expect(useBackend('wasm', { quiet: true, xla: true })).rejects.toThrow(
+      'useBackend: xla compiles TensorFlow graphs and needs the tensorflow backend, not wasm',
+    );
     if (!nativeTensorflowInstalled()) {
       const err = await useBackend('tensorflow', { quiet: true }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GantryError);

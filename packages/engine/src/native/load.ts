@@ -39,13 +39,28 @@ interface TfjsNodeBinding {
 
 let loadedDetail: string | undefined;
 
-/** Threads libtensorflow's pools get unless the user set TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS. */
-function setThreadEnvironment(threads: number | undefined): void {
-  // Before the addon loads: TensorFlow reads these once, when it creates its thread pools.
+/** TensorFlow's auto-clustering: graphs (not eager ops) compiled by XLA's JIT, on the CPU too. */
+export const XLA_FLAGS = ['--tf_xla_auto_jit=2', '--tf_xla_cpu_global_jit'];
+
+/** Whether the loaded libtensorflow compiles graphs with XLA (undefined until it loads in this process). */
+let xlaAtLoad: boolean | undefined;
+
+/**
+ * Threads libtensorflow's pools get unless the user set TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, and XLA's
+ * auto-clustering when asked for (added to the user's TF_XLA_FLAGS).
+ */
+function setTensorflowEnvironment(threads: number | undefined, xla: boolean): void {
+  // Before the addon loads: TensorFlow reads these once, when it creates its thread pools and first builds a graph.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   if (threads != null) process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
   // Eager ops run one after another on the calling thread; a second pool only competes for the cores.
   process.env.TF_NUM_INTEROP_THREADS ??= '1';
+  if (xla) {
+    const own = (process.env.TF_XLA_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    const missing = XLA_FLAGS.filter((flag) => !own.some((f) => f.startsWith(flag.split('=')[0])));
+    process.env.TF_XLA_FLAGS = [...own, ...missing].join(' ');
+  }
+  xlaAtLoad = xla;
 }
 
 function readManifest(dir: string): NativeManifest | undefined {
@@ -68,9 +83,15 @@ export const nativePackageDir = (): string | undefined => globals[PACKAGE_DIR];
  * engine instance), and registers the `tensorflow` backend. Nothing of tfjs-node's own index (which would pull the
  * whole tfjs union and node-pre-gyp) is loaded.
  */
-export function loadNativeBuild(flavour: NativeFlavour, dir: string, manifest: NativeManifest, kernels: EngineKernelSet = 'all'): string {
+export function loadNativeBuild(
+  flavour: NativeFlavour,
+  dir: string,
+  manifest: NativeManifest,
+  kernels: EngineKernelSet = 'all',
+  xla = false,
+): string {
   if (loadedDetail != null) return loadedDetail;
-  setThreadEnvironment(undefined);
+  setTensorflowEnvironment(undefined, xla);
   const pkg = NATIVE_PACKAGES[flavour];
   const g = globalThis as Record<symbol, unknown>;
   g[TFJS_CORE_HANDOFF] ??= nodeRequire()('@tensorflow/tfjs-core');
@@ -104,7 +125,7 @@ async function loadFromNodeModules(pkg: string): Promise<'absent' | string> {
 
 function threadNote(): string {
   const intra = process.env.TF_NUM_INTRAOP_THREADS;
-  return intra ? `, ${intra} threads` : '';
+  return (intra ? `, ${intra} threads` : '') + (xlaAtLoad ? ', XLA JIT on graph steps' : '');
 }
 
 /** True when `useBackend('tensorflow')` has something to load: a build of `gantry setup tensorflow`, or tfjs-node(-gpu). */
@@ -118,17 +139,17 @@ export function nativeTensorflowInstalled(): boolean {
  * Starts the `tensorflow` backend: the cached build of `gantry setup tensorflow` (GPU flavour first), else a
  * tfjs-node(-gpu) installed in node_modules. `absent` when neither exists, so `auto` moves on without a word.
  */
-export async function tryNativeTensorflow(threads?: number, kernels: EngineKernelSet = 'all'): Promise<NativeAttempt> {
+export async function tryNativeTensorflow(threads?: number, kernels: EngineKernelSet = 'all', xla = false): Promise<NativeAttempt> {
   const reasons: string[] = [];
   if (loadedDetail == null && tf.findBackendFactory('tensorflow') == null) {
-    setThreadEnvironment(threads);
+    setTensorflowEnvironment(threads, xla);
     for (const flavour of ['gpu', 'cpu'] as const) {
       const dir = nativeInstallDir(flavour, tf.version_core);
       const pkg = NATIVE_PACKAGES[flavour];
       try {
         const manifest = readManifest(dir);
         if (manifest) {
-          loadNativeBuild(flavour, dir, manifest, kernels);
+          loadNativeBuild(flavour, dir, manifest, kernels, xla);
           break;
         }
         const found = await loadFromNodeModules(pkg);
@@ -143,6 +164,9 @@ export async function tryNativeTensorflow(threads?: number, kernels: EngineKerne
     }
   }
   if (tf.findBackendFactory('tensorflow') != null) {
+    if (xla && xlaAtLoad === false) {
+      return { ok: false, absent: false, reason: 'xla was not asked for when libtensorflow loaded in this process (it is fixed at load)' };
+    }
     if (await tf.setBackend('tensorflow')) {
       return { ok: true, detail: (loadedDetail ?? 'libtensorflow (registered by the caller)') + threadNote() };
     }
