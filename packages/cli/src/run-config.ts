@@ -15,7 +15,10 @@ export interface RunConfig {
   steps: number;
   batchSize: number;
   seed: number;
+  /** The backend the run last trained on (what `auto` chose). */
   backend: string;
+  /** Whether its steps ran as TensorFlow graphs (tensorflow only); absent in runs from before it was recorded. */
+  graphSteps?: boolean;
   checkpointEvery: number;
   sampleEvery: number;
   /** Divergence stop (Trainer option maxWeightNorm), kept on resume unless --max-weight-norm changes it. */
@@ -66,6 +69,7 @@ export function runConfigProblem(config: unknown): string | undefined {
     if (!Number.isInteger(record[key]) || (record[key] as number) < 0) return `"${key}" must be a non-negative integer, not ${record[key]}`;
   }
   if (typeof record.backend !== 'string') return '"backend" is not a string';
+  if (record.graphSteps !== undefined && typeof record.graphSteps !== 'boolean') return '"graphSteps" is not true or false';
   return undefined;
 }
 

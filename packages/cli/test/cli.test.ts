@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Rng, Trainer, decodeNpy, definePlugin, readModelArtifacts } from '@gantry/core';
 import { lossTrace } from '@gantry/core/testing';
 import { builtinExperiment, sample, train } from '../src/index.js';
@@ -73,6 +73,33 @@ describe('gantry train', () => {
       'step-000004',
       'step-000006',
     ]);
+  });
+
+  it('--resume keeps the backend the run trained on; another one continues it with a one-line note', async () => {
+    const root = await tmp();
+    const whole = join(root, 'whole');
+    const part = join(root, 'part');
+    await train('ring-gan', { ...quiet, steps: 4, out: whole, checkpointEvery: 2 });
+    await train('ring-gan', { ...quiet, steps: 2, out: part, checkpointEvery: 1 });
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      // No --backend: cpu again (auto would choose tensorflow or wasm here), exactly, and nothing to say.
+      await train(undefined, { quiet: true, batch: 32, resume: part, steps: 3 });
+      expect(errors).not.toHaveBeenCalled();
+      expect(JSON.parse(await readFile(join(part, 'config.json'), 'utf8'))).toMatchObject({ backend: 'cpu', graphSteps: false });
+      await train(undefined, { backend: 'wasm', quiet: true, resume: part, steps: 4 });
+      expect(errors.mock.calls.map((args) => args.join(' '))).toEqual([
+        'gantry: the run trained on cpu; continuing on wasm computes the same steps to float32 rounding, not bit for bit',
+      ]);
+    } finally {
+      errors.mockRestore();
+    }
+    const a = (await metrics(whole)).map((r) => [r.d_loss, r.g_loss]);
+    const b = (await metrics(part)).map((r) => [r.d_loss, r.g_loss]);
+    expect(b.slice(0, 3)).toEqual(a.slice(0, 3));
+    // Step 4 ran on wasm: the same step to float32 rounding (a wrong checkpoint would be off by far more).
+    b[3].forEach((loss, i) => expect(Math.abs(loss - a[3][i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(a[3][i]))));
+    expect(JSON.parse(await readFile(join(part, 'config.json'), 'utf8')).backend).toBe('wasm');
   });
 
   it('refuses a resume that changes the seed, with one clear line', async () => {

@@ -13,7 +13,8 @@ export interface TrainFlags {
   steps?: number;
   batch?: number;
   seed?: number;
-  backend: string;
+  /** Default: auto for a new run; a resumed run continues on the backend it last trained on. */
+  backend?: string;
   out?: string;
   checkpointEvery?: number;
   sampleEvery?: number;
@@ -48,6 +49,8 @@ const timestamp = () => new Date().toISOString().replace(/[:.]/g, '-').replace('
 export async function train(experimentArg: string | undefined, flags: TrainFlags): Promise<string> {
   let config: RunConfig;
   let runDir: string;
+  /** A resumed run's backend and step mode so far: continuing on others is not bit for bit. */
+  let trainedOn: { backend: string; graphSteps?: boolean } | undefined;
   if (flags.resume && flags.overwrite) throw new GantryError('--overwrite replaces a run; it cannot be combined with --resume');
   if (flags.resume && flags.out && resolve(flags.out) !== resolve(flags.resume)) {
     throw new GantryError(`--resume continues ${flags.resume} in place; drop --out ${flags.out}`);
@@ -71,6 +74,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       sampleEvery: flags.sampleEvery ?? saved.sampleEvery,
       maxWeightNorm: flags.maxWeightNorm ?? saved.maxWeightNorm,
     };
+    trainedOn = { backend: saved.backend, graphSteps: saved.graphSteps };
   } else {
     if (!experimentArg) throw new GantryError('Name an experiment (e.g. gantry train mnist-dcgan) or pass --resume <run-dir>');
     const { experiment, file } = await loadExperiment(experimentArg);
@@ -81,7 +85,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       steps: flags.steps ?? experiment.defaults.steps,
       batchSize: flags.batch ?? experiment.defaults.batchSize,
       seed: flags.seed ?? 0,
-      backend: flags.backend,
+      backend: flags.backend ?? 'auto',
       checkpointEvery: flags.checkpointEvery ?? experiment.defaults.checkpointEvery,
       sampleEvery: flags.sampleEvery ?? experiment.defaults.sampleEvery,
       maxWeightNorm: flags.maxWeightNorm,
@@ -91,14 +95,24 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   }
   const problem = runConfigProblem(config);
   if (problem) throw new GantryError(`Invalid run settings: ${problem}`);
-  const backend = await useBackend((flags.resume ? flags.backend ?? config.backend : flags.backend) as BackendName, {
-    quiet: flags.quiet,
+  const backend = await useBackend((flags.backend ?? config.backend) as BackendName, { quiet: flags.quiet }).catch((error: unknown) => {
+    if (trainedOn && flags.backend == null && error instanceof GantryError) {
+      throw new GantryError(`${error.message} (the run trained on ${trainedOn.backend}; --backend NAME continues it on another)`);
+    }
+    throw error;
   });
   const experiment = await experimentOfRun(config);
   const setup = await buildForRun(experiment, config);
   // On TensorFlow a step runs as a graph once recorded: no per-op dispatch (see ENGINE.md, "Steps as TensorFlow graphs").
-  const capture =
-    backend.name === 'tensorflow' && flags.graph !== false ? captureSteps({ warn: (line) => console.error(`gantry: ${line}`) }) : undefined;
+  // A run that trained with eager steps resumes with them.
+  const graphSteps = backend.name === 'tensorflow' && flags.graph !== false && trainedOn?.graphSteps !== false;
+  if (trainedOn) {
+    const [before, now] = [engineName(trainedOn.backend, trainedOn.graphSteps), engineName(backend.name, graphSteps)];
+    if (before !== now) {
+      console.error(`gantry: the run trained on ${before}; continuing on ${now} computes the same steps to float32 rounding, not bit for bit`);
+    }
+  }
+  const capture = graphSteps ? captureSteps({ warn: (line) => console.error(`gantry: ${line}`) }) : undefined;
   const trainer = new Trainer({
     stepRunner: capture?.run,
     generator: setup.generator,
@@ -128,6 +142,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   config.loss = trainer.loss.name;
   config.nCritic = trainer.nCritic;
   config.backend = backend.name;
+  config.graphSteps = graphSteps;
 
   // Every input is valid: only now does the run folder change (locked, so a second writer refuses).
   const lock = await claimRunFolder(runDir, { resume: Boolean(flags.resume), overwrite: flags.overwrite });
@@ -155,6 +170,11 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   return runDir;
 }
 
+/** A backend and step mode as the resume note names them; tensorflow's graph and eager steps round differently. */
+function engineName(backend: string, graphSteps: boolean | undefined): string {
+  return backend === 'tensorflow' && graphSteps !== undefined ? `tensorflow with ${graphSteps ? 'graph' : 'eager'} steps` : backend;
+}
+
 export function registerTrain(program: Command): void {
   program
     .command('train')
@@ -163,7 +183,7 @@ export function registerTrain(program: Command): void {
     .option('--steps <n>', 'total training steps', intArg('--steps', 1))
     .option('--batch <n>', 'batch size', intArg('--batch', 1))
     .option('--seed <n>', 'random seed (weights, latents, data order)', intArg('--seed', 0))
-    .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu', 'auto')
+    .option('--backend <name>', 'auto | wasm | cpu | tensorflow | webgpu (default: auto; with --resume, the backend the run trained on)')
     .option('--out <dir>', 'run folder (default runs/<experiment>-<time>)')
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', intArg('--checkpoint-every', 0))
     .option('--sample-every <n>', 'sample-grid interval in steps', intArg('--sample-every', 0))
