@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { indexedDbCheckpoints, newestIntact, type CheckpointPart, type CheckpointStore } from './checkpoint-store.js';
 import { GantryError } from './errors.js';
+import type { NormalGenerator } from './normal.js';
 import type { PluginStateSnapshot } from './plugin.js';
 import type { RngState } from './random.js';
 
@@ -18,6 +19,8 @@ export interface CheckpointMeta {
   batchesConsumed: number;
   loss: string;
   nCritic: number;
+  /** The Trainer's normalGenerator (absent in checkpoints written before the option: 'tfjs'). */
+  normalGenerator?: NormalGenerator;
 }
 
 export interface CheckpointContents {

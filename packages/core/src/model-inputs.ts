@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { isDataSource, type DataInput } from './data.js';
 import { GantryError } from './errors.js';
-import { randomNormal } from './normal.js';
+import { randomNormal, type NormalGenerator } from './normal.js';
 import type { Rng } from './random.js';
 
 /** The declared shape of a model's input or output (`null` for free dimensions such as the batch). */
@@ -55,10 +55,17 @@ export function classCount(generator: LayersModel, data: DataInput): number | un
 
 /**
  * n latent vectors: standard normal or uniform on [-1, 1], seeded by one draw of `rng`. Normal latents are
- * `tf.randomNormal`'s numbers for that seed, drawn by the faster `randomNormal`.
+ * `tf.randomNormal`'s numbers for that seed, drawn by the faster `randomNormal`, or with `normals` 'fast' the
+ * ziggurat's (`fastNormalValues`).
  */
-export function drawLatents(n: number, dim: number, distribution: 'normal' | 'uniform', rng: Rng): tf.Tensor2D {
+export function drawLatents(
+  n: number,
+  dim: number,
+  distribution: 'normal' | 'uniform',
+  rng: Rng,
+  normals: NormalGenerator = 'tfjs',
+): tf.Tensor2D {
   return distribution === 'normal'
-    ? (randomNormal([n, dim], rng.nextSeed()) as tf.Tensor2D)
+    ? (randomNormal([n, dim], rng.nextSeed(), 0, 1, normals) as tf.Tensor2D)
     : tf.randomUniform([n, dim], -1, 1, 'float32', rng.nextSeed());
 }

@@ -11,6 +11,7 @@ import type { GanLoss } from './losses.js';
 import { HookRunner, bindListeners, disposeReplaced, type BoundHook } from './hooks.js';
 import { addLossTerms } from './loss-terms.js';
 import { checkSampleShapes, classCount, drawLatents, modelInputs, shapeOf } from './model-inputs.js';
+import type { NormalGenerator } from './normal.js';
 import { resolveTrainerOptions, type TrainResult, type TrainerOptions } from './options.js';
 import type { GantryPlugin, HookContext, Phase } from './plugin.js';
 import { RandomStreams, type Rng } from './random.js';
@@ -51,6 +52,8 @@ export class Trainer {
   readonly batchSize: number;
   readonly latentDim: number;
   readonly latentDistribution: 'normal' | 'uniform';
+  /** What draws normal latents (the `normalGenerator` option). */
+  readonly normalGenerator: NormalGenerator;
   readonly plugins: readonly GantryPlugin[];
   totalSteps: number;
 
@@ -77,6 +80,7 @@ export class Trainer {
     this.nCritic = resolved.nCritic;
     this.loss = resolved.loss;
     this.latentDistribution = resolved.latentDistribution;
+    this.normalGenerator = resolved.normalGenerator;
     this.latentDim = resolved.latentDim;
     this.optimizers = resolved.optimizers;
     this.plugins = resolved.plugins;
@@ -162,7 +166,7 @@ export class Trainer {
 
   /** n latent vectors from the run's latent distribution, drawn from `rng` (default: the core's stream). */
   sampleLatent(n: number, rng: Rng = this.rng): tf.Tensor2D {
-    return drawLatents(n, this.latentDim, this.latentDistribution, rng);
+    return drawLatents(n, this.latentDim, this.latentDistribution, rng, this.normalGenerator);
   }
 
   /** Generator output in inference mode from the sampling generator (caller owns the result). */
@@ -458,8 +462,9 @@ export class Trainer {
   /** Writes a checkpoint of the whole training state into the configured store (or `dir`) and returns its path. */
   async saveCheckpoint(dir: string | CheckpointStore | undefined = this.options.checkpoint?.dir): Promise<string> {
     if (!dir) throw new GantryError('saveCheckpoint needs a folder (pass one or set the checkpoint option)');
-    const { gen: generator, disc: discriminator, optimizers, streams, loss, nCritic } = this;
-    const state = { step: this.completed, generator, discriminator, optimizers, streams, batchesConsumed: this.data.batchesConsumed, loss: loss.name, nCritic };
+    const { gen: generator, disc: discriminator, optimizers, streams, loss, nCritic, normalGenerator } = this;
+    const batchesConsumed = this.data.batchesConsumed;
+    const state = { step: this.completed, generator, discriminator, optimizers, streams, batchesConsumed, loss: loss.name, nCritic, normalGenerator };
     this.lastCheckpoint = await saveTraining(dir, this.plugins, state, this.options.checkpoint?.keep ?? 3);
     await this.bus.emit('checkpoint', { step: this.completed, dir: this.lastCheckpoint! });
     return this.lastCheckpoint!;

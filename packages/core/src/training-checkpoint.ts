@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { findCheckpoint, readCheckpointState, restoreTrainingState, writeCheckpoint } from './checkpoint.js';
 import type { CheckpointStore } from './checkpoint-store.js';
-import { PluginError } from './errors.js';
+import { GantryError, PluginError } from './errors.js';
+import type { NormalGenerator } from './normal.js';
 import type { GantryPlugin, PluginStateSnapshot } from './plugin.js';
 import type { RandomStreams } from './random.js';
 import type { Trainer } from './trainer.js';
@@ -64,6 +65,7 @@ export interface TrainingState {
   batchesConsumed: number;
   loss: string;
   nCritic: number;
+  normalGenerator: NormalGenerator;
 }
 
 /** Writes the plugins' state and the training state as the store's next checkpoint; returns where it lives. */
@@ -76,14 +78,14 @@ export async function saveTraining(
   const pluginStates = await savePluginStates(plugins);
   try {
     const { core, plugins: pluginRng } = state.streams.getState();
-    const { step, generator, discriminator, optimizers, batchesConsumed, loss, nCritic } = state;
+    const { step, generator, discriminator, optimizers, batchesConsumed, loss, nCritic, normalGenerator } = state;
     return await writeCheckpoint(location, {
       step,
       generator,
       discriminator,
       optimizers,
       plugins: pluginStates,
-      meta: { rng: core, pluginRng, batchesConsumed, loss, nCritic },
+      meta: { rng: core, pluginRng, batchesConsumed, loss, nCritic, normalGenerator },
       keep,
     });
   } finally {
@@ -105,6 +107,13 @@ export async function restoreTraining(
 ): Promise<{ path: string; step: number; batchesConsumed: number }> {
   const { store, name } = await findCheckpoint(location, warn);
   const state = await readCheckpointState(store, name);
+  const written = state.meta.normalGenerator ?? 'tfjs';
+  if (written !== trainer.normalGenerator) {
+    throw new GantryError(
+      `${store.path(name)} was written with normalGenerator "${written}" but this Trainer uses "${trainer.normalGenerator}": ` +
+        `pass normalGenerator: "${written}" to resume it exactly`,
+    );
+  }
   await loadPluginStates(trainer.plugins, state.plugins, trainer);
   const { generator, discriminator, optimizers } = trainer;
   await restoreTrainingState(store, name, { generator, discriminator, optimizers });
