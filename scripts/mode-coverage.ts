@@ -19,6 +19,8 @@
  * ratio); grid = 5×5 Gaussians at {−4, −2, 0, 2, 4}², σ 0.05 as in PacGAN's code (`--grid-std 0.02` for σ 0.02).
  * `--members` trains a variant's seeds as members of one model (`stackMembers` in @gantry/core): one set of kernels
  * per step for all seeds, each member initialized from its own seed and drawing its own rows of data and latents.
+ * `--fast-normals` draws the latents (training and the evaluation's fixed noise) with the ziggurat (Trainer option
+ * `normalGenerator: 'fast'`): other numbers than the default's, so other runs of the same distribution.
  * Prints one JSON line per seed, then a markdown table of means over seeds.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -44,6 +46,7 @@ const opts = new Command()
   .option('--xla', 'tensorflow backend, with --graph: compile the graph steps with XLA (fused element-wise ops; other last bits)')
   .option('--members', "train a variant's seeds as members of one model (one set of kernels per step for all seeds)")
   .option('--stop-after <minutes>', 'stop every run after this many minutes of wall time and report the step it reached')
+  .option('--fast-normals', "draw the latents (training and evaluation) with the fast ziggurat: normalGenerator 'fast'")
   .option('--g-lr <x>', "ablation: the generator's learning rate instead of the protocol's")
   .option('--d-lr <x>', "ablation: the discriminator's learning rate instead of the protocol's (also the lookahead's)")
   .option('--loss <name>', "ablation: minimax or non-saturating instead of the protocol's loss")
@@ -67,6 +70,7 @@ const opts = new Command()
     gLr?: string;
     dLr?: string;
     loss?: string;
+    fastNormals?: boolean;
   }>();
 
 /** Bad options end the script with one line before anything trains. */
@@ -108,7 +112,8 @@ const stopAt = opts.stopAfter === undefined ? Infinity : performance.now() + 60_
 /** Trains `seeds` of `variant`: one run, or with `--members` several seeds as members of one model. */
 async function run(variant: string, seeds: number[]): Promise<void> {
   const capture = opts.graph ? captureSteps() : undefined;
-  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps, stepRunner: capture?.run });
+  const normalGenerator = opts.fastNormals ? 'fast' : 'tfjs';
+  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps, stepRunner: capture?.run, normalGenerator });
   const trajectories: string[][] = seeds.map(() => []);
   let last = seeds.map(() => ({ step: 0, any: 0, strict: 0, hq: 0 }));
   const label = `${variant} seed${seeds.length > 1 ? 's' : ''} ${seeds.join(',')}`;

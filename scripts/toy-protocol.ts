@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Trainer, memberEpsilon, minimax, nonSaturating, stackMemberPairs, withSeed, type GanLoss, type GantryPlugin, type StepRunner } from '@gantry/core';
+import { Trainer, memberEpsilon, minimax, nonSaturating, stackMemberPairs, withSeed, type GanLoss, type GantryPlugin, type NormalGenerator, type StepRunner } from '@gantry/core';
 import { grid, ring, type Mixture2D } from '@gantry/datasets';
 import { unrolled } from '@gantry/unrolled';
 
@@ -129,8 +129,10 @@ export async function toyTrainer(options: {
   steps: number;
   /** e.g. `captureSteps().run` (@gantry/engine): the steps as TensorFlow graphs. */
   stepRunner?: StepRunner;
+  /** The Trainer's normalGenerator: 'fast' draws the latents with the ziggurat (other numbers, about 4× faster). */
+  normalGenerator?: NormalGenerator;
 }): Promise<Trainer> {
-  const { protocol, variant, data, seeds, steps, stepRunner } = options;
+  const { protocol, variant, data, seeds, steps, stepRunner, normalGenerator } = options;
   const { plugins, pack } = await variantPlugins(variant);
   const solo = seeds.map((seed) =>
     withSeed(seed, () => ({
@@ -155,5 +157,6 @@ export async function toyTrainer(options: {
     },
     plugins,
     stepRunner,
+    normalGenerator,
   });
 }

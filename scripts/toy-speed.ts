@@ -5,6 +5,7 @@
  * beside it with the load average. `--breakdown` (tensorflow) splits the CPU time of a step into TensorFlow's graph
  * runs, uploads, normal draws, tfjs's JavaScript, the graph capture's bookkeeping and the rest, and counts the matrix
  * products' FLOPs; `--hash` prints a hash of the weights after the run (a change that keeps every number keeps it).
+ * `--fast-normals` draws the latents with the ziggurat (Trainer option `normalGenerator: 'fast'`): other numbers.
  *
  *   nice npx tsx --conditions=@gantry/source scripts/toy-speed.ts --backend wasm --variants gan,pacgan2,unrolled
  *   TF_NUM_INTRAOP_THREADS=1 nice npx tsx --conditions=@gantry/source scripts/toy-speed.ts --backend tensorflow \
@@ -32,6 +33,7 @@ const opts = new Command()
   .option('--members <n>', 'seeds 1…n trained as members of one model (stackMembers)', '1')
   .option('--breakdown', "tensorflow: split the timed steps' CPU time (graph runs, uploads, normal draws, JavaScript) with timers and a profile")
   .option('--profile <file>', 'with --breakdown: also write the timed steps\' CPU profile (.cpuprofile) there')
+  .option('--fast-normals', "draw the latents with the fast ziggurat (Trainer option normalGenerator 'fast'): other numbers")
   .option('--hash', "print a hash of the trained weights (to check that a change leaves every number the same)")
   .parse()
   .opts<{
@@ -48,6 +50,7 @@ const opts = new Command()
     breakdown?: boolean;
     profile?: string;
     hash?: boolean;
+    fastNormals?: boolean;
   }>();
 
 const choice = await useBackend(opts.backend as BackendName, { quiet: true, threads: Number(opts.threads), xla: opts.xla });
@@ -143,6 +146,9 @@ if (opts.breakdown) {
   );
 }
 
+/** The functions that draw normal values: tf.randomNormal's numbers, or the ziggurat's with --fast-normals. */
+const NORMAL_DRAWS = new Set(['normalValues', 'randomNormal', 'fastNormalValues', 'outsideRectangle', 'oneNormal']);
+
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string };
@@ -162,8 +168,8 @@ function profileShares(profile: { nodes: ProfileNode[]; samples: number[]; timeD
     for (let at: number | undefined = id; at !== undefined && part === undefined; at = parentOf.get(at)) {
       const { functionName, url } = nodeOf.get(at)!.callFrame;
       if (functionName.startsWith('addonCall')) part = 'addon';
-      // randomNormal: V8 inlines normalValues into it.
-      else if (functionName === 'normalValues' || functionName === 'randomNormal') part = 'normal draws';
+      // randomNormal: V8 inlines normalValues (or fastNormalValues) into it.
+      else if (NORMAL_DRAWS.has(functionName)) part = 'normal draws';
       else if (url === 'node:inspector') part = 'profiler';
     }
     if (part === undefined) {
@@ -209,13 +215,15 @@ async function weightsHash(models: { getWeights(): tf.Tensor[] }[]): Promise<str
 }
 
 console.log(`backend ${tf.getBackend()} (${choice.detail ?? ''}), load average ${loadavg()[0].toFixed(1)}`);
-console.log(`| ${opts.data} (${opts.protocol}, ${opts.members} member(s)) on ${opts.backend} | CPU ms/step | wall ms/step | steps/s (CPU) | kernel calls/step |`);
+const normals = opts.fastNormals ? ', fast normals' : '';
+console.log(`| ${opts.data} (${opts.protocol}, ${opts.members} member(s)${normals}) on ${opts.backend} | CPU ms/step | wall ms/step | steps/s (CPU) | kernel calls/step |`);
 console.log('| --- | --- | --- | --- | --- |');
 const breakdowns: string[] = [];
 for (const variant of opts.variants.split(',')) {
   const seeds = Array.from({ length: Number(opts.members) }, (_, i) => i + 1);
   const capture = opts.graph ? captureSteps() : undefined;
-  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed, stepRunner: capture?.run });
+  const normalGenerator = opts.fastNormals ? 'fast' : 'tfjs';
+  const trainer = await toyTrainer({ protocol, variant, data, seeds, steps: warmup + timed, stepRunner: capture?.run, normalGenerator });
   let start = { cpu: 0, wall: 0, kernels: 0, flops: 0, addonCpu: { ...addonCpu }, addonWall: { ...addonWall }, addonCalls: { ...addonCalls } };
   let end = start;
   let profiling: Promise<unknown> | undefined;
