@@ -142,7 +142,6 @@ const PENDING = 4096;
  *
  * The inner loop holds the generator's state in locals and makes no call: a draw outside its strip's rectangle
  * (about 1.2%) only notes its position and word, and those are finished in a batch afterwards from the same stream.
- * (A call in the loop, even a rare one, made V8 keep the state in memory: about twice the time per value.)
  */
 export function fastNormalValues(count: number, mean: number, stdDev: number, seed: number): Float32Array {
   const s = seedState(seed);
@@ -177,7 +176,7 @@ export function fastNormalValues(count: number, mean: number, stdDev: number, se
       const strip = word & stripMask;
       const x = ((word >> 7) + 0.5) * step[strip];
       if (Math.abs(x) < edge[strip + 1]) {
-        out[i] = mean + stdDev * x;
+        out[i] = x;
       } else {
         pendingAt[pending] = i;
         pendingWord[pending++] = word;
@@ -191,9 +190,12 @@ export function fastNormalValues(count: number, mean: number, stdDev: number, se
       const strip = stripOf(pendingWord[k]);
       let value = outsideRectangle(s, strip, uniformInStrip(pendingWord[k], strip));
       if (value !== value) value = oneNormal(s); // rejected in a wedge: a fresh strip and uniform
-      out[pendingAt[k]] = mean + stdDev * value;
+      out[pendingAt[k]] = value;
     }
   }
+  // N(mean, stdDev²) as mean + stdDev·z of the float32 z, in a pass of its own and only when asked: in the loop the
+  // affine step cost a tenth of the time per value even for latents' (0, 1).
+  if (mean !== 0 || stdDev !== 1) for (let i = 0; i < count; i++) out[i] = mean + stdDev * out[i];
   return out;
 }
 
