@@ -19,6 +19,10 @@ export interface RunConfig {
   backend: string;
   /** Whether its steps ran as TensorFlow graphs (tensorflow only); absent in runs from before it was recorded. */
   graphSteps?: boolean;
+  /** Whether the graph steps were compiled with XLA (tensorflow only). */
+  xla?: boolean;
+  /** What draws the normal latents (Trainer option normalGenerator); absent: 'tfjs', the default. */
+  normalGenerator?: 'tfjs' | 'fast';
   checkpointEvery: number;
   sampleEvery: number;
   /** Divergence stop (Trainer option maxWeightNorm), kept on resume unless --max-weight-norm changes it. */
@@ -70,6 +74,10 @@ export function runConfigProblem(config: unknown): string | undefined {
   }
   if (typeof record.backend !== 'string') return '"backend" is not a string';
   if (record.graphSteps !== undefined && typeof record.graphSteps !== 'boolean') return '"graphSteps" is not true or false';
+  if (record.xla !== undefined && typeof record.xla !== 'boolean') return '"xla" is not true or false';
+  if (record.normalGenerator !== undefined && record.normalGenerator !== 'tfjs' && record.normalGenerator !== 'fast') {
+    return `"normalGenerator" must be "tfjs" or "fast", not ${JSON.stringify(record.normalGenerator)}`;
+  }
   return undefined;
 }
 

@@ -102,6 +102,35 @@ describe('gantry train', () => {
     expect(JSON.parse(await readFile(join(part, 'config.json'), 'utf8')).backend).toBe('wasm');
   });
 
+  it('--fast-normals: recorded in config.json, other latents than the default, kept and exact on resume', async () => {
+    const root = await tmp();
+    const [whole, part, plain] = ['whole', 'part', 'plain'].map((name) => join(root, name));
+    await train('ring-gan', { ...quiet, steps: 3, out: whole, fastNormals: true });
+    await train('ring-gan', { ...quiet, steps: 3, out: plain });
+    await train('ring-gan', { ...quiet, steps: 2, out: part, checkpointEvery: 1, fastNormals: true });
+    expect(JSON.parse(await readFile(join(whole, 'config.json'), 'utf8')).normalGenerator).toBe('fast');
+    expect(JSON.parse(await readFile(join(plain, 'config.json'), 'utf8')).normalGenerator).toBe('tfjs');
+    await train(undefined, { backend: 'cpu', quiet: true, resume: part, steps: 3 });
+    const rows = async (dir: string) => (await metrics(dir)).map((r) => [r.d_loss, r.g_loss]);
+    expect(await rows(part)).toEqual(await rows(whole));
+    // Step 1 already differs: its fake batch comes from other latents.
+    expect((await rows(plain))[0]).not.toEqual((await rows(whole))[0]);
+    await expect(train(undefined, { backend: 'cpu', quiet: true, resume: plain, steps: 4, fastNormals: true })).rejects.toThrow(
+      '--fast-normals: the run draws its latents with the "tfjs" generator; a resumed run keeps its settings',
+    );
+  });
+
+  it('--xla: one line when there is nothing for it to compile', async () => {
+    const out = join(await tmp(), 'run');
+    await expect(train('ring-gan', { ...quiet, steps: 1, out, xla: true, graph: false })).rejects.toThrow(
+      '--xla compiles the steps that run as TensorFlow graphs; it does nothing with --no-graph',
+    );
+    await expect(train('ring-gan', { ...quiet, steps: 1, out, xla: true })).rejects.toThrow(
+      'useBackend: xla compiles TensorFlow graphs and needs the tensorflow backend, not cpu',
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a resume that changes the seed, with one clear line', async () => {
     const out = join(await tmp(), 'run');
     await train('ring-gan', { ...quiet, steps: 1, out });

@@ -28,6 +28,10 @@ export interface TrainFlags {
   quiet?: boolean;
   /** tensorflow backend: run recorded steps as TensorFlow graphs (default true; `--no-graph`). */
   graph?: boolean;
+  /** tensorflow backend: compile the graph steps with XLA (useBackend's `xla`); a resumed run keeps its choice. */
+  xla?: boolean;
+  /** Draw normal latents with the fast generator (Trainer option normalGenerator 'fast'); fixed for a run. */
+  fastNormals?: boolean;
 }
 
 /** A commander parser for integer flags of at least `min` (0: intervals and seeds; 1: steps and batch size). */
@@ -50,7 +54,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   let config: RunConfig;
   let runDir: string;
   /** A resumed run's backend and step mode so far: continuing on others is not bit for bit. */
-  let trainedOn: { backend: string; graphSteps?: boolean } | undefined;
+  let trainedOn: { backend: string; graphSteps?: boolean; xla?: boolean } | undefined;
   if (flags.resume && flags.overwrite) throw new GantryError('--overwrite replaces a run; it cannot be combined with --resume');
   if (flags.resume && flags.out && resolve(flags.out) !== resolve(flags.resume)) {
     throw new GantryError(`--resume continues ${flags.resume} in place; drop --out ${flags.out}`);
@@ -63,6 +67,9 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
         throw new GantryError(`--${flag} ${flags[flag]} differs from the run's ${key} ${saved[key]}; a resumed run keeps its settings`);
       }
     }
+    if (flags.fastNormals && (saved.normalGenerator ?? 'tfjs') !== 'fast') {
+      throw new GantryError(`--fast-normals: the run draws its latents with the "${saved.normalGenerator ?? 'tfjs'}" generator; a resumed run keeps its settings`);
+    }
     if (experimentArg && experimentArg !== saved.experiment && resolve(experimentArg) !== saved.experimentFile) {
       throw new GantryError(`--resume ${flags.resume} is a "${saved.experiment}" run, not "${experimentArg}"`);
     }
@@ -74,7 +81,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       sampleEvery: flags.sampleEvery ?? saved.sampleEvery,
       maxWeightNorm: flags.maxWeightNorm ?? saved.maxWeightNorm,
     };
-    trainedOn = { backend: saved.backend, graphSteps: saved.graphSteps };
+    trainedOn = { backend: saved.backend, graphSteps: saved.graphSteps, xla: saved.xla };
   } else {
     if (!experimentArg) throw new GantryError('Name an experiment (e.g. gantry train mnist-dcgan) or pass --resume <run-dir>');
     const { experiment, file } = await loadExperiment(experimentArg);
@@ -89,13 +96,17 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       checkpointEvery: flags.checkpointEvery ?? experiment.defaults.checkpointEvery,
       sampleEvery: flags.sampleEvery ?? experiment.defaults.sampleEvery,
       maxWeightNorm: flags.maxWeightNorm,
+      normalGenerator: flags.fastNormals ? 'fast' : 'tfjs',
       createdAt: new Date().toISOString(),
       gantryVersion: GANTRY_VERSION,
     };
   }
   const problem = runConfigProblem(config);
   if (problem) throw new GantryError(`Invalid run settings: ${problem}`);
-  const backend = await useBackend((flags.backend ?? config.backend) as BackendName, { quiet: flags.quiet }).catch((error: unknown) => {
+  if (flags.xla && flags.graph === false) throw new GantryError('--xla compiles the steps that run as TensorFlow graphs; it does nothing with --no-graph');
+  // A resumed run keeps XLA when it stays on tensorflow (another backend continues it without, with the note below).
+  const xla = Boolean(flags.xla ?? (trainedOn?.xla && (flags.backend ?? config.backend) === 'tensorflow'));
+  const backend = await useBackend((flags.backend ?? config.backend) as BackendName, { quiet: flags.quiet, xla }).catch((error: unknown) => {
     if (trainedOn && flags.backend == null && error instanceof GantryError) {
       throw new GantryError(`${error.message} (the run trained on ${trainedOn.backend}; --backend NAME continues it on another)`);
     }
@@ -107,7 +118,8 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   // A run that trained with eager steps resumes with them.
   const graphSteps = backend.name === 'tensorflow' && flags.graph !== false && trainedOn?.graphSteps !== false;
   if (trainedOn) {
-    const [before, now] = [engineName(trainedOn.backend, trainedOn.graphSteps), engineName(backend.name, graphSteps)];
+    const before = engineName(trainedOn.backend, trainedOn.graphSteps, trainedOn.xla);
+    const now = engineName(backend.name, graphSteps, xla && graphSteps);
     if (before !== now) {
       console.error(`gantry: the run trained on ${before}; continuing on ${now} computes the same steps to float32 rounding, not bit for bit`);
     }
@@ -123,6 +135,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
     nCritic: setup.nCritic,
     latentDim: setup.latentDim,
     latentDistribution: setup.latentDistribution,
+    normalGenerator: config.normalGenerator ?? 'tfjs',
     steps: config.steps,
     batchSize: config.batchSize,
     seed: config.seed,
@@ -143,6 +156,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   config.nCritic = trainer.nCritic;
   config.backend = backend.name;
   config.graphSteps = graphSteps;
+  config.xla = xla && graphSteps;
 
   // Every input is valid: only now does the run folder change (locked, so a second writer refuses).
   const lock = await claimRunFolder(runDir, { resume: Boolean(flags.resume), overwrite: flags.overwrite });
@@ -171,8 +185,9 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
 }
 
 /** A backend and step mode as the resume note names them; tensorflow's graph and eager steps round differently. */
-function engineName(backend: string, graphSteps: boolean | undefined): string {
-  return backend === 'tensorflow' && graphSteps !== undefined ? `tensorflow with ${graphSteps ? 'graph' : 'eager'} steps` : backend;
+function engineName(backend: string, graphSteps: boolean | undefined, xla: boolean | undefined): string {
+  if (backend !== 'tensorflow' || graphSteps === undefined) return backend;
+  return `tensorflow with ${graphSteps ? (xla ? 'XLA-compiled graph' : 'graph') : 'eager'} steps`;
 }
 
 export function registerTrain(program: Command): void {
@@ -194,6 +209,8 @@ export function registerTrain(program: Command): void {
     .option('--wandb', 'also stream to Weights & Biases (WANDB_API_KEY, WANDB_PROJECT, …)')
     .option('--quiet', 'plain log lines instead of a progress bar')
     .option('--no-graph', 'tensorflow backend: run every op eagerly instead of recorded steps as TensorFlow graphs')
+    .option('--xla', 'tensorflow backend: compile the graph steps with XLA (faster for small dense models such as the ring MLPs, slower for convolutions)')
+    .option('--fast-normals', 'draw normal latents with the fast generator (other numbers than the default for the same seed; fixed for a run)')
     .action(async (experiment: string | undefined, flags: TrainFlags) => {
       await train(experiment, flags);
     });
