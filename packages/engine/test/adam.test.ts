@@ -1,3 +1,5 @@
+// Registers the cpu backend these tests compare with, also when a filter (-t) skips the tests that would load it.
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HOST_ADAM_MAX_SIZE, adamUpdateHost } from '../src/adam-host.js';

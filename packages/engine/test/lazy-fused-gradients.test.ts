@@ -1,3 +1,5 @@
+// Registers the cpu backend these tests compare with, also when a filter (-t) skips the tests that would load it.
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/index.js';
