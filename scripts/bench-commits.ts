@@ -46,8 +46,8 @@ function hasTorchRow(dir: string): boolean {
   return existsSync(file) && readFileSync(file, 'utf8').includes("'--no-torch'");
 }
 /** One bench in `dir`: the JSON lines of its backend's rows. */
-function bench(dir: string): Row[] {
-  const args = [...benchArgs, ...(hasTorchRow(dir) ? ['--no-torch'] : [])];
+function bench(dir: string, noTorch: boolean): Row[] {
+  const args = [...benchArgs, ...(noTorch ? ['--no-torch'] : [])];
   const out = execFileSync('npm', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return out
     .split('\n')
@@ -57,10 +57,11 @@ function bench(dir: string): Row[] {
 }
 
 const trees = { now: here, [commit]: old } as Record<string, string>;
+const noTorch = Object.fromEntries(Object.entries(trees).map(([name, dir]) => [name, hasTorchRow(dir)]));
 const results: Record<string, Row[][]> = { now: [], [commit]: [] };
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? [commit, 'now'] : ['now', commit];
-  for (const name of order) results[name].push(bench(trees[name]));
+  for (const name of order) results[name].push(bench(trees[name], noTorch[name]));
   const line = Object.entries(results).map(([name, runs]) => `${name} ${runs[r].map((x) => `${x.loss} ${x.ms_per_step}`).join(', ')}`);
   console.log(`round ${r + 1} (load ${loadavg()[0].toFixed(2)}): ${line.join(' | ')}`);
 }

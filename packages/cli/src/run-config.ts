@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GantryError } from '@gantry/core';
+import { GantryError, NORMAL_GENERATORS, type NormalGenerator } from '@gantry/core';
 import { mnist } from '@gantry/datasets';
 import { fid } from '@gantry/fid';
 import { buildExperiment, builtinExperiment, type Experiment, type ExperimentSetup } from './experiments/index.js';
@@ -22,7 +22,7 @@ export interface RunConfig {
   /** Whether the graph steps were compiled with XLA (tensorflow only). */
   xla?: boolean;
   /** What draws the normal latents (Trainer option normalGenerator); absent: 'tfjs', the default. */
-  normalGenerator?: 'tfjs' | 'fast';
+  normalGenerator?: NormalGenerator;
   checkpointEvery: number;
   sampleEvery: number;
   /** Divergence stop (Trainer option maxWeightNorm), kept on resume unless --max-weight-norm changes it. */
@@ -75,7 +75,7 @@ export function runConfigProblem(config: unknown): string | undefined {
   if (typeof record.backend !== 'string') return '"backend" is not a string';
   if (record.graphSteps !== undefined && typeof record.graphSteps !== 'boolean') return '"graphSteps" is not true or false';
   if (record.xla !== undefined && typeof record.xla !== 'boolean') return '"xla" is not true or false';
-  if (record.normalGenerator !== undefined && record.normalGenerator !== 'tfjs' && record.normalGenerator !== 'fast') {
+  if (record.normalGenerator !== undefined && !NORMAL_GENERATORS.includes(record.normalGenerator as NormalGenerator)) {
     return `"normalGenerator" must be "tfjs" or "fast", not ${JSON.stringify(record.normalGenerator)}`;
   }
   return undefined;

@@ -41,7 +41,7 @@ export {
 } from './losses.js';
 export { isDataSource, type Batch, type BatchOptions, type DataSource, type DataInput } from './data.js';
 export { Rng, RandomStreams, withSeed, type RngState, type RandomStreamsState } from './random.js';
-export { randomNormal, normalValues, type NormalGenerator } from './normal.js';
+export { randomNormal, normalValues, NORMAL_GENERATORS, type NormalGenerator } from './normal.js';
 export { fastNormalValues } from './fast-normal.js';
 export { GantryError, NonFiniteLossError, PluginError, checkOptions } from './errors.js';
 export { NonFiniteWeightsError, WeightsDivergedError } from './finite-guard.js';

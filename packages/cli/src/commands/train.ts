@@ -104,9 +104,10 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   const problem = runConfigProblem(config);
   if (problem) throw new GantryError(`Invalid run settings: ${problem}`);
   if (flags.xla && flags.graph === false) throw new GantryError('--xla compiles the steps that run as TensorFlow graphs; it does nothing with --no-graph');
+  const backendName = flags.backend ?? config.backend;
   // A resumed run keeps XLA when it stays on tensorflow (another backend continues it without, with the note below).
-  const xla = Boolean(flags.xla ?? (trainedOn?.xla && (flags.backend ?? config.backend) === 'tensorflow'));
-  const backend = await useBackend((flags.backend ?? config.backend) as BackendName, { quiet: flags.quiet, xla }).catch((error: unknown) => {
+  const xla = Boolean(flags.xla ?? (trainedOn?.xla && backendName === 'tensorflow'));
+  const backend = await useBackend(backendName as BackendName, { quiet: flags.quiet, xla }).catch((error: unknown) => {
     if (trainedOn && flags.backend == null && error instanceof GantryError) {
       throw new GantryError(`${error.message} (the run trained on ${trainedOn.backend}; --backend NAME continues it on another)`);
     }
@@ -117,9 +118,10 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   // On TensorFlow a step runs as a graph once recorded: no per-op dispatch (see ENGINE.md, "Steps as TensorFlow graphs").
   // A run that trained with eager steps resumes with them.
   const graphSteps = backend.name === 'tensorflow' && flags.graph !== false && trainedOn?.graphSteps !== false;
+  const xlaGraphs = xla && graphSteps;
   if (trainedOn) {
     const before = engineName(trainedOn.backend, trainedOn.graphSteps, trainedOn.xla);
-    const now = engineName(backend.name, graphSteps, xla && graphSteps);
+    const now = engineName(backend.name, graphSteps, xlaGraphs);
     if (before !== now) {
       console.error(`gantry: the run trained on ${before}; continuing on ${now} computes the same steps to float32 rounding, not bit for bit`);
     }
@@ -156,7 +158,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   config.nCritic = trainer.nCritic;
   config.backend = backend.name;
   config.graphSteps = graphSteps;
-  config.xla = xla && graphSteps;
+  config.xla = xlaGraphs;
 
   // Every input is valid: only now does the run folder change (locked, so a second writer refuses).
   const lock = await claimRunFolder(runDir, { resume: Boolean(flags.resume), overwrite: flags.overwrite });
