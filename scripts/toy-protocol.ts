@@ -129,7 +129,7 @@ export async function toyTrainer(options: {
   steps: number;
   /** e.g. `captureSteps().run` (@gantry/engine): the steps as TensorFlow graphs. */
   stepRunner?: StepRunner;
-  /** The Trainer's normalGenerator: 'fast' draws the latents with the ziggurat (other numbers, about 4× faster). */
+  /** The Trainer's normalGenerator: 'fast' draws the latents with the ziggurat (other numbers, about 3× faster per value). */
   normalGenerator?: NormalGenerator;
 }): Promise<Trainer> {
   const { protocol, variant, data, seeds, steps, stepRunner, normalGenerator } = options;

@@ -36,7 +36,7 @@ export interface TrainerOptions {
   /**
    * What draws normal latents: 'tfjs' (default) draws exactly `tf.randomNormal`'s numbers for each seed, which every
    * seeded figure in the docs relies on; 'fast' draws other numbers of the same distribution with a ziggurat
-   * (`fastNormalValues`), about 4× faster: for tiny models, where drawing latents is a large part of a step.
+   * (`fastNormalValues`), about 3× faster per value: for tiny models, where drawing latents is a large part of a step.
    * Checkpoints record it; a resume with the other generator is refused (its latents would differ).
    */
   normalGenerator?: NormalGenerator;
