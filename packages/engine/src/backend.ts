@@ -4,6 +4,7 @@ import { registerLazyFusedGradients } from './lazy-fused-gradients.js';
 import { registerOffTapeLeakyReluGradient } from './leaky-relu-gradient.js';
 import { nativeHintLine, tryNativeTensorflow } from './native/load.js';
 import { registerEngineKernels, type EngineKernelSet } from './register-kernels.js';
+import { startSimdConv } from './wasm-simd/simd-conv-node.js';
 import { defaultWasmThreads, loadWasm } from './wasm-loader.js';
 import { tryWebGpu } from './webgpu.js';
 
@@ -139,6 +140,11 @@ export async function useBackend(name: BackendName = 'auto', opts: UseBackendOpt
     const report = registerEngineKernels(choice.name, opts.kernels ?? 'all');
     const kernels = [...report.added, ...report.replaced];
     if (kernels.length > 0) choice.detail += `; Gantry kernels: ${kernels.join(', ')}`;
+  }
+  if (choice.name === 'wasm' && opts.kernels !== 'required' && process.env.GANTRY_WASM_FMA !== '0') {
+    const { getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    const note = await startSimdConv(tf.backend(), Math.max(1, getThreadsCount()));
+    if (note) choice.detail += `; ${note}`;
   }
   // Last: it wraps each backend's fused kernels as registered now, Gantry's included.
   if (opts.kernels !== 'required') registerLazyFusedGradients();

@@ -1,0 +1,160 @@
+import { convModuleBytes } from './conv-module.js';
+import { SimdConv, rowShares, setActiveSimdConv, type ConvExports, type RowSplitter, type WasmHeapModule } from './simd-conv.js';
+
+/** Control block per helper thread (Int32): [0] job sequence (negative: stop), [1] done (sequence, negated on error), [2..] args. */
+const CONTROL_INTS = 16;
+
+/**
+ * A helper thread: instantiates the conv module on the same shared memory, then runs every job posted in its control
+ * block. It sleeps in Atomics.wait between jobs (no spinning: on 2 cores a spinning helper would take the core the
+ * main thread's single-threaded work needs).
+ */
+const HELPER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control } = workerData;
+const { conv } = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const ctl = new Int32Array(control);
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, 0, seen);
+  const seq = Atomics.load(ctl, 0);
+  if (seq === seen) continue;
+  if (seq < 0) break;
+  seen = seq;
+  let status = seq;
+  try {
+    conv(ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13]);
+  } catch {
+    status = -seq;
+  }
+  Atomics.store(ctl, 1, status);
+  Atomics.notify(ctl, 1);
+}
+`;
+
+class WorkerSplitter implements RowSplitter {
+  private seq = 0;
+  constructor(
+    private readonly conv: ConvExports['conv'],
+    private readonly controls: Int32Array[],
+    private readonly workers: { terminate(): Promise<number> }[],
+  ) {}
+
+  get threads(): number {
+    return this.controls.length + 1;
+  }
+
+  run(rows: number, args: number[]): void {
+    const shares = rowShares(rows, this.threads);
+    const seq = ++this.seq;
+    const posted: Int32Array[] = [];
+    // Share 0 stays on this thread; the others go to the helpers.
+    for (let i = 1; i < shares.length; i++) {
+      const ctl = this.controls[i - 1];
+      ctl.set([shares[i][0], shares[i][1], ...args], 2);
+      Atomics.store(ctl, 0, seq);
+      Atomics.notify(ctl, 0);
+      posted.push(ctl);
+    }
+    this.conv(shares[0][0], shares[0][1], ...args);
+    let failed = false;
+    for (const ctl of posted) {
+      for (;;) {
+        const done = Atomics.load(ctl, 1);
+        if (done === seq) break;
+        if (done === -seq) {
+          failed = true;
+          break;
+        }
+        Atomics.wait(ctl, 1, done, 1000);
+      }
+    }
+    if (failed) throw new Error('Gantry engine: the wasm convolution failed on a helper thread');
+  }
+
+  stop(): void {
+    for (const ctl of this.controls) {
+      Atomics.store(ctl, 0, -1);
+      Atomics.notify(ctl, 0);
+    }
+    for (const w of this.workers) void w.terminate();
+  }
+}
+
+/**
+ * Whether relaxed SIMD validates; in Node 20 (V8 11.3) it is behind a flag, which is set here (V8 reads wasm feature
+ * flags when it validates a module, so setting it before the first relaxed module is compiled is enough).
+ */
+export async function enableRelaxedSimd(): Promise<boolean> {
+  const probe = (): boolean => {
+    try {
+      return WebAssembly.validate(relaxedProbe());
+    } catch {
+      return false;
+    }
+  };
+  if (probe()) return true;
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return probe();
+}
+
+/** f32x4.relaxed_madd(0, 0, 0) as the body of a () -> v128 function. */
+function relaxedProbe(): Uint8Array<ArrayBuffer> {
+  const zero = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b,
+    0x03, 0x02, 0x01, 0x00,
+    0x0a, body.length + 2, 0x01, body.length, ...body,
+  ]);
+}
+
+interface EmscriptenWasm extends WasmHeapModule {
+  wasmMemory?: WebAssembly.Memory;
+  asm?: { memory?: WebAssembly.Memory };
+}
+
+let started: { conv: SimdConv; splitter: WorkerSplitter } | null = null;
+
+/**
+ * Starts Gantry's FMA convolution on the active wasm backend with `threads` threads (the calling one and threads − 1
+ * helpers on the shared heap; 1 thread where the heap is not shared). Returns a note for the backend line, or null
+ * when this engine has no relaxed SIMD (the stock XNNPACK convolution stays).
+ */
+export async function startSimdConv(backend: unknown, threads: number): Promise<string | null> {
+  if (started) return `FMA conv, ${started.splitter.threads} thread${started.splitter.threads === 1 ? '' : 's'}`;
+  const wasm = (backend as { wasm?: EmscriptenWasm }).wasm;
+  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
+  if (!wasm || !memory || typeof wasm._malloc !== 'function') return null;
+  if (!(await enableRelaxedSimd())) return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new WebAssembly.Module(convModuleBytes({ shared, maximumPages: shared ? 65536 : undefined }));
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
+  const helpers = shared ? Math.max(0, threads - 1) : 0;
+  const { Worker } = await import('node:worker_threads');
+  const controls: Int32Array[] = [];
+  const workers: InstanceType<typeof Worker>[] = [];
+  for (let i = 0; i < helpers; i++) {
+    const control = new SharedArrayBuffer(CONTROL_INTS * 4);
+    const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
+    worker.unref();
+    controls.push(new Int32Array(control));
+    workers.push(worker);
+  }
+  const splitter = new WorkerSplitter(exports.conv, controls, workers);
+  const conv = new SimdConv(wasm, exports, splitter);
+  started = { conv, splitter };
+  setActiveSimdConv(conv);
+  return `FMA conv, ${splitter.threads} thread${splitter.threads === 1 ? '' : 's'}`;
+}
+
+/** Stops the helpers and frees the convolution's heap buffers; the stock kernels run again. */
+export function stopSimdConv(): void {
+  if (!started) return;
+  setActiveSimdConv(null);
+  started.splitter.stop();
+  started.conv.dispose();
+  started = null;
+}

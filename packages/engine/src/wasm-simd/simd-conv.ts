@@ -1,0 +1,278 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { withRunner, type KernelRunner } from '../kernel-runner.js';
+import { CONV_PARAMS, PANEL_COLUMNS, TILE_ROWS } from './conv-module.js';
+
+type Info = tf.TensorInfo;
+
+/** The parts of tfjs-backend-wasm's emscripten module that the convolution uses. */
+export interface WasmHeapModule {
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+  HEAPU8: Uint8Array;
+}
+
+export interface ConvExports {
+  conv: (...args: number[]) => void;
+  pack: (...args: number[]) => void;
+}
+
+/**
+ * Runs `conv` over output rows [0, rows): the calling thread takes one share and helper threads the others, each
+ * share a whole number of tiles. `args` are conv's parameters after mBegin and mEnd.
+ */
+export interface RowSplitter {
+  readonly threads: number;
+  run(rows: number, args: number[]): void;
+}
+
+/** Where the convolution is worth its set-up: enough work, a whole number of panels, enough channels per tap. */
+export const SIMD_CONV_MIN_FLOPS = 1 << 22;
+export const SIMD_CONV_MIN_CHANNELS = 8;
+
+/** Rows per cache block (see conv-module.ts); 64 output pixels' patches of a 4×4×64 layer are ~256 KiB. */
+const BLOCK_ROWS = 64;
+
+/** The sizes of one convolution, NHWC, filter [KH, KW, Ci, Co]. */
+export interface ConvShape {
+  B: number;
+  H: number;
+  W: number;
+  Ci: number;
+  KH: number;
+  KW: number;
+  Co: number;
+  OH: number;
+  OW: number;
+  strideH: number;
+  strideW: number;
+  dilationH: number;
+  dilationW: number;
+  top: number;
+  left: number;
+}
+
+export function convShape(x: Info, filter: Info, attrs: tf.Conv2DAttrs): ConvShape | null {
+  if (attrs.dataFormat !== 'NHWC' && attrs.dataFormat != null) return null;
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || filter.shape.length !== 4) return null;
+  const [B, H, W, Ci] = x.shape as [number, number, number, number];
+  const [KH, KW, , Co] = filter.shape as [number, number, number, number];
+  const info = tf.backend_util.computeConv2DInfo(
+    [B, H, W, Ci],
+    [KH, KW, Ci, Co],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  return {
+    B,
+    H,
+    W,
+    Ci,
+    KH,
+    KW,
+    Co,
+    OH: info.outHeight,
+    OW: info.outWidth,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    dilationH: info.dilationHeight,
+    dilationW: info.dilationWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+  };
+}
+
+export function simdConvApplies(s: ConvShape): boolean {
+  const flops = 2 * s.B * s.OH * s.OW * s.KH * s.KW * s.Ci * s.Co;
+  return s.Co % PANEL_COLUMNS === 0 && s.Ci >= SIMD_CONV_MIN_CHANNELS && flops >= SIMD_CONV_MIN_FLOPS && s.OH > 0 && s.OW > 0;
+}
+
+/**
+ * For each output pixel and tap, the byte offset from x's start of the Ci channels the tap reads, or -1 in the
+ * padding. Depends only on the shape, so it is built once per shape and kept in the heap.
+ */
+export function indirection(s: ConvShape): Int32Array {
+  const taps = s.KH * s.KW;
+  const out = new Int32Array(s.B * s.OH * s.OW * taps);
+  let i = 0;
+  for (let b = 0; b < s.B; b++)
+    for (let oy = 0; oy < s.OH; oy++)
+      for (let ox = 0; ox < s.OW; ox++)
+        for (let ky = 0; ky < s.KH; ky++) {
+          const iy = oy * s.strideH - s.top + ky * s.dilationH;
+          for (let kx = 0; kx < s.KW; kx++, i++) {
+            const ix = ox * s.strideW - s.left + kx * s.dilationW;
+            out[i] = iy < 0 || iy >= s.H || ix < 0 || ix >= s.W ? -1 : ((b * s.H + iy) * s.W + ix) * s.Ci * 4;
+          }
+        }
+  return out;
+}
+
+const shapeKey = (s: ConvShape): string =>
+  [s.B, s.H, s.W, s.Ci, s.KH, s.KW, s.OH, s.OW, s.strideH, s.strideW, s.dilationH, s.dilationW, s.top, s.left].join(',');
+
+/** Heap buffers owned by the convolution (never tensors): grown, never shrunk, freed with `dispose`. */
+class Scratch {
+  pointer = 0;
+  bytes = 0;
+  constructor(private readonly wasm: WasmHeapModule) {}
+  /** At least `bytes`, zero-filled when `zeroed` (contents are not kept across growth). */
+  ensure(bytes: number, zeroed = false): number {
+    if (bytes > this.bytes) {
+      if (this.pointer) this.wasm._free(this.pointer);
+      this.bytes = Math.max(bytes, Math.ceil(this.bytes * 1.5));
+      this.pointer = this.wasm._malloc(this.bytes) >>> 0;
+      if (!this.pointer) throw new Error(`Gantry engine: out of wasm memory for ${this.bytes} bytes of convolution scratch`);
+      if (zeroed) this.wasm.HEAPU8.fill(0, this.pointer, this.pointer + this.bytes);
+    }
+    return this.pointer;
+  }
+  dispose(): void {
+    if (this.pointer) this.wasm._free(this.pointer);
+    this.pointer = 0;
+    this.bytes = 0;
+  }
+}
+
+/** Most shapes kept in the indirection cache (a training step has a handful; each entry is M·taps·4 bytes). */
+const INDIRECTION_CACHE_SIZE = 32;
+
+/**
+ * Gantry's wasm convolution: relaxed-SIMD FMA indirect GEMM (conv-module.ts), rows split over `splitter`'s threads.
+ * Lives in tfjs-backend-wasm's heap: it reads and writes tensors in place and keeps its own buffers there.
+ */
+export class SimdConv {
+  private readonly zero: Scratch;
+  private readonly packed: Scratch;
+  private readonly indirections = new Map<string, { pointer: number; bytes: number }>();
+
+  constructor(
+    private readonly wasm: WasmHeapModule,
+    private readonly exports: ConvExports,
+    readonly splitter: RowSplitter,
+  ) {
+    this.zero = new Scratch(wasm);
+    this.packed = new Scratch(wasm);
+  }
+
+  private indirectionPointer(s: ConvShape): number {
+    const key = shapeKey(s);
+    const hit = this.indirections.get(key);
+    if (hit) {
+      // Most recently used last.
+      this.indirections.delete(key);
+      this.indirections.set(key, hit);
+      return hit.pointer;
+    }
+    if (this.indirections.size >= INDIRECTION_CACHE_SIZE) {
+      const [oldKey, old] = this.indirections.entries().next().value as [string, { pointer: number }];
+      this.wasm._free(old.pointer);
+      this.indirections.delete(oldKey);
+    }
+    const table = indirection(s);
+    const pointer = this.wasm._malloc(table.byteLength) >>> 0;
+    if (!pointer) throw new Error('Gantry engine: out of wasm memory for a convolution indirection table');
+    this.wasm.HEAPU8.set(new Uint8Array(table.buffer), pointer);
+    this.indirections.set(key, { pointer, bytes: table.byteLength });
+    return pointer;
+  }
+
+  /**
+   * y = conv(x, filter) (+ bias), NHWC, for a shape `simdConvApplies` accepted. The filter is read as
+   * [KH·KW, Ci, Co] through `filterLayout` strides (bytes), by default HWIO's own.
+   */
+  run(
+    r: KernelRunner,
+    s: ConvShape,
+    x: Info,
+    filter: Info,
+    bias?: Info,
+    filterLayout: { tapStride: number; channelStride: number } = { tapStride: s.Ci * s.Co * 4, channelStride: s.Co * 4 },
+  ): Info {
+    const backend = r.backend as unknown as { getMemoryOffset(dataId: object): number };
+    const taps = s.KH * s.KW;
+    const rows = s.B * s.OH * s.OW;
+    const y = r.empty([s.B, s.OH, s.OW, s.Co]);
+    // Every heap allocation first (malloc may grow the heap); addresses stay valid across growth, views do not.
+    const zeroBytes = 4 * Math.max(s.Ci, s.Co);
+    const zero = this.zero.ensure(zeroBytes, true);
+    const packed = this.packed.ensure(taps * s.Ci * s.Co * 4);
+    const ind = this.indirectionPointer(s);
+    const address = (info: Info): number => backend.getMemoryOffset(info.dataId) >>> 0;
+    this.exports.pack(address(filter), packed, taps, s.Ci, filterLayout.tapStride, filterLayout.channelStride, s.Co);
+    const args: Record<(typeof CONV_PARAMS)[number], number> = {
+      mBegin: 0,
+      mEnd: rows,
+      taps,
+      ci: s.Ci,
+      ind,
+      x: address(x),
+      zero,
+      panels: packed,
+      bias: bias ? address(bias) : zero,
+      out: address(y),
+      n: s.Co,
+      blockRows: BLOCK_ROWS,
+    };
+    this.splitter.run(rows, CONV_PARAMS.slice(2).map((p) => args[p]));
+    return y;
+  }
+
+  dispose(): void {
+    this.zero.dispose();
+    this.packed.dispose();
+    for (const { pointer } of this.indirections.values()) this.wasm._free(pointer);
+    this.indirections.clear();
+  }
+}
+
+/** Shares of `rows` for `threads` threads, each a whole number of tiles (the last takes the remainder). */
+export function rowShares(rows: number, threads: number): [number, number][] {
+  const tiles = Math.ceil(rows / TILE_ROWS);
+  const shares: [number, number][] = [];
+  for (let t = 0; t < threads; t++) {
+    const begin = Math.min(rows, Math.round((tiles * t) / threads) * TILE_ROWS);
+    const end = t === threads - 1 ? rows : Math.min(rows, Math.round((tiles * (t + 1)) / threads) * TILE_ROWS);
+    if (end > begin) shares.push([begin, end]);
+  }
+  return shares;
+}
+
+let active: SimdConv | null = null;
+
+/** The convolution the wasm Conv2D kernels use, once the Node loader started it (null: the stock kernels run). */
+export function activeSimdConv(): SimdConv | null {
+  return active;
+}
+
+export function setActiveSimdConv(conv: SimdConv | null): void {
+  active = conv;
+}
+
+/** wasm's Conv2D: the FMA convolution where it applies and has started, else the stock (XNNPACK) kernel. */
+export function simdConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
+  return (args) => {
+    const conv = activeSimdConv();
+    const { x, filter } = args.inputs as { x: Info; filter: Info };
+    const s = conv ? convShape(x, filter, args.attrs as unknown as tf.Conv2DAttrs) : null;
+    if (conv == null || s == null || !simdConvApplies(s)) return stock.kernelFunc(args);
+    return withRunner(args.backend as tf.KernelBackend, 'wasm', (r) => conv.run(r, s, x, filter));
+  };
+}
+
+/** wasm's FusedConv2D with a linear activation (what tfjs fuses under a tape) and an optional [Co] bias. */
+export function simdFusedConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
+  return (args) => {
+    const conv = activeSimdConv();
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined>;
+    const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+    const s = conv && x && filter ? convShape(x, filter, attrs) : null;
+    const plain = (attrs.activation ?? 'linear') === 'linear' && preluActivationWeights == null;
+    const biasFits = bias == null || (bias.dtype === 'float32' && tf.util.sizeFromShape(bias.shape) === s?.Co);
+    if (conv == null || s == null || !plain || !biasFits || !simdConvApplies(s)) return stock.kernelFunc(args);
+    return withRunner(args.backend as tf.KernelBackend, 'wasm', (r) => conv.run(r, s, x!, filter!, bias));
+  };
+}
