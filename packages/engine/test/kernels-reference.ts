@@ -20,6 +20,9 @@ export interface ConvGeometry {
   left: number;
   OH: number;
   OW: number;
+  /** Dilation (1 when absent). */
+  dh?: number;
+  dw?: number;
 }
 
 function axis(size: number, k: number, s: number, pad: 'same' | 'valid' | [number, number]): { before: number; out: number } {
@@ -32,26 +35,33 @@ function axis(size: number, k: number, s: number, pad: 'same' | 'valid' | [numbe
   return { before: pad[0], out: Math.floor((size + pad[0] + pad[1] - k) / s) + 1 };
 }
 
-export function geometry(xShape: number[], wShape: number[], strides: [number, number], pad: Pad): ConvGeometry {
+export function geometry(
+  xShape: number[],
+  wShape: number[],
+  strides: [number, number],
+  pad: Pad,
+  [dh, dw]: [number, number] = [1, 1],
+): ConvGeometry {
   const [B, H, W, Ci] = xShape;
   const [KH, KW, , Co] = wShape;
   const [sh, sw] = strides;
-  const ph = axis(H, KH, sh, typeof pad === 'string' ? pad : pad[1]);
-  const pw = axis(W, KW, sw, typeof pad === 'string' ? pad : pad[2]);
-  return { B, H, W, Ci, KH, KW, Co, sh, sw, top: ph.before, left: pw.before, OH: ph.out, OW: pw.out };
+  // A dilated kernel covers (k − 1)·d + 1 pixels.
+  const ph = axis(H, (KH - 1) * dh + 1, sh, typeof pad === 'string' ? pad : pad[1]);
+  const pw = axis(W, (KW - 1) * dw + 1, sw, typeof pad === 'string' ? pad : pad[2]);
+  return { B, H, W, Ci, KH, KW, Co, sh, sw, top: ph.before, left: pw.before, OH: ph.out, OW: pw.out, dh, dw };
 }
 
 /** Calls visit(xIndex, wIndex, yIndex) for every multiply-add of the forward convolution. */
 function forEachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
-  const { B, H, W, Ci, KH, KW, Co, sh, sw, top, left, OH, OW } = g;
+  const { B, H, W, Ci, KH, KW, Co, sh, sw, top, left, OH, OW, dh = 1, dw = 1 } = g;
   for (let b = 0; b < B; b++)
     for (let oh = 0; oh < OH; oh++)
       for (let ow = 0; ow < OW; ow++)
         for (let kh = 0; kh < KH; kh++) {
-          const i = oh * sh + kh - top;
+          const i = oh * sh + kh * dh - top;
           if (i < 0 || i >= H) continue;
           for (let kw = 0; kw < KW; kw++) {
-            const j = ow * sw + kw - left;
+            const j = ow * sw + kw * dw - left;
             if (j < 0 || j >= W) continue;
             for (let ci = 0; ci < Ci; ci++)
               for (let co = 0; co < Co; co++) {

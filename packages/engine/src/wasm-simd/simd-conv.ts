@@ -150,8 +150,8 @@ export class SimdConv {
   private readonly indirections = new Map<string, { pointer: number; bytes: number }>();
 
   constructor(
-    private readonly wasm: WasmHeapModule,
-    private readonly exports: ConvExports,
+    readonly wasm: WasmHeapModule,
+    readonly exports: ConvExports,
     readonly splitter: RowSplitter,
   ) {
     this.zero = new Scratch(wasm);
