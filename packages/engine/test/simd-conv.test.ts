@@ -155,7 +155,7 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
         const y = tf.conv2d(x, w, 2, 'same');
         const yFused = tf.fused.conv2d({ x, filter: w, strides: 2, pad: 'same', bias: tf.tensor1d(bv) });
         // 4 output channels (not a whole panel): the stock kernel. [1, 4, 4, 4], each a sum of 3·3·8 ones.
-        const ySmall = tf.conv2d(tf.ones([1, 6, 6, 8]), tf.ones([3, 3, 8, 4]), 1, 'valid');
+        const ySmall = tf.conv2d(tf.ones([1, 6, 6, 8]) as tf.Tensor4D, tf.ones([3, 3, 8, 4]) as tf.Tensor4D, 1, 'valid');
         return [y.dataSync(), yFused.dataSync(), ySmall.dataSync()];
       });
       expect(tf.memory().numTensors).toBe(tensorsBefore);

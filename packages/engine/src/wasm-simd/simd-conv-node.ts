@@ -1,5 +1,5 @@
 import { convModuleBytes } from './conv-module.js';
-import { SimdConv, rowShares, setActiveSimdConv, type ConvExports, type RowSplitter, type WasmHeapModule } from './simd-conv.js';
+import { SimdConv, activeSimdConv, rowShares, setActiveSimdConv, type ConvExports, type RowSplitter, type WasmHeapModule } from './simd-conv.js';
 
 /** Control block per helper thread (Int32): [0] job sequence (negative: stop), [1] done (sequence, negated on error), [2..] args. */
 const CONTROL_INTS = 16;
@@ -116,7 +116,6 @@ interface EmscriptenWasm extends WasmHeapModule {
   asm?: { memory?: WebAssembly.Memory };
 }
 
-let started: { conv: SimdConv; splitter: WorkerSplitter } | null = null;
 
 /**
  * Starts Gantry's FMA convolution on the active wasm backend with `threads` threads (the calling one and threads − 1
@@ -124,8 +123,14 @@ let started: { conv: SimdConv; splitter: WorkerSplitter } | null = null;
  * when this engine has no relaxed SIMD (the stock XNNPACK convolution stays).
  */
 export async function startSimdConv(backend: unknown, threads: number): Promise<string | null> {
-  if (started) return `FMA conv, ${started.splitter.threads} thread${started.splitter.threads === 1 ? '' : 's'}`;
   const wasm = (backend as { wasm?: EmscriptenWasm }).wasm;
+  const running = activeSimdConv();
+  if (running != null && running.wasm === wasm) return threadNote(running.splitter.threads);
+  // A wasm backend that was removed and created again has a new heap: the old convolution's threads go with the old one.
+  if (running) {
+    setActiveSimdConv(null);
+    running.splitter.stop?.();
+  }
   const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
   if (!wasm || !memory || typeof wasm._malloc !== 'function') return null;
   if (!(await enableRelaxedSimd())) return null;
@@ -144,17 +149,8 @@ export async function startSimdConv(backend: unknown, threads: number): Promise<
     workers.push(worker);
   }
   const splitter = new WorkerSplitter(exports.conv, controls, workers);
-  const conv = new SimdConv(wasm, exports, splitter);
-  started = { conv, splitter };
-  setActiveSimdConv(conv);
-  return `FMA conv, ${splitter.threads} thread${splitter.threads === 1 ? '' : 's'}`;
+  setActiveSimdConv(new SimdConv(wasm, exports, splitter));
+  return threadNote(splitter.threads);
 }
 
-/** Stops the helpers and frees the convolution's heap buffers; the stock kernels run again. */
-export function stopSimdConv(): void {
-  if (!started) return;
-  setActiveSimdConv(null);
-  started.splitter.stop();
-  started.conv.dispose();
-  started = null;
-}
+const threadNote = (threads: number): string => `FMA conv, ${threads} thread${threads === 1 ? '' : 's'}`;

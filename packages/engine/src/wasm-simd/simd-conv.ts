@@ -23,6 +23,8 @@ export interface ConvExports {
 export interface RowSplitter {
   readonly threads: number;
   run(rows: number, args: number[]): void;
+  /** Ends helper threads, if any. */
+  stop?(): void;
 }
 
 /** Where the convolution is worth its set-up: enough work, a whole number of panels, enough channels per tap. */
@@ -241,21 +243,30 @@ export function rowShares(rows: number, threads: number): [number, number][] {
   return shares;
 }
 
-let active: SimdConv | null = null;
+// On globalThis, like the kernel registry it serves: a second copy of this module (ESM and CJS builds, vitest's
+// per-file module graphs) must use the convolution and threads the first one started.
+const ACTIVE_KEY = Symbol.for('gantry.engine.simd-conv');
+const state = ((globalThis as Record<symbol, unknown>)[ACTIVE_KEY] ??= { conv: null }) as { conv: SimdConv | null };
 
-/** The convolution the wasm Conv2D kernels use, once the Node loader started it (null: the stock kernels run). */
+/** The convolution the wasm Conv2D kernels use, once started (null: the stock kernels run). */
 export function activeSimdConv(): SimdConv | null {
-  return active;
+  return state.conv;
 }
 
 export function setActiveSimdConv(conv: SimdConv | null): void {
-  active = conv;
+  state.conv = conv;
+}
+
+/** The active convolution if it lives in this backend's heap. */
+function activeSimdConvFor(backend: unknown): SimdConv | null {
+  const conv = state.conv;
+  return conv != null && (backend as { wasm?: unknown }).wasm === conv.wasm ? conv : null;
 }
 
 /** wasm's Conv2D: the FMA convolution where it applies and has started, else the stock (XNNPACK) kernel. */
 export function simdConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
   return (args) => {
-    const conv = activeSimdConv();
+    const conv = activeSimdConvFor(args.backend);
     const { x, filter } = args.inputs as { x: Info; filter: Info };
     const s = conv ? convShape(x, filter, args.attrs as unknown as tf.Conv2DAttrs) : null;
     if (conv == null || s == null || !simdConvApplies(s)) return stock.kernelFunc(args);
@@ -266,7 +277,7 @@ export function simdConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
 /** wasm's FusedConv2D with a linear activation (what tfjs fuses under a tape) and an optional [Co] bias. */
 export function simdFusedConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
   return (args) => {
-    const conv = activeSimdConv();
+    const conv = activeSimdConvFor(args.backend);
     const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined>;
     const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
     const s = conv && x && filter ? convShape(x, filter, attrs) : null;
