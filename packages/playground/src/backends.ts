@@ -6,7 +6,7 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { registerNestedGradientFixes } from '@gantry/core';
-import { registerEngineKernels, registerLazyFusedGradients, registerOffTapeLeakyReluGradient } from '@gantry/engine';
+import { registerEngineKernels, registerLazyFusedGradients, registerOffTapeLeakyReluGradient, startWasmFmaConv } from '@gantry/engine';
 
 export type PageBackend = 'webgpu' | 'webgl' | 'wasm';
 
@@ -37,8 +37,8 @@ export async function availableBackends(): Promise<PageBackend[]> {
 
 /**
  * Switches tfjs to `name` and registers what @gantry/engine's useBackend registers in Node (nested-gradient fixes,
- * the off-tape leaky-ReLU gradient, on wasm the composite kernels that make convnets train, last the fused ops'
- * per-input gradients), so a page computes what Node computes.
+ * the off-tape leaky-ReLU gradient, on wasm the composite kernels that make convnets train and the FMA convolution,
+ * last the fused ops' per-input gradients), so a page computes what Node computes.
  */
 export async function useBackend(name: PageBackend): Promise<void> {
   tf.enableProdMode();
@@ -46,6 +46,10 @@ export async function useBackend(name: PageBackend): Promise<void> {
   registerOffTapeLeakyReluGradient();
   if (!(await tf.setBackend(name))) throw new Error(`The ${name} backend could not be initialized in this browser`);
   await tf.ready();
-  if (name === 'wasm') registerEngineKernels('wasm');
+  if (name === 'wasm') {
+    registerEngineKernels('wasm');
+    // Node's wasm convolution (relaxed-SIMD FMA), so a page computes what Node computes, bit for bit.
+    startWasmFmaConv();
+  }
   registerLazyFusedGradients();
 }

@@ -31,16 +31,21 @@ import {
 const SCREENSHOT = process.env.GANTRY_SCREENSHOT === '1' ? join(PLAYGROUND_ROOT, 'playground.png') : join(tmpdir(), 'gantry-playground.png');
 
 /**
- * Per-step scalars of ring-gan (seed 0, batch 512, the page's plugins) trained in Node on wasm for `steps` steps,
- * with checkpoints into `checkpoints` every `checkpointEvery` steps when given.
+ * Per-step scalars of a built-in experiment (seed 0, the page's plugins) trained in Node on wasm for `steps` steps at
+ * `batchSize`, with checkpoints into `checkpoints` every `checkpointEvery` steps when given.
  */
-async function ringGanInNode(steps: number, checkpoints?: { dir: string; every: number }): Promise<Record<string, number>[]> {
+async function experimentInNode(
+  name: string,
+  batchSize: number,
+  steps: number,
+  checkpoints?: { dir: string; every: number },
+): Promise<{ scalars: Record<string, number>[]; trainer: Trainer }> {
   await useBackend('wasm', { quiet: true });
-  const setup = await buildExperiment(builtinExperiment('ring-gan'), { seed: 0, batchSize: 512, steps, mnist });
+  const setup = await buildExperiment(builtinExperiment(name), { seed: 0, batchSize, steps, mnist });
   const trainer = new Trainer({
     ...setup,
     steps,
-    batchSize: 512,
+    batchSize,
     seed: 0,
     plugins: [...(setup.plugins ?? []), diagnostics()],
     checkpoint: checkpoints ? { ...checkpoints, keep: 0 } : undefined,
@@ -48,8 +53,12 @@ async function ringGanInNode(steps: number, checkpoints?: { dir: string; every: 
   const scalars: Record<string, number>[] = [];
   trainer.on('step:end', (event) => void scalars.push(event.scalars));
   await trainer.train();
-  return scalars;
+  return { scalars, trainer };
 }
+
+/** ring-gan's per-step scalars as the page runs it (batch 512). */
+const ringGanInNode = async (steps: number, checkpoints?: { dir: string; every: number }) =>
+  (await experimentInNode('ring-gan', 512, steps, checkpoints)).scalars;
 
 /** Steps of the page's run compared with Node's, loss for loss, bit for bit. */
 const NODE_STEPS = 10;
@@ -263,14 +272,30 @@ describe.skipIf(!hasChromium)('the playground in headless Chromium (needs /usr/b
     const { fresh, tab, tabErrors } = await freshTab();
     await startTraining(tab, { experiment: 'mnist-cgan', backend: 'wasm', steps: 1 });
     expect(await waitForIdle(tab, 300_000)).toBe('Done at step 1');
-    const { labels, shape, values } = await tab.evaluate(async () => {
+    const { labels, shape, values, noise } = await tab.evaluate(async () => {
       const s = await (window as any).gantry.samples();
-      return { labels: Array.from(s.labels as Int32Array), shape: s.shape as number[], values: Array.from(s.values as Float32Array) };
+      return {
+        labels: Array.from(s.labels as Int32Array),
+        shape: s.shape as number[],
+        values: Array.from(s.values as Float32Array),
+        noise: Array.from(s.noise as Float32Array),
+      };
     });
     expect(shape).toEqual([100, 28, 28, 1]);
     expect(labels).toEqual(Array.from({ length: 100 }, (_, i) => Math.floor(i / 10)));
     expect(values.every((v) => Number.isFinite(v) && Math.abs(v) <= 1)).toBe(true);
     expect(await textOf(tab, 'modes')).toBe('row k shows class k (10 samples a class), step 1');
+    // A convnet: after the same step, Node's generator draws the page's samples bit for bit, through the transposed
+    // convolutions that run on the wasm FMA convolution in both (one thread in the page, Node's thread count here).
+    const { trainer } = await experimentInNode('mnist-cgan', builtinExperiment('mnist-cgan').defaults.batchSize, 1);
+    const nodeSamples = tf.tidy(() => {
+      const z = tf.tensor2d(noise, [shape[0], noise.length / shape[0]]);
+      return trainer.generate(z, tf.tensor1d(labels, 'int32')).dataSync();
+    });
+    // Counted rather than compared as arrays: a failing deep equality of 78 400 floats takes minutes to print.
+    const page32 = Float32Array.from(values);
+    expect(nodeSamples.length).toBe(page32.length);
+    expect(page32.filter((v, i) => !Object.is(v, nodeSamples[i])).length).toBe(0);
     // The grid is 10 by 10 images: 280 by 280 pixels scaled into the canvas, every cell drawn.
     expect(await inkedPixels(tab, 'samples')).toBeGreaterThan(10_000);
     expect(tabErrors).toEqual([]);

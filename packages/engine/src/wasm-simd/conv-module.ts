@@ -38,7 +38,10 @@ export const CONV_PARAMS = [
   'blockRows',
 ] as const;
 
-function convFunction(): FunctionBuilder {
+/** How the tile multiplies and accumulates: relaxed SIMD's fused multiply-add, or f32x4.mul then f32x4.add (SIMD128). */
+export type MultiplyAdd = 'fma' | 'mul-add';
+
+function convFunction(multiplyAdd: MultiplyAdd): FunctionBuilder {
   const f = new FunctionBuilder(
     'conv',
     CONV_PARAMS.map((p) => [p, I32]),
@@ -71,7 +74,11 @@ function convFunction(): FunctionBuilder {
         for (let v = 0; v < VECTORS; v++) f.get('bp').v128Load(16 * v).set(`b${v}`);
         for (let r = 0; r < rows; r++) {
           f.get(`a${r}`).v128Load32Splat().set('s');
-          for (let v = 0; v < VECTORS; v++) f.get('s').get(`b${v}`).get(`acc${r}_${v}`).f32x4RelaxedMadd().set(`acc${r}_${v}`);
+          for (let v = 0; v < VECTORS; v++) {
+            if (multiplyAdd === 'fma') f.get('s').get(`b${v}`).get(`acc${r}_${v}`).f32x4RelaxedMadd();
+            else f.get(`acc${r}_${v}`).get('s').get(`b${v}`).f32x4Mul().f32x4Add();
+            f.set(`acc${r}_${v}`);
+          }
           f.get(`a${r}`).i32(4).i32Add().set(`a${r}`);
         }
         f.get('bp').i32(4 * PANEL_COLUMNS).i32Add().set('bp');
@@ -156,7 +163,7 @@ function packFunction(): FunctionBuilder {
   return f;
 }
 
-/** The module's bytes for a memory of this kind. */
-export function convModuleBytes(memory: MemoryImport): Uint8Array<ArrayBuffer> {
-  return assembleModule(memory, [convFunction(), packFunction()]);
+/** The module's bytes for a memory of this kind; `mul-add` is the SIMD128 variant, for measurements. */
+export function convModuleBytes(memory: MemoryImport, multiplyAdd: MultiplyAdd = 'fma'): Uint8Array<ArrayBuffer> {
+  return assembleModule(memory, [convFunction(multiplyAdd), packFunction()]);
 }

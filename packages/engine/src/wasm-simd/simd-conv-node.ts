@@ -1,5 +1,4 @@
-import { convModuleBytes } from './conv-module.js';
-import { SimdConv, activeSimdConv, rowShares, setActiveSimdConv, type ConvExports, type RowSplitter, type WasmHeapModule } from './simd-conv.js';
+import { hasRelaxedSimd, rowShares, startSimdConvOn, type ConvExports, type RowSplitter } from './simd-conv.js';
 
 /** Control block per helper thread (Int32): [0] job sequence (negative: stop), [1] done (sequence, negated on error), [2..] args. */
 const CONTROL_INTS = 16;
@@ -85,72 +84,32 @@ class WorkerSplitter implements RowSplitter {
  * Whether relaxed SIMD validates; in Node 20 (V8 11.3) it is behind a flag, which is set here (V8 reads wasm feature
  * flags when it validates a module, so setting it before the first relaxed module is compiled is enough).
  */
-export async function enableRelaxedSimd(): Promise<boolean> {
-  const probe = (): boolean => {
-    try {
-      return WebAssembly.validate(relaxedProbe());
-    } catch {
-      return false;
-    }
-  };
-  if (probe()) return true;
+async function enableRelaxedSimd(): Promise<boolean> {
+  if (hasRelaxedSimd()) return true;
   const v8 = await import('node:v8');
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return probe();
+  return hasRelaxedSimd();
 }
-
-/** f32x4.relaxed_madd(0, 0, 0) as the body of a () -> v128 function. */
-function relaxedProbe(): Uint8Array<ArrayBuffer> {
-  const zero = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
-  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b,
-    0x03, 0x02, 0x01, 0x00,
-    0x0a, body.length + 2, 0x01, body.length, ...body,
-  ]);
-}
-
-interface EmscriptenWasm extends WasmHeapModule {
-  wasmMemory?: WebAssembly.Memory;
-  asm?: { memory?: WebAssembly.Memory };
-}
-
 
 /**
- * Starts Gantry's FMA convolution on the active wasm backend with `threads` threads (the calling one and threads − 1
- * helpers on the shared heap; 1 thread where the heap is not shared). Returns a note for the backend line, or null
- * when this engine has no relaxed SIMD (the stock XNNPACK convolution stays).
+ * Starts Gantry's FMA convolution on the active wasm backend with `threads` threads: the calling one and threads − 1
+ * helpers on the shared heap (1 thread where the heap is not shared). Returns a note for the backend line, or null
+ * when this Node has no relaxed SIMD (the stock XNNPACK convolution stays).
  */
 export async function startSimdConv(backend: unknown, threads: number): Promise<string | null> {
-  const wasm = (backend as { wasm?: EmscriptenWasm }).wasm;
-  const running = activeSimdConv();
-  if (running != null && running.wasm === wasm) return threadNote(running.splitter.threads);
-  // A wasm backend that was removed and created again has a new heap: the old convolution's threads go with the old one.
-  if (running) {
-    setActiveSimdConv(null);
-    running.splitter.stop?.();
-  }
-  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
-  if (!wasm || !memory || typeof wasm._malloc !== 'function') return null;
   if (!(await enableRelaxedSimd())) return null;
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const module = new WebAssembly.Module(convModuleBytes({ shared, maximumPages: shared ? 65536 : undefined }));
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
-  const helpers = shared ? Math.max(0, threads - 1) : 0;
   const { Worker } = await import('node:worker_threads');
-  const controls: Int32Array[] = [];
-  const workers: InstanceType<typeof Worker>[] = [];
-  for (let i = 0; i < helpers; i++) {
-    const control = new SharedArrayBuffer(CONTROL_INTS * 4);
-    const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
-    worker.unref();
-    controls.push(new Int32Array(control));
-    workers.push(worker);
-  }
-  const splitter = new WorkerSplitter(exports.conv, controls, workers);
-  setActiveSimdConv(new SimdConv(wasm, exports, splitter));
-  return threadNote(splitter.threads);
+  return startSimdConvOn(backend, (exports, module, memory) => {
+    const helpers = memory.buffer instanceof SharedArrayBuffer ? Math.max(0, threads - 1) : 0;
+    const controls: Int32Array[] = [];
+    const workers: InstanceType<typeof Worker>[] = [];
+    for (let i = 0; i < helpers; i++) {
+      const control = new SharedArrayBuffer(CONTROL_INTS * 4);
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
+      worker.unref();
+      controls.push(new Int32Array(control));
+      workers.push(worker);
+    }
+    return new WorkerSplitter(exports.conv, controls, workers);
+  });
 }
-
-const threadNote = (threads: number): string => `FMA conv, ${threads} thread${threads === 1 ? '' : 's'}`;

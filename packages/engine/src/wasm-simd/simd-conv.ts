@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { withRunner, type KernelRunner } from '../kernel-runner.js';
-import { CONV_PARAMS, PANEL_COLUMNS, TILE_ROWS } from './conv-module.js';
+import { CONV_PARAMS, PANEL_COLUMNS, TILE_ROWS, convModuleBytes } from './conv-module.js';
 
 type Info = tf.TensorInfo;
 
@@ -255,6 +255,73 @@ export function activeSimdConv(): SimdConv | null {
 
 export function setActiveSimdConv(conv: SimdConv | null): void {
   state.conv = conv;
+}
+
+/** f32x4.relaxed_madd(0, 0, 0) as the body of a () -> v128 function. */
+function relaxedSimdProbe(): Uint8Array<ArrayBuffer> {
+  const zero = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
+  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b];
+  // prettier-ignore
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function of that type
+    0x0a, body.length + 2, 0x01, body.length, ...body,
+  ]);
+}
+
+/** Whether this engine accepts relaxed SIMD (Chrome 114+, Node 22+; Node 20 behind a flag the Node loader sets). */
+export function hasRelaxedSimd(): boolean {
+  try {
+    return WebAssembly.validate(relaxedSimdProbe());
+  } catch {
+    return false;
+  }
+}
+
+interface EmscriptenWasm extends WasmHeapModule {
+  /** The threaded build's (shared) memory. */
+  wasmMemory?: WebAssembly.Memory;
+  /** The single-threaded build's exports, its memory among them. */
+  asm?: { memory?: WebAssembly.Memory };
+}
+
+const threadNote = (threads: number): string => `FMA conv, ${threads} thread${threads === 1 ? '' : 's'}`;
+
+/**
+ * Starts the FMA convolution on a tfjs-backend-wasm backend: the module is assembled for its memory (shared or not)
+ * and `splitter` (default: the calling thread alone) runs its rows. Returns a note for the backend line, or null when
+ * the engine has no relaxed SIMD or the backend is not one whose heap it can reach (the stock kernels stay).
+ */
+export function startSimdConvOn(
+  backend: unknown,
+  splitter?: (exports: ConvExports, module: WebAssembly.Module, memory: WebAssembly.Memory) => RowSplitter,
+): string | null {
+  const wasm = (backend as { wasm?: EmscriptenWasm }).wasm;
+  const running = state.conv;
+  if (running != null && running.wasm === wasm) return threadNote(running.splitter.threads);
+  // A wasm backend removed and created again has a new heap: the old convolution's threads go with the old one.
+  if (running) {
+    state.conv = null;
+    running.splitter.stop?.();
+  }
+  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
+  if (!wasm || !memory || typeof wasm._malloc !== 'function' || !hasRelaxedSimd()) return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new WebAssembly.Module(convModuleBytes({ shared, maximumPages: shared ? 65536 : undefined }));
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
+  const rows = splitter?.(exports, module, memory) ?? { threads: 1, run: (n: number, args: number[]) => exports.conv(0, n, ...args) };
+  state.conv = new SimdConv(wasm, exports, rows);
+  return threadNote(rows.threads);
+}
+
+/**
+ * For pages: starts the FMA convolution on the active wasm backend, on the page's own thread (a page's wasm heap is
+ * not shared unless it is cross-origin isolated). Its results equal Node's bit for bit, whatever Node's thread count.
+ * Returns a note for the backend line, or null where the browser lacks relaxed SIMD.
+ */
+export function startWasmFmaConv(): string | null {
+  return tf.getBackend() === 'wasm' ? startSimdConvOn(tf.backend()) : null;
 }
 
 /** The active convolution if it lives in this backend's heap. */
