@@ -21,6 +21,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BenchLoss } from '@gantry/engine';
+import { uleb } from '../packages/engine/src/wasm-simd/assembler.js';
 import { HEAVY_KERNELS, cpuNow, describeCall, profiledKernelCalls, type KernelCall, type KernelCpu } from './kernel-calls.js';
 
 // Relaxed SIMD is behind a flag in Node 20's V8 (11.3); it must be set before the first module is compiled.
@@ -44,19 +45,9 @@ const quantile = (xs: number[], q: number): number => {
 
 // ---------------------------------------------------------------- 1. SIMD128 peak
 
-const leb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
 const f32 = (x: number): number[] => [...new Uint8Array(new Float32Array([x]).buffer)];
-const sized = (bytes: number[]): number[] => [...leb(bytes.length), ...bytes];
-const simd = (op: number): number[] => [0xfd, ...leb(op)];
+const sized = (bytes: number[]): number[] => [...uleb(bytes.length), ...bytes];
+const simd = (op: number): number[] => [0xfd, ...uleb(op)];
 const OP = {
   localGet: 0x20,
   localSet: 0x21,
@@ -81,7 +72,7 @@ const F32X4_RELAXED_MADD = 0x105;
 
 /** A module exporting `run(n: i32) -> f32` with the given locals (after the i32 parameter) and body. */
 function assemble(locals: [count: number, type: number][], body: number[]): WebAssembly.Module {
-  const func = [...leb(locals.length), ...locals.flatMap(([n, t]) => [...leb(n), t]), ...body, OP.end];
+  const func = [...uleb(locals.length), ...locals.flatMap(([n, t]) => [...uleb(n), t]), ...body, OP.end];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     0x01, ...sized([1, 0x60, 1, OP.i32, 1, OP.f32]), // type: (i32) -> f32

@@ -24,7 +24,8 @@ export type ConvGradMethod = 'auto' | 'conv' | 'columns';
 const COLUMNS_MAX_PATCH = 32;
 const COLUMNS_MAX_VALUES = 1 << 22;
 
-interface Geometry {
+/** The sizes of a 2-D convolution, NHWC, filter [KH, KW, Ci, Co]: its input, output, strides, dilations and padding. */
+export interface Geometry {
   B: number;
   H: number;
   W: number;
@@ -36,18 +37,22 @@ interface Geometry {
   OW: number;
   sh: number;
   sw: number;
+  /** Dilation (1 for the conv gradients: tfjs's do not take one). */
+  dh: number;
+  dw: number;
   top: number;
   left: number;
 }
 
-function convGeometry(
+export function convGeometry(
   inShape: Shape4,
   filterShape: Shape4,
   strides: [number, number] | number,
   pad: tf.Conv2DBackpropFilterAttrs['pad'],
   dimRoundingMode: tf.Conv2DBackpropFilterAttrs['dimRoundingMode'],
+  dilations: [number, number] | number = 1,
 ): Geometry {
-  const info = tf.backend_util.computeConv2DInfo(inShape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const info = tf.backend_util.computeConv2DInfo(inShape, filterShape, strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
   const [B, H, W, Ci] = inShape;
   const [KH, KW, , Co] = filterShape;
   return {
@@ -62,6 +67,8 @@ function convGeometry(
     OW: info.outWidth,
     sh: info.strideHeight,
     sw: info.strideWidth,
+    dh: info.dilationHeight,
+    dw: info.dilationWidth,
     top: info.padInfo.top,
     left: info.padInfo.left,
   };

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { convGeometry, type Geometry } from '../conv-kernels.js';
 import { withRunner, type KernelRunner } from '../kernel-runner.js';
 import { CONV_PARAMS, PANEL_COLUMNS, TILE_ROWS, convModuleBytes } from './conv-module.js';
 
@@ -34,57 +35,16 @@ export const SIMD_CONV_MIN_CHANNELS = 8;
 /** Rows per cache block (see conv-module.ts); 64 output pixels' patches of a 4×4×64 layer are ~256 KiB. */
 const BLOCK_ROWS = 64;
 
-/** The sizes of one convolution, NHWC, filter [KH, KW, Ci, Co]. */
-export interface ConvShape {
-  B: number;
-  H: number;
-  W: number;
-  Ci: number;
-  KH: number;
-  KW: number;
-  Co: number;
-  OH: number;
-  OW: number;
-  strideH: number;
-  strideW: number;
-  dilationH: number;
-  dilationW: number;
-  top: number;
-  left: number;
-}
+/** The sizes of one convolution (conv-kernels.ts's geometry, dilations included). */
+export type ConvShape = Geometry;
 
+/** The geometry of a float32 NHWC convolution, or null for another layout or type (the stock kernel then runs). */
 export function convShape(x: Info, filter: Info, attrs: tf.Conv2DAttrs): ConvShape | null {
   if (attrs.dataFormat !== 'NHWC' && attrs.dataFormat != null) return null;
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || filter.shape.length !== 4) return null;
   const [B, H, W, Ci] = x.shape as [number, number, number, number];
   const [KH, KW, , Co] = filter.shape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(
-    [B, H, W, Ci],
-    [KH, KW, Ci, Co],
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  return {
-    B,
-    H,
-    W,
-    Ci,
-    KH,
-    KW,
-    Co,
-    OH: info.outHeight,
-    OW: info.outWidth,
-    strideH: info.strideHeight,
-    strideW: info.strideWidth,
-    dilationH: info.dilationHeight,
-    dilationW: info.dilationWidth,
-    top: info.padInfo.top,
-    left: info.padInfo.left,
-  };
+  return convGeometry([B, H, W, Ci], [KH, KW, Ci, Co], attrs.strides, attrs.pad, attrs.dimRoundingMode, attrs.dilations ?? 1);
 }
 
 export function simdConvApplies(s: ConvShape): boolean {
@@ -104,9 +64,9 @@ export function indirection(s: ConvShape): Int32Array {
     for (let oy = 0; oy < s.OH; oy++)
       for (let ox = 0; ox < s.OW; ox++)
         for (let ky = 0; ky < s.KH; ky++) {
-          const iy = oy * s.strideH - s.top + ky * s.dilationH;
+          const iy = oy * s.sh - s.top + ky * s.dh;
           for (let kx = 0; kx < s.KW; kx++, i++) {
-            const ix = ox * s.strideW - s.left + kx * s.dilationW;
+            const ix = ox * s.sw - s.left + kx * s.dw;
             out[i] = iy < 0 || iy >= s.H || ix < 0 || ix >= s.W ? -1 : ((b * s.H + iy) * s.W + ix) * s.Ci * 4;
           }
         }
@@ -114,7 +74,7 @@ export function indirection(s: ConvShape): Int32Array {
 }
 
 const shapeKey = (s: ConvShape): string =>
-  [s.B, s.H, s.W, s.Ci, s.KH, s.KW, s.OH, s.OW, s.strideH, s.strideW, s.dilationH, s.dilationW, s.top, s.left].join(',');
+  [s.B, s.H, s.W, s.Ci, s.KH, s.KW, s.OH, s.OW, s.sh, s.sw, s.dh, s.dw, s.top, s.left].join(',');
 
 /** Heap buffers owned by the convolution (never tensors): grown, never shrunk, freed with `dispose`. */
 class Scratch {
