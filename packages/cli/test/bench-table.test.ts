@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBenchTable } from '../src/commands/bench.js';
+import { formatBenchTable, shortDetail } from '../src/commands/bench.js';
 
 describe('gantry bench table', () => {
   it('puts every engine in one table with PyTorch ms / engine ms as the ratio', () => {
@@ -22,5 +22,14 @@ describe('gantry bench table', () => {
     const table = formatBenchTable([{ engine: 'wasm', detail: 'x', ms: { 'wgan-gp': 500 } }], ['non-saturating', 'wgan-gp'], 64).split('\n');
     expect(table[0]).toBe('| engine | non-saturating ms/step | WGAN-GP ms/step |');
     expect(table[2]).toBe('| wasm (x) | – | 500.0 |');
+  });
+
+  it("names the backend by its detail's head, with the FMA convolution and graph steps where they ran", () => {
+    const wasm = 'XNNPACK, SIMD, 2 threads; Gantry kernels: Conv2DBackpropFilter, Conv2D; FMA conv, 2 threads';
+    expect(shortDetail({ detail: wasm })).toBe('XNNPACK, SIMD, 2 threads, FMA conv');
+    expect(shortDetail({ detail: 'XNNPACK, SIMD, 1 thread; Gantry kernels: Conv2D' })).toBe('XNNPACK, SIMD, 1 thread');
+    expect(shortDetail({ detail: 'libtensorflow 2.21.0 (tensorflow-cpu 2.21.0 pip wheel; tfjs-node 4.22)', graph: { steps: 1 } })).toBe(
+      'libtensorflow 2.21.0, graph steps',
+    );
   });
 });

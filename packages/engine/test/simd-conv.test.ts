@@ -4,7 +4,8 @@ import { useBackend } from '../src/index.js';
 import { withRunner } from '../src/kernel-runner.js';
 import { sleb, uleb } from '../src/wasm-simd/assembler.js';
 import { TILE_ROWS, convModuleBytes } from '../src/wasm-simd/conv-module.js';
-import { SimdConv, activeSimdConv, convShape, rowShares, type WasmHeapModule } from '../src/wasm-simd/simd-conv.js';
+import { SimdConv, activeSimdConv, convShape, rowShares, type ConvExports, type WasmHeapModule } from '../src/wasm-simd/simd-conv.js';
+import { startHelpers } from '../src/wasm-simd/simd-conv-node.js';
 import { convBackpropFilter, convBackpropInput, convForward, geometry, randomValues, relativeError, type Pad } from './kernels-reference.js';
 
 /** float32 FMA chains over up to ~1000 terms against float64 sums. */
@@ -193,6 +194,34 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
       expect(relativeError(dw, convBackpropFilter(xv, dyv, g))).toBeLessThan(TOLERANCE);
     } finally {
       run.mockRestore();
+    }
+  });
+
+  it('goes on, on one thread and with the same bits, when a helper thread dies', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const wasm = conv.wasm as WasmHeapModule & { wasmMemory: WebAssembly.Memory };
+    const module = new WebAssembly.Module(convModuleBytes({ shared: true, maximumPages: 65536 }));
+    const exports = new WebAssembly.Instance(module, { env: { memory: wasm.wasmMemory } }).exports as unknown as ConvExports;
+    const splitter = startHelpers(Worker, exports, module, wasm.wasmMemory, 2);
+    const own = new SimdConv(wasm, exports, splitter);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const c = CASES[0];
+      const x = tf.tensor4d(randomValues(c.x.reduce((p, d) => p * d, 1), 3), c.x);
+      const w = tf.tensor4d(randomValues(c.filter.reduce((p, d) => p * d, 1), 4), c.filter);
+      const before = runDirect(own, x, w, c);
+      expect(splitter.threads).toBe(2);
+      await splitter.workers[0].terminate();
+      await vi.waitFor(() => expect(splitter.threads).toBe(1));
+      const after = runDirect(own, x, w, c);
+      tf.dispose([x, w]);
+      expect(Buffer.from(after.buffer).equals(Buffer.from(before.buffer))).toBe(true);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toMatch(/^gantry: a wasm convolution helper thread stopped \(exit code \d+\); convolutions continue on one thread$/);
+    } finally {
+      warn.mockRestore();
+      splitter.stop();
+      own.dispose();
     }
   });
 

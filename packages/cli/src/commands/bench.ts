@@ -121,12 +121,16 @@ export function formatBenchTable(rows: BenchRow[], losses: readonly BenchLoss[],
   return lines.join('\n');
 }
 
-/** The backend's detail up to its first ';' or unclosed '(' (the kernel list and the libtensorflow source are long). */
-function shortDetail(r: BenchResult): string {
+/**
+ * The backend's detail up to its first ';' or unclosed '(' (the kernel list and the libtensorflow source are long),
+ * plus whether wasm's convolutions ran on the FMA convolution (the detail's last part says so).
+ */
+export function shortDetail(r: { detail: string; graph?: unknown }): string {
   const head = r.detail.split(';')[0].replace(/ \(skipped:.*$/, '');
   const open = head.split('(').length - head.split(')').length;
   const short = open > 0 ? head.slice(0, head.lastIndexOf('(')).trim() : head;
-  return r.graph ? `${short}, graph steps` : short;
+  const fma = /; FMA conv\b/.test(r.detail) ? ', FMA conv' : '';
+  return r.graph ? `${short}${fma}, graph steps` : `${short}${fma}`;
 }
 
 /** `gantry bench`: one D + one G step of the reference DCGAN-MNIST, per loss, per backend, beside PyTorch. */

@@ -23,10 +23,10 @@ export const SETUP_HINT = 'npx gantry setup tensorflow';
 
 /**
  * The reference WGAN-GP step (batch 64, 2 threads each) on the tensorflow backend against wasm, from the README's
- * `gantry bench` run on the idle 2-core development machine (501.2 vs 131.1 ms wall with graph steps, 2026-12-02
- * 06:03 UTC: 3.82×, rounded down). Printed when `auto` lands on wasm.
+ * `gantry bench` run on the idle 2-core development machine (346.2 vs 124.2 ms wall with graph steps and wasm's FMA
+ * convolution, 2026-12-02 07:48 UTC: 2.79×, rounded down; 3.06× in the run after). Printed when `auto` lands on wasm.
  */
-export const NATIVE_SPEEDUP_OVER_WASM = 3.8;
+export const NATIVE_SPEEDUP_OVER_WASM = 2.7;
 
 /** The one line `useBackend('auto')` prints when it chose wasm: how much faster native TensorFlow is and how to get it. */
 export function nativeHintLine(): string {

@@ -31,19 +31,36 @@ for (;;) {
 }
 `;
 
-class WorkerSplitter implements RowSplitter {
+/** A share takes milliseconds; a helper silent for this long has died with its job (its error was reported). */
+const HELPER_DEADLINE_MS = 60_000;
+
+export class WorkerSplitter implements RowSplitter {
   private seq = 0;
+  /** Why the helpers were dropped (a helper thread failed or exited); then every row runs on the calling thread. */
+  private lost: string | null = null;
+
   constructor(
     private readonly conv: ConvExports['conv'],
     private readonly controls: Int32Array[],
-    private readonly workers: { terminate(): Promise<number> }[],
+    readonly workers: { terminate(): Promise<number> }[],
   ) {}
 
   get threads(): number {
-    return this.controls.length + 1;
+    return this.lost == null ? this.controls.length + 1 : 1;
+  }
+
+  /** Called from a helper's 'error' or 'exit' event: later convolutions run whole on the calling thread. */
+  helperLost(why: string): void {
+    if (this.lost != null || this.seq < 0) return;
+    this.lost = why;
+    console.warn(`gantry: a wasm convolution helper thread stopped (${why}); convolutions continue on one thread`);
   }
 
   run(rows: number, args: number[]): void {
+    if (this.lost != null) {
+      this.conv(0, rows, ...args);
+      return;
+    }
     const shares = rowShares(rows, this.threads);
     const seq = ++this.seq;
     const posted: Int32Array[] = [];
@@ -56,22 +73,22 @@ class WorkerSplitter implements RowSplitter {
       posted.push(ctl);
     }
     this.conv(shares[0][0], shares[0][1], ...args);
-    let failed = false;
     for (const ctl of posted) {
+      const deadline = Date.now() + HELPER_DEADLINE_MS;
       for (;;) {
         const done = Atomics.load(ctl, 1);
         if (done === seq) break;
-        if (done === -seq) {
-          failed = true;
-          break;
+        if (done === -seq) throw new Error('Gantry engine: the wasm convolution failed on a helper thread');
+        if (Date.now() > deadline) {
+          throw new Error(`Gantry engine: a wasm convolution helper thread did not answer within ${HELPER_DEADLINE_MS / 1000} s`);
         }
         Atomics.wait(ctl, 1, done, 1000);
       }
     }
-    if (failed) throw new Error('Gantry engine: the wasm convolution failed on a helper thread');
   }
 
   stop(): void {
+    this.seq = -1;
     for (const ctl of this.controls) {
       Atomics.store(ctl, 0, -1);
       Atomics.notify(ctl, 0);
@@ -99,17 +116,31 @@ async function enableRelaxedSimd(): Promise<boolean> {
 export async function startSimdConv(backend: unknown, threads: number): Promise<string | null> {
   if (!(await enableRelaxedSimd())) return null;
   const { Worker } = await import('node:worker_threads');
-  return startSimdConvOn(backend, (exports, module, memory) => {
-    const helpers = memory.buffer instanceof SharedArrayBuffer ? Math.max(0, threads - 1) : 0;
-    const controls: Int32Array[] = [];
-    const workers: InstanceType<typeof Worker>[] = [];
-    for (let i = 0; i < helpers; i++) {
-      const control = new SharedArrayBuffer(CONTROL_INTS * 4);
-      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
-      worker.unref();
-      controls.push(new Int32Array(control));
-      workers.push(worker);
-    }
-    return new WorkerSplitter(exports.conv, controls, workers);
-  });
+  return startSimdConvOn(backend, (exports, module, memory) => startHelpers(Worker, exports, module, memory, threads));
+}
+
+/** threads − 1 helper threads running `module`'s conv on `memory` (none where the memory is not shared). */
+export function startHelpers(
+  Worker: typeof import('node:worker_threads').Worker,
+  exports: ConvExports,
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  threads: number,
+): WorkerSplitter {
+  const helpers = memory.buffer instanceof SharedArrayBuffer ? Math.max(0, threads - 1) : 0;
+  const controls: Int32Array[] = [];
+  const workers: InstanceType<typeof Worker>[] = [];
+  for (let i = 0; i < helpers; i++) {
+    const control = new SharedArrayBuffer(CONTROL_INTS * 4);
+    const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
+    worker.unref();
+    controls.push(new Int32Array(control));
+    workers.push(worker);
+  }
+  const splitter = new WorkerSplitter(exports.conv, controls, workers);
+  for (const worker of workers) {
+    worker.on('error', (error: Error) => splitter.helperLost(error.message.split('\n')[0]));
+    worker.on('exit', (code: number) => splitter.helperLost(`exit code ${code}`));
+  }
+  return splitter;
 }
