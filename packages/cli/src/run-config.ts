@@ -7,6 +7,9 @@ import { mnist } from '@gantry/datasets';
 import { fid } from '@gantry/fid';
 import { buildExperiment, builtinExperiment, type Experiment, type ExperimentSetup } from './experiments/index.js';
 
+export const WASM_CONVOLUTIONS = ['fma', 'xnnpack'] as const;
+export type WasmConvolution = (typeof WASM_CONVOLUTIONS)[number];
+
 /** What `config.json` in a run folder records: enough to rebuild the run for resume and sampling. */
 export interface RunConfig {
   experiment: string;
@@ -21,6 +24,11 @@ export interface RunConfig {
   graphSteps?: boolean;
   /** Whether the graph steps were compiled with XLA (tensorflow only). */
   xla?: boolean;
+  /**
+   * wasm only: whose convolution ran, the engine's FMA kernel or XNNPACK's (GANTRY_WASM_FMA=0, or an engine without
+   * relaxed SIMD); they round differently. Absent in runs from before it was recorded (XNNPACK's).
+   */
+  wasmConvolution?: WasmConvolution;
   /** What draws the normal latents (Trainer option normalGenerator); absent: 'tfjs', the default. */
   normalGenerator?: NormalGenerator;
   checkpointEvery: number;
@@ -75,6 +83,9 @@ export function runConfigProblem(config: unknown): string | undefined {
   if (typeof record.backend !== 'string') return '"backend" is not a string';
   if (record.graphSteps !== undefined && typeof record.graphSteps !== 'boolean') return '"graphSteps" is not true or false';
   if (record.xla !== undefined && typeof record.xla !== 'boolean') return '"xla" is not true or false';
+  if (record.wasmConvolution !== undefined && !WASM_CONVOLUTIONS.includes(record.wasmConvolution as WasmConvolution)) {
+    return `"wasmConvolution" must be "fma" or "xnnpack", not ${JSON.stringify(record.wasmConvolution)}`;
+  }
   if (record.normalGenerator !== undefined && !NORMAL_GENERATORS.includes(record.normalGenerator as NormalGenerator)) {
     return `"normalGenerator" must be "tfjs" or "fast", not ${JSON.stringify(record.normalGenerator)}`;
   }

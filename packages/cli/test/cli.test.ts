@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
@@ -89,7 +89,7 @@ describe('gantry train', () => {
       expect(JSON.parse(await readFile(join(part, 'config.json'), 'utf8'))).toMatchObject({ backend: 'cpu', graphSteps: false });
       await train(undefined, { backend: 'wasm', quiet: true, resume: part, steps: 4 });
       expect(errors.mock.calls.map((args) => args.join(' '))).toEqual([
-        'gantry: the run trained on cpu; continuing on wasm computes the same steps to float32 rounding, not bit for bit',
+        'gantry: the run trained on cpu; continuing on wasm (FMA convolution) computes the same steps to float32 rounding, not bit for bit',
       ]);
     } finally {
       errors.mockRestore();
@@ -100,6 +100,33 @@ describe('gantry train', () => {
     // Step 4 ran on wasm: the same step to float32 rounding (a wrong checkpoint would be off by far more).
     b[3].forEach((loss, i) => expect(Math.abs(loss - a[3][i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(a[3][i]))));
     expect(JSON.parse(await readFile(join(part, 'config.json'), 'utf8')).backend).toBe('wasm');
+  });
+
+  it("--resume on wasm names a change of convolution (the FMA kernel or XNNPACK's, recorded in config.json)", async () => {
+    const part = join(await tmp(), 'part');
+    await train('ring-gan', { ...quiet, backend: 'wasm', steps: 1, out: part, checkpointEvery: 1 });
+    const configFile = join(part, 'config.json');
+    const saved = JSON.parse(await readFile(configFile, 'utf8'));
+    expect(saved).toMatchObject({ backend: 'wasm', wasmConvolution: 'fma' });
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      // The same convolution: nothing to say.
+      await train(undefined, { quiet: true, resume: part, steps: 2 });
+      expect(errors).not.toHaveBeenCalled();
+      // A run from before the convolution was recorded trained on XNNPACK's.
+      const { wasmConvolution: _, ...older } = JSON.parse(await readFile(configFile, 'utf8'));
+      await writeFile(configFile, JSON.stringify(older));
+      await train(undefined, { quiet: true, resume: part, steps: 3 });
+      expect(errors.mock.calls.map((args) => args.join(' '))).toEqual([
+        "gantry: the run trained on wasm (XNNPACK's convolution); continuing on wasm (FMA convolution) computes the same steps to float32 rounding, not bit for bit",
+      ]);
+      await writeFile(configFile, JSON.stringify({ ...older, wasmConvolution: 'avx' }));
+      await expect(train(undefined, { quiet: true, resume: part, steps: 4 })).rejects.toThrow(
+        /config\.json is damaged: "wasmConvolution" must be "fma" or "xnnpack", not "avx"/,
+      );
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it('--fast-normals: recorded in config.json, other latents than the default, kept and exact on resume', async () => {

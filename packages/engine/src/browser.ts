@@ -9,5 +9,5 @@ export {
   type EngineKernelReport,
   type EngineKernelSet,
 } from './register-kernels.js';
-export { startWasmFmaConv } from './wasm-simd/simd-conv.js';
+export { startWasmFmaConv, wasmConvolution } from './wasm-simd/simd-conv.js';
 export { referenceGenerator, referenceDiscriminator, REFERENCE_LATENT_DIM, REFERENCE_IMAGE_SHAPE } from './reference-models.js';

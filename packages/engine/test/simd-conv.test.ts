@@ -4,7 +4,16 @@ import { useBackend } from '../src/index.js';
 import { withRunner } from '../src/kernel-runner.js';
 import { sleb, uleb } from '../src/wasm-simd/assembler.js';
 import { TILE_ROWS, convModuleBytes } from '../src/wasm-simd/conv-module.js';
-import { SimdConv, activeSimdConv, convShape, rowShares, type ConvExports, type WasmHeapModule } from '../src/wasm-simd/simd-conv.js';
+import {
+  SimdConv,
+  activeSimdConv,
+  convShape,
+  rowShares,
+  setActiveSimdConv,
+  wasmConvolution,
+  type ConvExports,
+  type WasmHeapModule,
+} from '../src/wasm-simd/simd-conv.js';
 import { startHelpers } from '../src/wasm-simd/simd-conv-node.js';
 import { convBackpropFilter, convBackpropInput, convForward, geometry, randomValues, relativeError, type Pad } from './kernels-reference.js';
 
@@ -135,6 +144,16 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
       }
     } finally {
       single.dispose();
+    }
+  });
+
+  it('says which convolution the wasm backend runs', () => {
+    expect(wasmConvolution()).toBe('fma');
+    setActiveSimdConv(null);
+    try {
+      expect(wasmConvolution()).toBe('xnnpack');
+    } finally {
+      setActiveSimdConv(conv);
     }
   });
 

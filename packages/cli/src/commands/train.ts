@@ -2,9 +2,17 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { GantryError, Trainer } from '@gantry/core';
-import { captureSteps, useBackend, type BackendName } from '@gantry/engine';
+import { captureSteps, useBackend, wasmConvolution as engineWasmConvolution, type BackendName } from '@gantry/engine';
 import { monitorPlugins } from '@gantry/monitor';
-import { buildForRun, experimentOfRun, loadExperiment, readRunConfig, runConfigProblem, type RunConfig } from '../run-config.js';
+import {
+  buildForRun,
+  experimentOfRun,
+  loadExperiment,
+  readRunConfig,
+  runConfigProblem,
+  type RunConfig,
+  type WasmConvolution,
+} from '../run-config.js';
 import { claimRunFolder } from '../run-folder.js';
 import { stopOnSignals } from '../stop-signals.js';
 import { GANTRY_VERSION } from '../version.js';
@@ -54,7 +62,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   let config: RunConfig;
   let runDir: string;
   /** A resumed run's backend and step mode so far: continuing on others is not bit for bit. */
-  let trainedOn: { backend: string; graphSteps?: boolean; xla?: boolean } | undefined;
+  let trainedOn: Pick<RunConfig, 'backend' | 'graphSteps' | 'xla' | 'wasmConvolution'> | undefined;
   if (flags.resume && flags.overwrite) throw new GantryError('--overwrite replaces a run; it cannot be combined with --resume');
   if (flags.resume && flags.out && resolve(flags.out) !== resolve(flags.resume)) {
     throw new GantryError(`--resume continues ${flags.resume} in place; drop --out ${flags.out}`);
@@ -81,7 +89,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
       sampleEvery: flags.sampleEvery ?? saved.sampleEvery,
       maxWeightNorm: flags.maxWeightNorm ?? saved.maxWeightNorm,
     };
-    trainedOn = { backend: saved.backend, graphSteps: saved.graphSteps, xla: saved.xla };
+    trainedOn = { backend: saved.backend, graphSteps: saved.graphSteps, xla: saved.xla, wasmConvolution: saved.wasmConvolution };
   } else {
     if (!experimentArg) throw new GantryError('Name an experiment (e.g. gantry train mnist-dcgan) or pass --resume <run-dir>');
     const { experiment, file } = await loadExperiment(experimentArg);
@@ -119,9 +127,11 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   // A run that trained with eager steps resumes with them.
   const graphSteps = backend.name === 'tensorflow' && flags.graph !== false && trainedOn?.graphSteps !== false;
   const xlaGraphs = xla && graphSteps;
+  const wasmConvolution: WasmConvolution | undefined = backend.name === 'wasm' ? engineWasmConvolution() : undefined;
   if (trainedOn) {
-    const before = engineName(trainedOn.backend, trainedOn.graphSteps, trainedOn.xla);
-    const now = engineName(backend.name, graphSteps, xlaGraphs);
+    // A wasm run from before the convolution was recorded ran XNNPACK's.
+    const before = engineName({ ...trainedOn, wasmConvolution: trainedOn.wasmConvolution ?? 'xnnpack' });
+    const now = engineName({ backend: backend.name, graphSteps, xla: xlaGraphs, wasmConvolution });
     if (before !== now) {
       console.error(`gantry: the run trained on ${before}; continuing on ${now} computes the same steps to float32 rounding, not bit for bit`);
     }
@@ -159,6 +169,7 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   config.backend = backend.name;
   config.graphSteps = graphSteps;
   config.xla = xlaGraphs;
+  config.wasmConvolution = wasmConvolution;
 
   // Every input is valid: only now does the run folder change (locked, so a second writer refuses).
   const lock = await claimRunFolder(runDir, { resume: Boolean(flags.resume), overwrite: flags.overwrite });
@@ -186,8 +197,12 @@ export async function train(experimentArg: string | undefined, flags: TrainFlags
   return runDir;
 }
 
-/** A backend and step mode as the resume note names them; tensorflow's graph and eager steps round differently. */
-function engineName(backend: string, graphSteps: boolean | undefined, xla: boolean | undefined): string {
+/**
+ * A backend and step mode as the resume note names them: tensorflow's graph and eager steps round differently, and so
+ * do wasm's two convolutions.
+ */
+function engineName({ backend, graphSteps, xla, wasmConvolution }: Pick<RunConfig, 'backend' | 'graphSteps' | 'xla' | 'wasmConvolution'>): string {
+  if (backend === 'wasm') return `wasm (${wasmConvolution === 'fma' ? 'FMA' : "XNNPACK's"} convolution)`;
   if (backend !== 'tensorflow' || graphSteps === undefined) return backend;
   return `tensorflow with ${graphSteps ? (xla ? 'XLA-compiled graph' : 'graph') : 'eager'} steps`;
 }

@@ -284,6 +284,11 @@ export function startWasmFmaConv(): string | null {
   return tf.getBackend() === 'wasm' ? startSimdConvOn(tf.backend()) : null;
 }
 
+/** Which convolution the active wasm backend runs: the FMA kernel, or XNNPACK's (off, or no relaxed SIMD). */
+export function wasmConvolution(): 'fma' | 'xnnpack' {
+  return activeSimdConvFor(tf.backend()) != null ? 'fma' : 'xnnpack';
+}
+
 /** The active convolution if it lives in this backend's heap. */
 function activeSimdConvFor(backend: unknown): SimdConv | null {
   const conv = state.conv;
