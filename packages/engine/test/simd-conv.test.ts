@@ -5,6 +5,7 @@ import { withRunner } from '../src/kernel-runner.js';
 import { sleb, uleb } from '../src/wasm-simd/assembler.js';
 import { TILE_ROWS, convModuleBytes } from '../src/wasm-simd/conv-module.js';
 import {
+  INDIRECTION_CACHE_SIZE,
   SimdConv,
   activeSimdConv,
   convShape,
@@ -127,6 +128,32 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
     expect(failures).toEqual([]);
   });
 
+  it(`keeps ${INDIRECTION_CACHE_SIZE} indirection tables, least recently used out, and rebuilds an evicted one`, () => {
+    const own = new SimdConv(conv.wasm, conv.exports, conv.splitter);
+    try {
+      const c = (H: number): Case => ({ x: [1, H, 5, 8], filter: [3, 3, 8, 8], strides: [1, 1], pad: 'same' });
+      const check = (H: number) => {
+        const cs = c(H);
+        const g = geometry(cs.x, cs.filter, cs.strides, cs.pad);
+        const xv = randomValues(cs.x.reduce((p, d) => p * d, 1), H);
+        const wv = randomValues(cs.filter.reduce((p, d) => p * d, 1), H + 1);
+        const x = tf.tensor4d(xv, cs.x);
+        const w = tf.tensor4d(wv, cs.filter);
+        const got = runDirect(own, x, w, cs);
+        tf.dispose([x, w]);
+        return relativeError(got, convForward(xv, wv, g));
+      };
+      // One more shape than the cache holds: the first is evicted, then built again when it comes back.
+      const errors = Array.from({ length: INDIRECTION_CACHE_SIZE + 1 }, (_, i) => check(3 + i));
+      expect(own.cachedShapes).toBe(INDIRECTION_CACHE_SIZE);
+      errors.push(check(3));
+      expect(own.cachedShapes).toBe(INDIRECTION_CACHE_SIZE);
+      expect(Math.max(...errors)).toBeLessThan(TOLERANCE);
+    } finally {
+      own.dispose();
+    }
+  });
+
   it('gives the same bits whether its rows run on one thread or are split over two', () => {
     expect(conv.splitter.threads).toBe(2);
     const single = new SimdConv(conv.wasm as WasmHeapModule, conv.exports, {
@@ -175,6 +202,7 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
         const y = tf.conv2d(x, w, 2, 'same');
         const yFused = tf.fused.conv2d({ x, filter: w, strides: 2, pad: 'same', bias: tf.tensor1d(bv) });
         // 4 output channels (not a whole panel): the stock kernel. [1, 4, 4, 4], each a sum of 3·3·8 ones.
+        expect(convShape(x, tf.zeros([4, 4, 32, 128]), attrsOf(big))).toBeNull(); // filter channels ≠ x channels
         const ySmall = tf.conv2d(tf.ones([1, 6, 6, 8]) as tf.Tensor4D, tf.ones([3, 3, 8, 4]) as tf.Tensor4D, 1, 'valid');
         return [y.dataSync(), yFused.dataSync(), ySmall.dataSync()];
       });

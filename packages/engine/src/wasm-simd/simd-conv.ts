@@ -43,7 +43,9 @@ export function convShape(x: Info, filter: Info, attrs: tf.Conv2DAttrs): ConvSha
   if (attrs.dataFormat !== 'NHWC' && attrs.dataFormat != null) return null;
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || filter.shape.length !== 4) return null;
   const [B, H, W, Ci] = x.shape as [number, number, number, number];
-  const [KH, KW, , Co] = filter.shape as [number, number, number, number];
+  const [KH, KW, filterCi, Co] = filter.shape as [number, number, number, number];
+  // tfjs's conv2d op checks this; a kernel called directly may not have been (the stock kernel then reports it).
+  if (filterCi !== Ci) return null;
   return convGeometry([B, H, W, Ci], [KH, KW, Ci, Co], attrs.strides, attrs.pad, attrs.dimRoundingMode, attrs.dilations ?? 1);
 }
 
@@ -100,7 +102,7 @@ class Scratch {
 }
 
 /** Most shapes kept in the indirection cache (a training step has a handful; each entry is M·taps·4 bytes). */
-const INDIRECTION_CACHE_SIZE = 32;
+export const INDIRECTION_CACHE_SIZE = 32;
 
 /**
  * Gantry's wasm convolution: relaxed-SIMD FMA indirect GEMM (conv-module.ts), rows split over `splitter`'s threads.
@@ -109,7 +111,8 @@ const INDIRECTION_CACHE_SIZE = 32;
 export class SimdConv {
   private readonly zero: Scratch;
   private readonly packed: Scratch;
-  private readonly indirections = new Map<string, { pointer: number; bytes: number }>();
+  /** Heap pointers of the indirection tables by shape, least recently used first. */
+  private readonly indirections = new Map<string, number>();
 
   constructor(
     readonly wasm: WasmHeapModule,
@@ -120,25 +123,29 @@ export class SimdConv {
     this.packed = new Scratch(wasm);
   }
 
+  /** Shapes whose indirection table is kept (at most INDIRECTION_CACHE_SIZE). */
+  get cachedShapes(): number {
+    return this.indirections.size;
+  }
+
   private indirectionPointer(s: ConvShape): number {
     const key = shapeKey(s);
     const hit = this.indirections.get(key);
-    if (hit) {
-      // Most recently used last.
+    if (hit !== undefined) {
       this.indirections.delete(key);
       this.indirections.set(key, hit);
-      return hit.pointer;
+      return hit;
     }
     if (this.indirections.size >= INDIRECTION_CACHE_SIZE) {
-      const [oldKey, old] = this.indirections.entries().next().value as [string, { pointer: number }];
-      this.wasm._free(old.pointer);
+      const [oldKey, oldPointer] = this.indirections.entries().next().value as [string, number];
+      this.wasm._free(oldPointer);
       this.indirections.delete(oldKey);
     }
     const table = indirection(s);
     const pointer = this.wasm._malloc(table.byteLength) >>> 0;
     if (!pointer) throw new Error('Gantry engine: out of wasm memory for a convolution indirection table');
     this.wasm.HEAPU8.set(new Uint8Array(table.buffer), pointer);
-    this.indirections.set(key, { pointer, bytes: table.byteLength });
+    this.indirections.set(key, pointer);
     return pointer;
   }
 
@@ -186,7 +193,7 @@ export class SimdConv {
   dispose(): void {
     this.zero.dispose();
     this.packed.dispose();
-    for (const { pointer } of this.indirections.values()) this.wasm._free(pointer);
+    for (const pointer of this.indirections.values()) this.wasm._free(pointer);
     this.indirections.clear();
   }
 }
