@@ -10,14 +10,15 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@gantry/engine';
 import { withRunner } from '../packages/engine/src/kernel-runner.js';
-import { convModuleBytes, type MultiplyAdd } from '../packages/engine/src/wasm-simd/conv-module.js';
+import type { MultiplyAdd } from '../packages/engine/src/wasm-simd/conv-module.js';
 import {
   SimdConv,
   activeSimdConv,
+  callingThreadOnly,
   convShape,
+  instantiateConvModule,
   setActiveSimdConv,
-  type ConvExports,
-  type WasmHeapModule,
+  type EmscriptenWasm,
 } from '../packages/engine/src/wasm-simd/simd-conv.js';
 
 const opts = new Command()
@@ -33,12 +34,9 @@ if (fma == null) throw new Error('the FMA convolution did not start (no relaxed 
 
 /** A one-thread convolution on the same heap, from a module assembled with `multiplyAdd`. */
 function singleThread(multiplyAdd: MultiplyAdd): SimdConv {
-  const wasm = fma!.wasm as WasmHeapModule & { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
-  const memory = (wasm.wasmMemory ?? wasm.asm?.memory)!;
-  const shared = memory.buffer instanceof SharedArrayBuffer;
-  const module = new WebAssembly.Module(convModuleBytes({ shared, maximumPages: shared ? 65536 : undefined }, multiplyAdd));
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
-  return new SimdConv(wasm, exports, { threads: 1, run: (rows, args) => exports.conv(0, rows, ...args) });
+  const wasm = fma!.wasm as EmscriptenWasm;
+  const { exports } = instantiateConvModule(wasm, multiplyAdd)!;
+  return new SimdConv(wasm, exports, callingThreadOnly(exports));
 }
 const oneThread = { fma: singleThread('fma'), 'mul-add': singleThread('mul-add') };
 

@@ -4,7 +4,7 @@ import { withRunner } from './kernel-runner.js';
 import { batchMatMulKernel, fusedMatMulKernel } from './matmul-kernels.js';
 import { castKernel, fusedBatchNormKernel, identityKernel, leakyReluKernel, meanKernel, sumKernel, tileKernel } from './data-kernels.js';
 import { installHostAdam } from './adam-host.js';
-import { simdConv2dKernel, simdFusedConv2dKernel } from './wasm-simd/simd-conv.js';
+import { simdConvKernel } from './wasm-simd/simd-conv.js';
 
 /** Backends for which Gantry has composite kernels. */
 export type EngineKernelBackend = 'wasm' | 'cpu';
@@ -76,8 +76,8 @@ const WASM_WRAPPERS: [string, (stock: tf.KernelConfig) => tf.KernelFunc][] = [
   [tf.Sum, sumKernel],
   [tf.Mean, meanKernel],
   [tf.FusedBatchNorm, fusedBatchNormKernel],
-  [tf.Conv2D, simdConv2dKernel],
-  [tf.FusedConv2D, simdFusedConv2dKernel],
+  [tf.Conv2D, simdConvKernel],
+  [tf.FusedConv2D, simdConvKernel],
 ];
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { useBackend } from '../src/index.js';
 import { withRunner } from '../src/kernel-runner.js';
 import { sleb, uleb } from '../src/wasm-simd/assembler.js';
@@ -8,12 +8,12 @@ import {
   INDIRECTION_CACHE_SIZE,
   SimdConv,
   activeSimdConv,
+  callingThreadOnly,
   convShape,
+  instantiateConvModule,
   rowShares,
   setActiveSimdConv,
   wasmConvolution,
-  type ConvExports,
-  type WasmHeapModule,
 } from '../src/wasm-simd/simd-conv.js';
 import { startHelpers } from '../src/wasm-simd/simd-conv-node.js';
 import { convBackpropFilter, convBackpropInput, convForward, geometry, randomValues, relativeError, type Pad } from './kernels-reference.js';
@@ -156,10 +156,7 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
 
   it('gives the same bits whether its rows run on one thread or are split over two', () => {
     expect(conv.splitter.threads).toBe(2);
-    const single = new SimdConv(conv.wasm as WasmHeapModule, conv.exports, {
-      threads: 1,
-      run: (rows, args) => conv.exports.conv(0, rows, ...args),
-    });
+    const single = new SimdConv(conv.wasm, conv.exports, callingThreadOnly(conv.exports));
     try {
       for (const c of [CASES[0], CASES[2], CASES[3]]) {
         const x = tf.tensor4d(randomValues(c.x.reduce((p, d) => p * d, 1), 1), c.x);
@@ -246,11 +243,9 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
 
   it('goes on, on one thread and with the same bits, when a helper thread dies', async () => {
     const { Worker } = await import('node:worker_threads');
-    const wasm = conv.wasm as WasmHeapModule & { wasmMemory: WebAssembly.Memory };
-    const module = new WebAssembly.Module(convModuleBytes({ shared: true, maximumPages: 65536 }));
-    const exports = new WebAssembly.Instance(module, { env: { memory: wasm.wasmMemory } }).exports as unknown as ConvExports;
-    const splitter = startHelpers(Worker, exports, module, wasm.wasmMemory, 2);
-    const own = new SimdConv(wasm, exports, splitter);
+    const { exports, module, memory } = instantiateConvModule(conv.wasm)!;
+    const splitter = startHelpers(Worker, exports, module, memory, 2);
+    const own = new SimdConv(conv.wasm, exports, splitter);
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     try {
       const c = CASES[0];
@@ -272,7 +267,4 @@ describe('wasm FMA convolution (relaxed SIMD, assembled at run time)', () => {
     }
   });
 
-  afterAll(() => {
-    vi.restoreAllMocks();
-  });
 });

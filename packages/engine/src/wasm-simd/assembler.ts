@@ -112,9 +112,6 @@ export class FunctionBuilder {
   i32LeU(): this {
     return this.op(0x4d);
   }
-  i32Eqz(): this {
-    return this.op(0x45);
-  }
   /** Pops c, b, a; pushes c ? a : b. */
   select(): this {
     return this.op(0x1b);
@@ -131,9 +128,6 @@ export class FunctionBuilder {
   }
   v128Store(offset = 0): this {
     return this.op(...simd(0x0b), ...memarg(4, offset));
-  }
-  v128Zero(): this {
-    return this.op(...simd(0x0c), ...new Array<number>(16).fill(0));
   }
   f32x4Add(): this {
     return this.op(...simd(0xe4));

@@ -1,7 +1,8 @@
+import { CONV_PARAMS } from './conv-module.js';
 import { hasRelaxedSimd, rowShares, startSimdConvOn, type ConvExports, type RowSplitter } from './simd-conv.js';
 
-/** Control block per helper thread (Int32): [0] job sequence (negative: stop), [1] done (sequence, negated on error), [2..] args. */
-const CONTROL_INTS = 16;
+/** Control block per helper thread (Int32): [0] job sequence (negative: stop), [1] done (sequence, negated on error), [2..] conv's args. */
+const CONTROL_INTS = 2 + CONV_PARAMS.length;
 
 /**
  * A helper thread: instantiates the conv module on the same shared memory, then runs every job posted in its control
@@ -10,7 +11,7 @@ const CONTROL_INTS = 16;
  */
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control } = workerData;
+const { module, memory, control, argCount } = workerData;
 const { conv } = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const ctl = new Int32Array(control);
 let seen = 0;
@@ -22,7 +23,7 @@ for (;;) {
   seen = seq;
   let status = seq;
   try {
-    conv(ctl[2], ctl[3], ctl[4], ctl[5], ctl[6], ctl[7], ctl[8], ctl[9], ctl[10], ctl[11], ctl[12], ctl[13]);
+    conv(...ctl.subarray(2, 2 + argCount));
   } catch {
     status = -seq;
   }
@@ -132,7 +133,7 @@ export function startHelpers(
   const workers: InstanceType<typeof Worker>[] = [];
   for (let i = 0; i < helpers; i++) {
     const control = new SharedArrayBuffer(CONTROL_INTS * 4);
-    const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control } });
+    const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, argCount: CONV_PARAMS.length } });
     worker.unref();
     controls.push(new Int32Array(control));
     workers.push(worker);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { convGeometry, type Geometry } from '../conv-kernels.js';
 import { withRunner, type KernelRunner } from '../kernel-runner.js';
-import { CONV_PARAMS, PANEL_COLUMNS, TILE_ROWS, convModuleBytes } from './conv-module.js';
+import { CONV_PARAMS, PANEL_COLUMNS, TILE_ROWS, convModuleBytes, type MultiplyAdd } from './conv-module.js';
 
 type Info = tf.TensorInfo;
 
@@ -51,7 +51,7 @@ export function convShape(x: Info, filter: Info, attrs: tf.Conv2DAttrs): ConvSha
 
 export function simdConvApplies(s: ConvShape): boolean {
   const flops = 2 * s.B * s.OH * s.OW * s.KH * s.KW * s.Ci * s.Co;
-  return s.Co % PANEL_COLUMNS === 0 && s.Ci >= SIMD_CONV_MIN_CHANNELS && flops >= SIMD_CONV_MIN_FLOPS && s.OH > 0 && s.OW > 0;
+  return s.Co % PANEL_COLUMNS === 0 && s.Ci >= SIMD_CONV_MIN_CHANNELS && flops >= SIMD_CONV_MIN_FLOPS;
 }
 
 /**
@@ -115,7 +115,7 @@ export class SimdConv {
   private readonly indirections = new Map<string, number>();
 
   constructor(
-    readonly wasm: WasmHeapModule,
+    readonly wasm: EmscriptenWasm,
     readonly exports: ConvExports,
     readonly splitter: RowSplitter,
   ) {
@@ -149,18 +149,8 @@ export class SimdConv {
     return pointer;
   }
 
-  /**
-   * y = conv(x, filter) (+ bias), NHWC, for a shape `simdConvApplies` accepted. The filter is read as
-   * [KH·KW, Ci, Co] through `filterLayout` strides (bytes), by default HWIO's own.
-   */
-  run(
-    r: KernelRunner,
-    s: ConvShape,
-    x: Info,
-    filter: Info,
-    bias?: Info,
-    filterLayout: { tapStride: number; channelStride: number } = { tapStride: s.Ci * s.Co * 4, channelStride: s.Co * 4 },
-  ): Info {
+  /** y = conv(x, filter) (+ bias), NHWC, filter HWIO, for a shape `simdConvApplies` accepted. */
+  run(r: KernelRunner, s: ConvShape, x: Info, filter: Info, bias?: Info): Info {
     const backend = r.backend as unknown as { getMemoryOffset(dataId: object): number };
     const taps = s.KH * s.KW;
     const rows = s.B * s.OH * s.OW;
@@ -171,7 +161,8 @@ export class SimdConv {
     const packed = this.packed.ensure(taps * s.Ci * s.Co * 4);
     const ind = this.indirectionPointer(s);
     const address = (info: Info): number => backend.getMemoryOffset(info.dataId) >>> 0;
-    this.exports.pack(address(filter), packed, taps, s.Ci, filterLayout.tapStride, filterLayout.channelStride, s.Co);
+    // HWIO: tap t's rows start t·Ci·Co values in, channel c's c·Co (pack takes any strides).
+    this.exports.pack(address(filter), packed, taps, s.Ci, s.Ci * s.Co * 4, s.Co * 4, s.Co);
     const args: Record<(typeof CONV_PARAMS)[number], number> = {
       mBegin: 0,
       mEnd: rows,
@@ -246,7 +237,7 @@ export function hasRelaxedSimd(): boolean {
   }
 }
 
-interface EmscriptenWasm extends WasmHeapModule {
+export interface EmscriptenWasm extends WasmHeapModule {
   /** The threaded build's (shared) memory. */
   wasmMemory?: WebAssembly.Memory;
   /** The single-threaded build's exports, its memory among them. */
@@ -272,14 +263,33 @@ export function startSimdConvOn(
     state.conv = null;
     running.splitter.stop?.();
   }
-  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
-  if (!wasm || !memory || typeof wasm._malloc !== 'function' || !hasRelaxedSimd()) return null;
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const module = new WebAssembly.Module(convModuleBytes({ shared, maximumPages: shared ? 65536 : undefined }));
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
-  const rows = splitter?.(exports, module, memory) ?? { threads: 1, run: (n: number, args: number[]) => exports.conv(0, n, ...args) };
+  const instance = wasm && hasRelaxedSimd() ? instantiateConvModule(wasm) : null;
+  if (wasm == null || instance == null) return null;
+  const { exports, module, memory } = instance;
+  const rows = splitter?.(exports, module, memory) ?? callingThreadOnly(exports);
   state.conv = new SimdConv(wasm, exports, rows);
   return threadNote(rows.threads);
+}
+
+/**
+ * The conv module assembled for a tfjs-backend-wasm backend's memory (shared or not) and instantiated on it, or null
+ * when the backend's heap cannot be reached. `mul-add` is the SIMD128 variant, for measurements.
+ */
+export function instantiateConvModule(
+  wasm: EmscriptenWasm,
+  multiplyAdd: MultiplyAdd = 'fma',
+): { exports: ConvExports; module: WebAssembly.Module; memory: WebAssembly.Memory } | null {
+  const memory = wasm.wasmMemory ?? wasm.asm?.memory;
+  if (!memory || typeof wasm._malloc !== 'function') return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  const module = new WebAssembly.Module(convModuleBytes({ shared, maximumPages: shared ? 65536 : undefined }, multiplyAdd));
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
+  return { exports, module, memory };
+}
+
+/** Every row on the calling thread. */
+export function callingThreadOnly(exports: ConvExports): RowSplitter {
+  return { threads: 1, run: (rows, args) => exports.conv(0, rows, ...args) };
 }
 
 /**
@@ -302,23 +312,15 @@ function activeSimdConvFor(backend: unknown): SimdConv | null {
   return conv != null && (backend as { wasm?: unknown }).wasm === conv.wasm ? conv : null;
 }
 
-/** wasm's Conv2D: the FMA convolution where it applies and has started, else the stock (XNNPACK) kernel. */
-export function simdConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
-  return (args) => {
-    const conv = activeSimdConvFor(args.backend);
-    const { x, filter } = args.inputs as { x: Info; filter: Info };
-    const s = conv ? convShape(x, filter, args.attrs as unknown as tf.Conv2DAttrs) : null;
-    if (conv == null || s == null || !simdConvApplies(s)) return stock.kernelFunc(args);
-    return withRunner(args.backend as tf.KernelBackend, 'wasm', (r) => conv.run(r, s, x, filter));
-  };
-}
-
-/** wasm's FusedConv2D with a linear activation (what tfjs fuses under a tape) and an optional [Co] bias. */
-export function simdFusedConv2dKernel(stock: tf.KernelConfig): tf.KernelFunc {
+/**
+ * wasm's Conv2D and FusedConv2D: the FMA convolution where it has started and applies, for a linear activation (what
+ * tfjs fuses under a tape; Conv2D has none) and an optional [Co] bias; else the stock (XNNPACK) kernel.
+ */
+export function simdConvKernel(stock: tf.KernelConfig): tf.KernelFunc {
   return (args) => {
     const conv = activeSimdConvFor(args.backend);
     const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined>;
-    const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+    const attrs = args.attrs as unknown as Partial<tf.FusedConv2DAttrs> & tf.Conv2DAttrs;
     const s = conv && x && filter ? convShape(x, filter, attrs) : null;
     const plain = (attrs.activation ?? 'linear') === 'linear' && preluActivationWeights == null;
     const biasFits = bias == null || (bias.dtype === 'float32' && tf.util.sizeFromShape(bias.shape) === s?.Co);
